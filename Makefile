@@ -23,7 +23,8 @@ build-asan: setup
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 example: build
-	@$(BUILD)/bin/cloved --generate-example examples/quickstart
+	@test -f examples/quickstart/data/taxi_trips.parquet || \
+	  $(BUILD)/bin/clove-example-data examples/quickstart/data
 
 run: build example
 	@echo

@@ -58,6 +58,15 @@ typedef struct {
     clove_on_zero_t on_zero_results;
     clove_kvlist_t params;               /* duckdb_file, sqlite_file, ... */
     char *snapshots;                     /* NULL | "enabled" | "disabled" | "bootstrap_only" | ... */
+    /* ---- added by config (additions only) ---- */
+    char *snapshots_trigger;             /* "refresh_complete" (default) | "time_interval" |
+                                            "stream_batches"; NULL when snapshots is NULL */
+    int64_t snapshots_trigger_interval_ms; /* time_interval threshold; default 10m */
+    int64_t snapshots_trigger_batches;   /* stream_batches threshold; 0 when not that trigger */
+    char *snapshots_creation_policy;     /* "on_change" (default) | "always" */
+    bool snapshots_compaction;           /* snapshots_compaction: enabled */
+    bool snapshots_reset_expiry_on_load; /* snapshots_reset_expiry_on_load: enabled */
+    bool configured;                     /* the dataset had an `acceleration` block */
 } clove_accel_cfg_t;
 
 typedef struct {
@@ -71,6 +80,8 @@ typedef struct {
     char *access;             /* "read" (default) | "read_write" */
     clove_accel_cfg_t acceleration;
     int line, col;            /* position of the dataset entry in the file */
+    /* ---- added by config (additions only) ---- */
+    bool ready_state_set;     /* ready_state was written (else the default on_load) */
 } clove_dataset_cfg_t;
 
 typedef struct {
@@ -103,7 +114,27 @@ typedef struct {
     bool results_cache_enabled;        /* runtime.results_cache */
     uint64_t results_cache_max_size;
     int64_t results_cache_item_ttl_ms;
+    /* ---- added by config (additions only) ---- */
+    char *results_cache_eviction_policy; /* "lru" (default) | "tiny_lfu" */
+    char *tls_certificate;             /* runtime.tls.certificate: inline PEM (secret) */
+    char *tls_key;                     /* runtime.tls.key: inline PEM (secret) */
+    char *query_temp_directory;        /* runtime.query.temp_directory; NULL = engine default */
+    clove_ready_state_t ready_state;   /* runtime.ready_state (/v1/ready); default on_load */
+    clove_kvlist_t params;             /* runtime.params, as written */
 } clove_runtime_cfg_t;
+
+typedef enum {
+    CLOVE_SNAPSHOT_FAIL_WARN = 0, CLOVE_SNAPSHOT_FAIL_RETRY, CLOVE_SNAPSHOT_FAIL_FALLBACK
+} clove_snapshot_failure_t;
+
+/* The top-level `snapshots` block (added by config). */
+typedef struct {
+    bool configured;                   /* the block is present */
+    bool enabled;                      /* default true when present */
+    char *location;                    /* "s3://bucket/prefix/" or "file:///dir/"; NULL if absent */
+    clove_snapshot_failure_t bootstrap_on_failure_behavior; /* default warn */
+    clove_kvlist_t params;             /* object-store parameters (may hold secrets) */
+} clove_snapshots_cfg_t;
 
 /* The loaded spicepod. Immutable once returned; shared with refcounts. */
 typedef struct clove_config {
@@ -118,6 +149,8 @@ typedef struct clove_config {
     clove_view_cfg_t *views;
     size_t n_views;
     char *redacted_json;               /* /v1/spicepods entry: the pod as JSON, secrets redacted */
+    /* ---- added by config (additions only) ---- */
+    clove_snapshots_cfg_t snapshots;
 } clove_config_t;
 
 /* One problem found while loading. */

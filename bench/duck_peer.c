@@ -1,0 +1,293 @@
+/*
+ * duck_peer: the in-process DuckDB side of the benchmarks, i.e. what the same work costs
+ * without clove around it. One binary, four subcommands:
+ *
+ *   duck_peer exec SQL...            runs each statement (used to write the benchmark data)
+ *   duck_peer point --parquet F --rows R [--n 10000] [--warmup 500] [--max-sec 10]
+ *                                    loads F into an in-memory table t, prepares
+ *                                    SELECT * FROM t WHERE id = $1 once, then bind+execute
+ *                                    with a random id per iteration: p50/p99; also the same
+ *                                    with prepare per iteration (prep_*) and with the id
+ *                                    as a literal (lit_*), for reference
+ *   duck_peer load --dir D [--idle-ms 1000]
+ *                                    the quickstart's work: opens DuckDB, loads
+ *                                    D/taxi_trips.parquet into a table and registers
+ *                                    D/zones.csv as a view; prints the CLOCK_MONOTONIC time when
+ *                                    done (so a parent can measure exec-to-loaded) and the
+ *                                    RSS after idling like cloved does
+ *   duck_peer csv --sql SELECT --fifo PATH
+ *                                    COPY (SELECT) TO '/dev/null' (FORMAT csv): seconds; and
+ *                                    once more into a FIFO read by a thread, to count the bytes
+ *
+ * Results are printed as key=value pairs on one line for run.sh.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <duckdb.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+
+#include "bench_util.h"
+
+#define PROG "duck_peer"
+
+static void open_db(duckdb_database *db, duckdb_connection *c)
+{
+    if (duckdb_open(NULL, db) == DuckDBError || duckdb_connect(*db, c) == DuckDBError)
+        bench_die(PROG, "could not open DuckDB");
+}
+
+static void run_sql(duckdb_connection c, const char *sql)
+{
+    duckdb_result r;
+    if (duckdb_query(c, sql, &r) == DuckDBError)
+        bench_die(PROG, "%s\n  in: %.300s", duckdb_result_error(&r), sql);
+    duckdb_destroy_result(&r);
+}
+
+/* A SQL string literal for a path (paths here never hold quotes, but be safe). */
+static char *sql_literal(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = malloc(2 * n + 3), *o = out;
+    if (!out) bench_die(PROG, "out of memory");
+    *o++ = '\'';
+    for (; *s; s++) {
+        if (*s == '\'') *o++ = '\'';
+        *o++ = *s;
+    }
+    *o++ = '\'';
+    *o = '\0';
+    return out;
+}
+
+static int cmd_exec(int argc, char **argv)
+{
+    duckdb_database db;
+    duckdb_connection c;
+    open_db(&db, &c);
+    for (int i = 2; i < argc; i++) run_sql(c, argv[i]);
+    duckdb_disconnect(&c);
+    duckdb_close(&db);
+    return 0;
+}
+
+/* Executes the prepared point query for `id` and checks the row. Returns false when the answer
+ * is not the one row with that id. */
+static bool point_once(duckdb_prepared_statement st, int64_t id)
+{
+    duckdb_result res;
+    if (duckdb_bind_int64(st, 1, id) == DuckDBError) bench_die(PROG, "could not bind");
+    if (duckdb_execute_prepared(st, &res) == DuckDBError)
+        bench_die(PROG, "point query failed: %s", duckdb_result_error(&res));
+    idx_t rows = 0;
+    bool ok = true;
+    duckdb_data_chunk ch;
+    while ((ch = duckdb_fetch_chunk(res)) != NULL) {
+        idx_t n = duckdb_data_chunk_get_size(ch);
+        const int64_t *ids = duckdb_vector_get_data(duckdb_data_chunk_get_vector(ch, 0));
+        for (idx_t i = 0; i < n; i++) ok &= ids[i] == id;
+        rows += n;
+        duckdb_destroy_data_chunk(&ch);
+    }
+    duckdb_destroy_result(&res);
+    return ok && rows == 1;
+}
+
+static int cmd_point(int argc, char **argv)
+{
+    const char *parquet = bench_opt(argc, argv, "--parquet", NULL);
+    long long rows = bench_opt_ll(argc, argv, "--rows", 0);
+    long long n = bench_opt_ll(argc, argv, "--n", 10000);
+    long long warm = bench_opt_ll(argc, argv, "--warmup", 500);
+    double max_sec = bench_opt_d(argc, argv, "--max-sec", 10);
+    uint64_t seed = (uint64_t)bench_opt_ll(argc, argv, "--seed", 1) * 0x9E3779B97F4A7C15ULL + 1;
+    if (!parquet || rows <= 0) bench_die(PROG, "point: --parquet and --rows are required");
+
+    duckdb_database db;
+    duckdb_connection c;
+    open_db(&db, &c);
+    int64_t t0 = bench_now_ns();
+    char *lit = sql_literal(parquet);
+    char sql[4096];
+    snprintf(sql, sizeof sql, "CREATE TABLE t AS SELECT * FROM read_parquet(%s)", lit);
+    free(lit);
+    run_sql(c, sql);
+    double load_ms = (double)(bench_now_ns() - t0) / 1e6;
+
+    const char *q = "SELECT * FROM t WHERE id = $1";
+    duckdb_prepared_statement st;
+    if (duckdb_prepare(c, q, &st) == DuckDBError)
+        bench_die(PROG, "prepare: %s", duckdb_prepare_error(st));
+    uint64_t bad = 0;
+    for (long long i = 0; i < warm; i++)
+        bad += !point_once(st, (int64_t)(bench_rand(&seed) % (uint64_t)rows));
+    int64_t *lat = malloc((size_t)(n > 0 ? n : 1) * sizeof *lat);
+    if (!lat) bench_die(PROG, "out of memory");
+    size_t k = 0;
+    int64_t end = bench_now_ns() + (int64_t)(max_sec * 1e9);
+    for (long long i = 0; i < n && bench_now_ns() < end; i++) {
+        int64_t id = (int64_t)(bench_rand(&seed) % (uint64_t)rows);
+        int64_t a = bench_now_ns();
+        bad += !point_once(st, id);
+        lat[k++] = bench_now_ns() - a;
+    }
+    duckdb_destroy_prepare(&st);
+    qsort(lat, k, sizeof *lat, bench_cmp_i64);
+    printf("n=%zu p50_us=%.1f p90_us=%.1f p99_us=%.1f mean_us=%.1f", k,
+           (double)bench_pct(lat, k, 0.5) / 1e3, (double)bench_pct(lat, k, 0.9) / 1e3,
+           (double)bench_pct(lat, k, 0.99) / 1e3, bench_mean(lat, k) / 1e3);
+
+    /* the same with a prepare per query: what a server without a statement cache pays */
+    size_t pk = 0;
+    long long pn = n / 4 > 0 ? n / 4 : 1;
+    end = bench_now_ns() + (int64_t)(max_sec / 2 * 1e9);
+    for (long long i = 0; i < pn && bench_now_ns() < end; i++) {
+        int64_t id = (int64_t)(bench_rand(&seed) % (uint64_t)rows);
+        int64_t a = bench_now_ns();
+        if (duckdb_prepare(c, q, &st) == DuckDBError)
+            bench_die(PROG, "prepare: %s", duckdb_prepare_error(st));
+        bad += !point_once(st, id);
+        duckdb_destroy_prepare(&st);
+        lat[pk++] = bench_now_ns() - a;
+    }
+    qsort(lat, pk, sizeof *lat, bench_cmp_i64);
+    printf(" prep_n=%zu prep_p50_us=%.1f prep_p99_us=%.1f", pk,
+           (double)bench_pct(lat, pk, 0.5) / 1e3, (double)bench_pct(lat, pk, 0.99) / 1e3);
+
+    /* and with the id as a literal, which lets DuckDB push the filter into the scan (zone
+     * maps) where a parameter does not */
+    size_t lk = 0;
+    end = bench_now_ns() + (int64_t)(max_sec / 2 * 1e9);
+    for (long long i = 0; i < pn && bench_now_ns() < end; i++) {
+        int64_t id = (int64_t)(bench_rand(&seed) % (uint64_t)rows);
+        snprintf(sql, sizeof sql, "SELECT * FROM t WHERE id = %lld", (long long)id);
+        int64_t a = bench_now_ns();
+        duckdb_result res;
+        if (duckdb_query(c, sql, &res) == DuckDBError)
+            bench_die(PROG, "literal query: %s", duckdb_result_error(&res));
+        bad += duckdb_row_count(&res) != 1;
+        duckdb_destroy_result(&res);
+        lat[lk++] = bench_now_ns() - a;
+    }
+    qsort(lat, lk, sizeof *lat, bench_cmp_i64);
+    printf(" lit_n=%zu lit_p50_us=%.1f lit_p99_us=%.1f load_ms=%.0f bad=%llu hwm_kb=%ld\n", lk,
+           (double)bench_pct(lat, lk, 0.5) / 1e3, (double)bench_pct(lat, lk, 0.99) / 1e3, load_ms,
+           (unsigned long long)bad, bench_status_kb(0, "VmHWM"));
+    free(lat);
+    duckdb_disconnect(&c);
+    duckdb_close(&db);
+    return bad ? 1 : 0;
+}
+
+static int cmd_load(int argc, char **argv)
+{
+    int64_t t0 = bench_now_ns();
+    const char *dir = bench_opt(argc, argv, "--dir", NULL);
+    long long idle_ms = bench_opt_ll(argc, argv, "--idle-ms", 1000);
+    if (!dir) bench_die(PROG, "load: --dir is required");
+    duckdb_database db;
+    duckdb_connection c;
+    open_db(&db, &c);
+    char path[2048], sql[4096];
+    snprintf(path, sizeof path, "%s/taxi_trips.parquet", dir);
+    char *lit = sql_literal(path);
+    snprintf(sql, sizeof sql, "CREATE TABLE taxi_trips AS SELECT * FROM read_parquet(%s)", lit);
+    free(lit);
+    run_sql(c, sql);
+    snprintf(path, sizeof path, "%s/zones.csv", dir);
+    lit = sql_literal(path);
+    snprintf(sql, sizeof sql, "CREATE VIEW zones AS SELECT * FROM read_csv(%s)", lit);
+    free(lit);
+    run_sql(c, sql);
+    int64_t t1 = bench_now_ns();
+    if (idle_ms > 0) bench_sleep_ns(idle_ms * 1000000);
+    printf("loaded_mono_ns=%lld load_ms=%.1f rss_kb=%ld hwm_kb=%ld\n", (long long)t1,
+           (double)(t1 - t0) / 1e6, bench_status_kb(0, "VmRSS"), bench_status_kb(0, "VmHWM"));
+    fflush(stdout);
+    duckdb_disconnect(&c);
+    duckdb_close(&db);
+    return 0;
+}
+
+typedef struct {
+    const char *path;
+    uint64_t bytes;
+    int err;
+} fifo_reader_t;
+
+static void *fifo_main(void *arg)
+{
+    fifo_reader_t *r = arg;
+    int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        r->err = errno;
+        return NULL;
+    }
+    static char buf[1 << 17];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        r->bytes += (uint64_t)n;
+    }
+    close(fd);
+    return NULL;
+}
+
+static int cmd_csv(int argc, char **argv)
+{
+    const char *select = bench_opt(argc, argv, "--sql", NULL);
+    const char *fifo = bench_opt(argc, argv, "--fifo", NULL);
+    if (!select || !fifo) bench_die(PROG, "csv: --sql and --fifo are required");
+    size_t cap = strlen(select) + strlen(fifo) * 2 + 256;
+    char *sql = malloc(cap);
+    if (!sql) bench_die(PROG, "out of memory");
+    duckdb_database db;
+    duckdb_connection c;
+    open_db(&db, &c);
+
+    /* USE_TMP_FILE false: write straight into the target, never "<target>.tmp" + rename */
+    snprintf(sql, cap, "COPY (%s) TO '/dev/null' (FORMAT csv, USE_TMP_FILE false)", select);
+    int64_t t0 = bench_now_ns();
+    run_sql(c, sql);
+    double null_sec = (double)(bench_now_ns() - t0) / 1e9;
+
+    unlink(fifo);
+    if (mkfifo(fifo, 0600) != 0) bench_die(PROG, "mkfifo %s: %s", fifo, strerror(errno));
+    fifo_reader_t r = {.path = fifo};
+    pthread_t th;
+    if (pthread_create(&th, NULL, fifo_main, &r) != 0) bench_die(PROG, "thread");
+    char *lit = sql_literal(fifo);
+    snprintf(sql, cap, "COPY (%s) TO %s (FORMAT csv, USE_TMP_FILE false)", select, lit);
+    free(lit);
+    t0 = bench_now_ns();
+    run_sql(c, sql);
+    pthread_join(th, NULL);
+    double fifo_sec = (double)(bench_now_ns() - t0) / 1e9;
+    unlink(fifo);
+    if (r.err) bench_die(PROG, "could not read %s: %s", fifo, strerror(r.err));
+
+    printf("bytes=%llu null_sec=%.3f null_mb_s=%.1f fifo_sec=%.3f fifo_mb_s=%.1f hwm_kb=%ld\n",
+           (unsigned long long)r.bytes, null_sec, (double)r.bytes / 1e6 / null_sec, fifo_sec,
+           (double)r.bytes / 1e6 / fifo_sec, bench_status_kb(0, "VmHWM"));
+    free(sql);
+    duckdb_disconnect(&c);
+    duckdb_close(&db);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *cmd = argc > 1 ? argv[1] : "";
+    if (!strcmp(cmd, "exec")) return cmd_exec(argc, argv);
+    if (!strcmp(cmd, "point")) return cmd_point(argc, argv);
+    if (!strcmp(cmd, "load")) return cmd_load(argc, argv);
+    if (!strcmp(cmd, "csv")) return cmd_csv(argc, argv);
+    fprintf(stderr, "usage: duck_peer exec|point|load|csv [options] (see bench/duck_peer.c)\n");
+    return 2;
+}

@@ -1,0 +1,409 @@
+#!/usr/bin/env bash
+# bench/run.sh: builds the benchmark programs (bench/*.c -> bench/out/) and runs the benchmarks
+# against cloved, each beside a peer measured in the same run. See bench/README.md.
+#
+#   bash bench/run.sh [point|startup|bigjson ...]     (default: all of them)
+#
+# Environment: CLOVE_BIN_DIR (default build/bin) holds cloved and clove-example-data;
+# BENCH_ROUNDS (3), BENCH_POINT_ROWS (1000000), BENCH_POINT_N (5000 requests per round),
+# BENCH_TPUT_SEC (4), BENCH_STARTUP_RUNS (10), BENCH_BIG_ROWS (10000000), BENCH_PIN_CPU (0).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+BIN=${CLOVE_BIN_DIR:-build/bin}
+[[ $BIN == /* ]] || BIN=$ROOT/$BIN
+OUT=$ROOT/bench/out
+LOGS=$OUT/logs
+SUMMARY=$OUT/summary.txt
+ALL=(point startup bigjson)
+
+ROUNDS=${BENCH_ROUNDS:-3}
+POINT_ROWS=${BENCH_POINT_ROWS:-1000000}
+POINT_N=${BENCH_POINT_N:-5000}
+TPUT_SEC=${BENCH_TPUT_SEC:-4}
+STARTUP_RUNS=${BENCH_STARTUP_RUNS:-10}
+BIG_ROWS=${BENCH_BIG_ROWS:-10000000}
+PIN_CPU=${BENCH_PIN_CPU:-0}
+POINT_SQL='SELECT * FROM t WHERE id = $1'
+BIG_SQL="SELECT i, i::DOUBLE * 1.5 AS x, 'row ' || i AS label, TIMESTAMP '2024-01-01' + to_seconds(i) AS ts FROM range($BIG_ROWS) t(i)"
+
+# ---- helpers ------------------------------------------------------------------------------
+
+say() { printf '%s\n' "$*"; }
+section() { printf '\n== %s\n' "$*"; }
+
+# kv KEY LINE: the value of KEY=VALUE in a line of key=value pairs ("nan" when absent).
+kv() {
+    local key=$1 f
+    for f in $2; do
+        if [[ $f == "$key="* ]]; then
+            printf '%s\n' "${f#*=}"
+            return
+        fi
+    done
+    printf 'nan\n'
+}
+
+# med NUMBERS...: the median.
+med() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+        END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2];
+              else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# calc EXPR: floating point arithmetic, 2 decimals.
+calc() {
+    if [[ $1 == *nan* || -z $1 ]]; then
+        echo nan
+        return
+    fi
+    awk "BEGIN { v = $1; printf (v > -0.1 && v < 0.1 && v != 0) ? \"%.2g\" : \"%.2f\", v }" \
+        2>/dev/null || echo nan
+}
+mb() { calc "$1 / 1024"; }
+
+# met OP VALUE TARGET: "yes" when VALUE OP TARGET holds (OP: le lt ge gt), "NO" otherwise.
+met() {
+    awk -v op="$1" -v v="$2" -v t="$3" 'BEGIN {
+        if (v == "nan" || v == "") { print "n/a"; exit }
+        ok = (op == "le" && v + 0 <= t + 0) || (op == "lt" && v + 0 < t + 0) ||
+             (op == "ge" && v + 0 >= t + 0) || (op == "gt" && v + 0 > t + 0)
+        print ok ? "yes" : "NO" }'
+}
+
+# row BENCH METRIC CLOVE PEER RATIO TARGET MET: one line of the final summary table.
+row() { printf '%s|%s|%s|%s|%s|%s|%s\n' "$@" >>"$SUMMARY"; }
+
+status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo nan; }
+
+# stop_pid PID: SIGTERM, up to 10 s to exit, then SIGKILL. Only for processes we started.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do stop_pid "$p"; done
+    PIDS=()
+    rm -f "$OUT/csv.fifo"
+}
+
+build_one() { # NAME [LIBS...]: bench/NAME.c -> bench/out/NAME when out of date
+    local name=$1 src=bench/$1.c bin=$OUT/$1
+    shift
+    if [[ ! -x $bin || $src -nt $bin || bench/bench_util.h -nt $bin ]]; then
+        gcc -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -pthread -o "$bin" "$src" "$@"
+    fi
+}
+
+build_all() {
+    mkdir -p "$OUT" "$LOGS"
+    local duck=(-I deps/duckdb/include -L deps/duckdb/lib "-Wl,-rpath,$ROOT/deps/duckdb/lib"
+                -lduckdb)
+    build_one httpc
+    build_one echo_server
+    build_one startup
+    build_one duck_peer "${duck[@]}"
+}
+
+# start_cloved POD LOG: runs cloved on free ports and waits for /v1/ready;
+# sets CLOVED_PID, CLOVED_PORT and CLOVED_READY_MS.
+start_cloved() {
+    local pod=$1 log=$2 fport line
+    read -r CLOVED_PORT fport < <("$OUT/httpc" freeport 2)
+    "$BIN/cloved" --http "127.0.0.1:$CLOVED_PORT" --flight "127.0.0.1:$fport" "$pod" \
+        >"$log" 2>&1 &
+    CLOVED_PID=$!
+    PIDS+=("$CLOVED_PID")
+    if ! line=$("$OUT/httpc" wait --port "$CLOVED_PORT" --path /v1/ready --timeout 120 \
+                --pid "$CLOVED_PID"); then
+        say "cloved did not become ready; the end of $log:"
+        tail -n 20 "$log" | sed 's/^/    /'
+        return 1
+    fi
+    CLOVED_READY_MS=$(kv ready_ms "$line")
+}
+
+# start_echo: runs echo_server; sets ECHO_PID and ECHO_PORT.
+start_echo() {
+    local i
+    rm -f "$OUT/echo.port"
+    "$OUT/echo_server" >"$OUT/echo.port" 2>"$LOGS/echo_server.log" &
+    ECHO_PID=$!
+    PIDS+=("$ECHO_PID")
+    for ((i = 0; i < 200; i++)); do
+        [[ -s $OUT/echo.port ]] && break
+        sleep 0.02
+    done
+    ECHO_PORT=$(cat "$OUT/echo.port")
+}
+
+pin() { taskset -a -p -c "$1" "$2" >/dev/null; } # CPU PID: every thread of PID
+
+# errs LINE: "" when the run had no errors, else a warning text.
+errs() {
+    local e b f
+    e=$(kv errors "$1")
+    b=$(kv bad "$1")
+    f=$(kv failures "$1")
+    if [[ $e != 0 && $e != nan ]] || [[ $b != 0 && $b != nan ]] ||
+       [[ $f != 0 && $f != nan ]]; then
+        printf '(errors=%s bad=%s failures=%s)' "$e" "$b" "$f"
+    fi
+}
+
+# The quickstart, copied under bench/out so that cloved's working files (<pod>/.clove/) stay
+# out of examples/.
+prepare_quickstart() {
+    local qs=examples/quickstart dst=$OUT/quickstart
+    if [[ ! -f $qs/data/taxi_trips.parquet ]]; then
+        "$BIN/clove-example-data" "$qs/data" >/dev/null
+    fi
+    mkdir -p "$dst/data"
+    cp "$qs/spicepod.yaml" "$dst/spicepod.yaml"
+    cp "$qs"/data/* "$dst/data/"
+    QUICKSTART=$dst
+}
+
+# ---- point --------------------------------------------------------------------------------
+
+# point_rounds LABEL CPU_PREFIX...: ROUNDS interleaved rounds of cloved, DuckDB in-process and
+# echo, one client each; sets P_C50 P_C99 P_D50 P_D99 P_E50 P_E99 (medians over rounds).
+point_rounds() {
+    local label=$1 r c d e
+    shift
+    local c50=() c99=() d50=() d99=() e50=() e99=()
+    local req=(--sql "$POINT_SQL" --param-range "$POINT_ROWS")
+    for ((r = 1; r <= ROUNDS; r++)); do
+        c=$("$@" "$OUT/httpc" lat --port "$CLOVED_PORT" "${req[@]}" --check-id --n "$POINT_N" \
+            --max-sec 20 --seed "$r")
+        d=$("$@" "$OUT/duck_peer" point --parquet "$OUT/point/data/t.parquet" \
+            --rows "$POINT_ROWS" --n "$POINT_N" --max-sec 20 --seed "$r")
+        e=$("$@" "$OUT/httpc" lat --port "$ECHO_PORT" "${req[@]}" --n "$POINT_N" --max-sec 20 \
+            --seed "$r")
+        printf '  %s round %d: cloved p50 %s p99 %s us %s| duckdb p50 %s p99 %s us | echo p50 %s p99 %s us %s\n' \
+            "$label" "$r" "$(kv p50_us "$c")" "$(kv p99_us "$c")" "$(errs "$c")" \
+            "$(kv p50_us "$d")" "$(kv p99_us "$d")" "$(kv p50_us "$e")" "$(kv p99_us "$e")" \
+            "$(errs "$e")"
+        printf '    duckdb, for reference: prepare per query p50 %s us, id as literal p50 %s us, load %s ms\n' \
+            "$(kv prep_p50_us "$d")" "$(kv lit_p50_us "$d")" "$(kv load_ms "$d")"
+        [[ -z $(errs "$c") ]] || POINT_ERRORS=yes
+        c50+=("$(kv p50_us "$c")") c99+=("$(kv p99_us "$c")")
+        d50+=("$(kv p50_us "$d")") d99+=("$(kv p99_us "$d")")
+        e50+=("$(kv p50_us "$e")") e99+=("$(kv p99_us "$e")")
+        DUCK_HWM=$(kv hwm_kb "$d")
+    done
+    P_C50=$(med "${c50[@]}") P_C99=$(med "${c99[@]}")
+    P_D50=$(med "${d50[@]}") P_D99=$(med "${d99[@]}")
+    P_E50=$(med "${e50[@]}") P_E99=$(med "${e99[@]}")
+}
+
+point_rows() { # LABEL: summary rows from the P_* medians
+    local label=$1 q o
+    for q in 50 99; do
+        local c d e
+        c=P_C$q d=P_D$q e=P_E$q
+        o=$(calc "(${!c} - ${!d}) / ${!e}")
+        say "  => $label p$q: cloved ${!c} us, duckdb ${!d} us, echo ${!e} us: (cloved - duckdb) / echo = $o (target <= 1.2)"
+        row point "p$q 1 client, $label" "${!c} us" "duck ${!d} / echo ${!e} us" "$o" "<= 1.2" \
+            "$(met le "$o" 1.2)${POINT_ERRORS:+ (errors)}"
+    done
+}
+
+bench_point() {
+    section "point: $POINT_SQL on $POINT_ROWS accelerated rows (arrow engine)"
+    local dir=$OUT/point line k c e
+    mkdir -p "$dir/data"
+    if [[ ! -s $dir/data/t.parquet || $(cat "$dir/rows" 2>/dev/null || true) != "$POINT_ROWS" ]]
+    then
+        say "  writing $dir/data/t.parquet ($POINT_ROWS rows)"
+        "$OUT/duck_peer" exec "COPY (SELECT i AS id, 'name ' || i AS name,
+            (i * 0.25)::DOUBLE AS amount, (i % 100)::INTEGER AS category,
+            TIMESTAMP '2024-01-01' + to_seconds(i) AS created
+            FROM range($POINT_ROWS) t(i) ORDER BY i) TO '$dir/data/t.parquet' (FORMAT parquet)"
+        echo "$POINT_ROWS" >"$dir/rows"
+    fi
+    cat >"$dir/spicepod.yaml" <<'EOF'
+version: v1
+kind: Spicepod
+name: bench_point
+datasets:
+  - from: file:data/t.parquet
+    name: t
+    acceleration:
+      enabled: true
+      engine: arrow
+EOF
+    start_cloved "$dir" "$LOGS/point-cloved.log"
+    say "  cloved pid $CLOVED_PID on 127.0.0.1:$CLOVED_PORT, ready after $CLOVED_READY_MS ms"
+    if ! line=$("$OUT/httpc" once --port "$CLOVED_PORT" --sql "$POINT_SQL" \
+                --param-range "$POINT_ROWS" --check-id); then
+        say "  the point query failed: $line"
+        row point "point query" "FAILED" "-" "-" "-" "NO"
+        return 1
+    fi
+    say "  sample answer: ${line#*body=}"
+    start_echo
+    say "  echo_server pid $ECHO_PID on 127.0.0.1:$ECHO_PORT"
+    POINT_ERRORS=
+
+    say "  latency, 1 client, $ROUNDS interleaved rounds of $POINT_N requests (OS places threads):"
+    point_rounds "cross-cpu"
+    point_rows "OS-placed"
+
+    say "  throughput, ${TPUT_SEC}s per run:"
+    local req=(--sql "$POINT_SQL" --param-range "$POINT_ROWS")
+    for k in 2 8; do
+        c=$("$OUT/httpc" tput --port "$CLOVED_PORT" "${req[@]}" --check-id --clients "$k" \
+            --sec "$TPUT_SEC")
+        e=$("$OUT/httpc" tput --port "$ECHO_PORT" "${req[@]}" --clients "$k" --sec "$TPUT_SEC")
+        say "  $k clients: cloved $(kv rps "$c") req/s (p50 $(kv p50_us "$c") p99 $(kv p99_us "$c") us) $(errs "$c")| echo $(kv rps "$e") req/s (p50 $(kv p50_us "$e") p99 $(kv p99_us "$e") us)"
+        row point "req/s, $k clients" "$(kv rps "$c") (p99 $(kv p99_us "$c") us)" \
+            "echo $(kv rps "$e")" "$(calc "$(kv rps "$c") / $(kv rps "$e")")" "-" \
+            "$( [[ -z $(errs "$c") ]] && echo - || echo errors)"
+    done
+
+    say "  latency, 1 client, client and servers pinned to CPU $PIN_CPU:"
+    pin "$PIN_CPU" "$CLOVED_PID"
+    pin "$PIN_CPU" "$ECHO_PID"
+    point_rounds "pinned" taskset -c "$PIN_CPU"
+    point_rows "pinned CPU $PIN_CPU"
+
+    local hwm rss ehwm
+    hwm=$(status_kb "$CLOVED_PID" VmHWM)
+    rss=$(status_kb "$CLOVED_PID" VmRSS)
+    ehwm=$(status_kb "$ECHO_PID" VmHWM)
+    say "  memory: cloved VmHWM $(mb "$hwm") MB (VmRSS now $(mb "$rss") MB); duckdb in-process VmHWM $(mb "$DUCK_HWM") MB; echo_server VmHWM $(mb "$ehwm") MB"
+    row point "peak RSS (VmHWM)" "$(mb "$hwm") MB" "duck $(mb "$DUCK_HWM") MB" \
+        "$(calc "$hwm / $DUCK_HWM")" "-" "-"
+    cleanup
+}
+
+# ---- startup ------------------------------------------------------------------------------
+
+bench_startup() {
+    section "startup: exec of cloved on the quickstart to /v1/ready = 200 (median of $STARTUP_RUNS)"
+    prepare_quickstart
+    local c p log=$LOGS/startup-cloved.log
+    : >"$log"
+    say "  cloved (log: $log):"
+    c=$("$OUT/startup" --mode ready --runs "$STARTUP_RUNS" --path /v1/ready --idle-ms 1000 \
+        --log "$log" -- "$BIN/cloved" --http '127.0.0.1:{PORT}' --flight '127.0.0.1:{PORT2}' \
+        "$QUICKSTART")
+    say "  duckdb in-process (duck_peer load: open, load taxi_trips.parquet, view over zones.csv):"
+    p=$("$OUT/startup" --mode exit --runs "$STARTUP_RUNS" -- "$OUT/duck_peer" load \
+        --dir "$QUICKSTART/data" --idle-ms 1000)
+    local cr cm pr pm pi crss prss
+    cr=$(kv ready_ms "$c") cm=$(kv ready_max_ms "$c") crss=$(kv rss_kb "$c")
+    pr=$(kv ready_ms "$p") pm=$(kv ready_max_ms "$p") pi=$(kv inproc_ms "$p") prss=$(kv rss_kb "$p")
+    say "  => cloved exec->ready: median $cr ms (min $(kv ready_min_ms "$c"), max $cm); stop after SIGTERM $(kv stop_ms "$c") ms"
+    say "  => duckdb exec->loaded: median $pr ms (max $pm), of which in-process $pi ms"
+    say "  => idle RSS 1 s after ready: cloved $(mb "$crss") MB (VmHWM $(mb "$(kv hwm_kb "$c")") MB), duckdb $(mb "$prss") MB"
+    row startup "exec -> /v1/ready, median" "$cr ms" "duck $pr ms (in-proc $pi)" \
+        "$(calc "$cr / $pr")" "< 100 ms" "$(met lt "$cr" 100)"
+    row startup "idle RSS 1 s after ready" "$(mb "$crss") MB" "duck $(mb "$prss") MB" \
+        "$(calc "$crss / $prss")" "< 40 MB" "$(met lt "$(mb "$crss")" 40)"
+}
+
+# ---- bigjson ------------------------------------------------------------------------------
+
+bench_bigjson() {
+    section "bigjson: $BIG_ROWS rows as JSON from POST /v1/sql"
+    say "  query: $BIG_SQL"
+    prepare_quickstart
+    start_cloved "$QUICKSTART" "$LOGS/bigjson-cloved.log"
+    local b p bytes rows hwm cmbs pmbs
+    say "  cloved pid $CLOVED_PID on 127.0.0.1:$CLOVED_PORT, VmRSS before $(mb "$(status_kb "$CLOVED_PID" VmRSS)") MB"
+    if ! b=$("$OUT/httpc" big --port "$CLOVED_PORT" --sql "$BIG_SQL" --pid "$CLOVED_PID"); then
+        say "  the query failed: $b"
+        row bigjson "JSON MB/s" "FAILED" "-" "-" ">= 100" "NO"
+        cleanup
+        return 1
+    fi
+    hwm=$(status_kb "$CLOVED_PID" VmHWM)
+    cleanup
+    bytes=$(kv bytes "$b") rows=$(kv rows "$b") cmbs=$(kv mb_s "$b")
+    say "  cloved: $bytes bytes, $rows rows ('{' counted), $(kv sec "$b") s, first byte after $(kv ttfb_ms "$b") ms: $cmbs MB/s, $(calc "$rows / $(kv sec "$b") / 1e6") Mrows/s; VmHWM $(mb "$hwm") MB"
+    local warn=
+    [[ $rows == "$BIG_ROWS" ]] || { warn=" (rows $rows != $BIG_ROWS)"; say "  WARNING: expected $BIG_ROWS rows"; }
+    say "  duckdb in-process: COPY (query) TO '/dev/null' (FORMAT csv), then into a FIFO to count bytes"
+    p=$("$OUT/duck_peer" csv --sql "$BIG_SQL" --fifo "$OUT/csv.fifo")
+    pmbs=$(kv null_mb_s "$p")
+    say "  duckdb: $(kv bytes "$p") CSV bytes; /dev/null $(kv null_sec "$p") s = $pmbs MB/s, $(calc "$BIG_ROWS / $(kv null_sec "$p") / 1e6") Mrows/s; FIFO $(kv fifo_mb_s "$p") MB/s; VmHWM $(mb "$(kv hwm_kb "$p")") MB"
+    row bigjson "JSON MB/s (MB = 1e6 bytes)" "$cmbs MB/s" "duck csv $pmbs MB/s" \
+        "$(calc "$cmbs / $pmbs")" ">= 100" "$(met ge "$cmbs" 100)$warn"
+    row bigjson "rows/s" "$(calc "$rows / $(kv sec "$b") / 1e6") M" \
+        "duck csv $(calc "$BIG_ROWS / $(kv null_sec "$p") / 1e6") M" \
+        "$(calc "($rows / $(kv sec "$b")) / ($BIG_ROWS / $(kv null_sec "$p"))")" "-" "-"
+    row bigjson "cloved peak RSS (VmHWM)" "$(mb "$hwm") MB" "duck $(mb "$(kv hwm_kb "$p")") MB" \
+        "$(calc "$hwm / $(kv hwm_kb "$p")")" "< 200 MB" "$(met lt "$(mb "$hwm")" 200)"
+}
+
+# ---- main ---------------------------------------------------------------------------------
+
+print_summary() {
+    section "summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, cloved from $BIN)"
+    {
+        echo "BENCH|METRIC|CLOVE|PEER (same run)|RATIO|TARGET|MET"
+        cat "$SUMMARY"
+    } | awk -F'|' '
+        { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) }
+          if (NF > nf) nf = NF }
+        END { for (r = 1; r <= NR; r++) {
+                line = ""
+                for (i = 1; i <= nf; i++) line = line sprintf("%-" w[i] "s  ", cell[r, i])
+                sub(/ +$/, "", line); print line } }'
+    say "ratios: point p50/p99 = (cloved - duckdb) / echo; req/s = cloved / echo; others = cloved / peer"
+}
+
+main() {
+    local names=("$@") n failed=()
+    [[ ${#names[@]} -gt 0 ]] || names=("${ALL[@]}")
+    for n in "${names[@]}"; do
+        case $n in
+        point | startup | bigjson) ;;
+        *) say "run.sh: unknown benchmark \"$n\" (known: ${ALL[*]})" >&2; exit 2 ;;
+        esac
+    done
+    for f in cloved clove-example-data; do
+        if [[ ! -x $BIN/$f ]]; then
+            say "run.sh: $BIN/$f not found: build first (make build) or set CLOVE_BIN_DIR" >&2
+            exit 2
+        fi
+    done
+    build_all
+    : >"$SUMMARY"
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+    for n in "${names[@]}"; do
+        # each benchmark in its own subshell with errexit on: a failure ends that benchmark
+        # (its trap stops the servers it started) and the next one still runs
+        set +e
+        (
+            set -e
+            trap cleanup EXIT
+            trap 'exit 130' INT TERM
+            "bench_$n"
+        )
+        local rc=$?
+        set -e
+        if [[ $rc -eq 130 ]]; then exit 130; fi
+        [[ $rc -eq 0 ]] || failed+=("$n")
+    done
+    print_summary
+    if [[ ${#failed[@]} -gt 0 ]]; then
+        say "failed: ${failed[*]} (see the output above and $LOGS/)"
+        exit 1
+    fi
+}
+
+main "$@"

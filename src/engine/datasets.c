@@ -1,0 +1,875 @@
+/*
+ * datasets.c: the dataset registry. Builds the source expression of each dataset (local
+ * files for now: Parquet, CSV, JSON; a file, a directory, a glob, Hive partitions), registers
+ * federated datasets as views, runs one thread per dataset that loads and refreshes
+ * accelerations (full refresh: staging + swap in one transaction) or retries a federated
+ * source that failed, creates user views once what they read is ready, and reports status.
+ */
+#include "engine/engine_int.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <glob.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define COMP "datasets"
+#define RETRY_BASE_MS 1000
+#define RETRY_MAX_MS 60000
+
+static const char *STATE_NAMES[] = {"Initializing", "Ready", "Refreshing", "Error", "ShuttingDown"};
+
+const char *clove_ds_state_name(clove_ds_state_t s)
+{
+    return (unsigned)s < sizeof STATE_NAMES / sizeof STATE_NAMES[0] ? STATE_NAMES[s] : "Unknown";
+}
+
+static char *lower_dup(const char *s)
+{
+    char *p = clove_xstrdup(s);
+    for (char *c = p; *c; c++) *c = (char)tolower((unsigned char)*c);
+    return p;
+}
+
+dataset_t *clove__dataset_find(clove_engine_t *e, const char *name)
+{
+    for (size_t i = 0; i < e->n_datasets; i++)
+        if (strcasecmp(e->datasets[i].cfg->name, name) == 0) return &e->datasets[i];
+    return NULL;
+}
+
+view_t *clove__view_find(clove_engine_t *e, const char *name)
+{
+    for (size_t i = 0; i < e->n_views; i++)
+        if (strcasecmp(e->views[i].name, name) == 0) return &e->views[i];
+    return NULL;
+}
+
+/* ---- state ---------------------------------------------------------------------------------- */
+
+static void publish_state(dataset_t *d)
+{
+    char labels[256];
+    snprintf(labels, sizeof labels, "dataset=\"%s\"", d->cfg->name);
+    clove_metric_gauge_set("dataset_load_state",
+                           "Status of the dataset: 0=Initializing, 1=Ready, 2=Refreshing, "
+                           "3=Error, 4=ShuttingDown.", labels, (double)d->state);
+}
+
+/* Sets state and error (error may be NULL); caller does not hold d->lock. */
+static void set_state(dataset_t *d, clove_ds_state_t st, const char *error)
+{
+    pthread_mutex_lock(&d->lock);
+    d->state = st;
+    if (error) {
+        free(d->error);
+        d->error = clove_xstrdup(error);
+    } else if (st == CLOVE_DS_READY) {
+        free(d->error);
+        d->error = NULL;
+    }
+    pthread_mutex_unlock(&d->lock);
+    publish_state(d);
+}
+
+/* ---- sources ------------------------------------------------------------------------------ */
+
+static const char *format_from_ext(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+    if (!dot || (slash && dot < slash)) return NULL;
+    dot++;
+    if (!strcasecmp(dot, "parquet") || !strcasecmp(dot, "pq")) return "parquet";
+    if (!strcasecmp(dot, "csv") || !strcasecmp(dot, "tsv")) return "csv";
+    if (!strcasecmp(dot, "json") || !strcasecmp(dot, "jsonl") || !strcasecmp(dot, "ndjson"))
+        return "json";
+    if (!strcasecmp(dot, "gz") || !strcasecmp(dot, "zst")) {
+        /* data.csv.gz: look at the extension before the compression suffix */
+        char tmp[4096];
+        snprintf(tmp, sizeof tmp, "%.*s", (int)(dot - 1 - path), path);
+        return format_from_ext(tmp);
+    }
+    return NULL;
+}
+
+/* Finds the first data file format below dir (depth-first, sorted), for directories given
+ * without file_format. */
+static const char *scan_dir_format(const char *dir, int depth)
+{
+    if (depth > 16) return NULL;
+    struct dirent **list = NULL;
+    int n = scandir(dir, &list, NULL, alphasort);
+    if (n < 0) return NULL;
+    const char *fmt = NULL;
+    for (int i = 0; i < n; i++) {
+        const char *nm = list[i]->d_name;
+        if (!fmt && nm[0] != '.' && nm[0] != '_') {
+            char *p = clove_xasprintf("%s/%s", dir, nm);
+            struct stat st;
+            if (stat(p, &st) == 0) {
+                if (S_ISDIR(st.st_mode)) fmt = scan_dir_format(p, depth + 1);
+                else fmt = format_from_ext(nm);
+            }
+            free(p);
+        }
+        free(list[i]);
+    }
+    free(list);
+    return fmt;
+}
+
+static bool has_glob(const char *s) { return strpbrk(s, "*?[") != NULL; }
+
+static bool param_true(const char *v) { return v && (!strcasecmp(v, "true") || !strcmp(v, "1")); }
+
+static void append_opt_str(clove_buf_t *b, const char *name, const char *v)
+{
+    char *lit = clove__quote_literal(v);
+    clove_buf_printf(b, ", %s = %s", name, lit);
+    free(lit);
+}
+
+/* Builds d->source_sql and adds what DuckDB must be allowed to read to `allowed`. */
+static void build_file_source(dataset_t *d, const char *raw_path, clove_buf_t *allowed)
+{
+    const clove_dataset_cfg_t *c = d->cfg;
+    clove_engine_t *e = d->e;
+    char *path = raw_path[0] == '/' ? clove_xstrdup(raw_path)
+                                    : clove_xasprintf("%s/%s", e->cfg->dir, raw_path);
+    /* strip a trailing slash, keep "/" */
+    size_t pl = strlen(path);
+    while (pl > 1 && path[pl - 1] == '/') path[--pl] = '\0';
+
+    const char *fmt = clove_kv_get(&c->params, "file_format");
+    struct stat st;
+    bool is_dir = !has_glob(path) && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    char *pattern = NULL;
+    char *allow_dir = NULL;
+    if (is_dir) {
+        if (!fmt) fmt = scan_dir_format(path, 0);
+        if (!fmt) {
+            d->source_error = clove_xasprintf(
+                "no parquet, csv or json files found in directory \"%s\"; set "
+                "params.file_format", path);
+            goto done;
+        }
+        const char *ext = !strcmp(fmt, "parquet") ? "parquet" : !strcmp(fmt, "csv") ? "csv" : "json*";
+        pattern = clove_xasprintf("%s/**/*.%s", path, ext);
+        allow_dir = clove_xstrdup(path);
+    } else {
+        if (!fmt) fmt = format_from_ext(path);
+        if (!fmt) {
+            d->source_error = clove_xasprintf(
+                "cannot tell the file format of \"%s\" from its extension; set "
+                "params.file_format to parquet, csv or json", path);
+            goto done;
+        }
+        pattern = clove_xstrdup(path);
+        /* the directory part before any glob character */
+        char *tmp = clove_xstrdup(path);
+        char *g = strpbrk(tmp, "*?[");
+        if (g) *g = '\0';
+        char *slash = strrchr(tmp, '/');
+        if (slash) slash[slash == tmp ? 1 : 0] = '\0';
+        allow_dir = clove_xstrdup(tmp[0] ? tmp : "/");
+        free(tmp);
+    }
+    if (strcmp(fmt, "parquet") && strcmp(fmt, "csv") && strcmp(fmt, "json")) {
+        d->source_error = clove_xasprintf(
+            "params.file_format: expected one of parquet, csv, json; got \"%s\"", fmt);
+        goto done;
+    }
+
+    clove_buf_t b;
+    clove_buf_init(&b);
+    char *lit = clove__quote_literal(pattern);
+    clove_buf_printf(&b, "read_%s(%s", fmt, lit);
+    free(lit);
+    const char *hive = clove_kv_get(&c->params, "hive_partitioning_enabled");
+    if (hive) clove_buf_printf(&b, ", hive_partitioning = %s", param_true(hive) ? "true" : "false");
+    else if (is_dir || has_glob(pattern)) clove_buf_puts(&b, ", hive_partitioning = true");
+    if (!strcmp(fmt, "csv")) {
+        const char *v;
+        if ((v = clove_kv_get(&c->params, "csv_has_header")))
+            clove_buf_printf(&b, ", header = %s", param_true(v) ? "true" : "false");
+        if ((v = clove_kv_get(&c->params, "csv_delimiter"))) append_opt_str(&b, "delim", v);
+        if ((v = clove_kv_get(&c->params, "csv_quote"))) append_opt_str(&b, "quote", v);
+        if ((v = clove_kv_get(&c->params, "csv_escape"))) append_opt_str(&b, "escape", v);
+        if ((v = clove_kv_get(&c->params, "csv_schema_infer_max_records")))
+            clove_buf_printf(&b, ", sample_size = %lld", atoll(v));
+    }
+    if (!strcmp(fmt, "json")) clove_buf_puts(&b, ", format = 'auto'");
+    clove_buf_putc(&b, ')');
+    d->source_sql = clove_buf_steal(&b);
+
+    /* allowed_directories entries end with a slash */
+    if (allowed->len) clove_buf_puts(allowed, ", ");
+    size_t al = strlen(allow_dir);
+    char *entry = clove_xasprintf("%s%s", allow_dir, al && allow_dir[al - 1] == '/' ? "" : "/");
+    lit = clove__quote_literal(entry);
+    clove_buf_puts(allowed, lit);
+    free(lit);
+    free(entry);
+done:
+    free(pattern);
+    free(allow_dir);
+    free(path);
+}
+
+static void build_source(dataset_t *d, clove_buf_t *allowed)
+{
+    const char *from = d->cfg->from;
+    if (!strncmp(from, "file://", 7)) build_file_source(d, from + 7, allowed);
+    else if (!strncmp(from, "file:", 5)) build_file_source(d, from + 5, allowed);
+    else {
+        const char *colon = strchr(from, ':');
+        int n = colon ? (int)(colon - from) : (int)strlen(from);
+        d->source_error = clove_xasprintf(
+            "the \"%.*s\" data connector is not supported by this clove build yet "
+            "(dataset from: \"%s\")", n, from, from);
+    }
+}
+
+/* ---- accelerations ------------------------------------------------------------------------ */
+
+static int mkdir_p(const char *path)
+{
+    char *p = clove_xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
+        *s = '/';
+    }
+    int rc = (mkdir(p, 0755) != 0 && errno != EEXIST) ? -1 : 0;
+    free(p);
+    return rc;
+}
+
+/* Prepares where an accelerated dataset's table lives. */
+static int setup_acceleration(dataset_t *d, clove_buf_t *allowed, clove_err_t *err)
+{
+    const clove_accel_cfg_t *a = &d->cfg->acceleration;
+    char *qi = clove__quote_ident(d->cfg->name);
+    if (a->engine == CLOVE_ENGINE_SQLITE) {
+        free(qi);
+        d->source_error = clove_xstrdup(
+            "the sqlite acceleration engine is not supported by this clove build yet");
+        return 0;
+    }
+    bool file = a->engine == CLOVE_ENGINE_DUCKDB && a->mode != CLOVE_MODE_MEMORY;
+    if (!file) {
+        d->target = clove_xasprintf("spice.public.%s", qi);
+        free(qi);
+        return 0;
+    }
+    const char *f = clove_kv_get(&a->params, "duckdb_file");
+    char *path;
+    if (f) path = f[0] == '/' ? clove_xstrdup(f) : clove_xasprintf("%s/%s", d->e->cfg->dir, f);
+    else path = clove_xasprintf("%s/%s.db", d->e->data_dir, d->lname);
+    char *dir = clove_xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) *slash = '\0';
+    if (mkdir_p(dir) != 0) {
+        clove_err_set(err, CLOVE_EIO, "could not create directory \"%s\" for dataset %s: %s", dir,
+                      d->cfg->name, strerror(errno));
+        free(dir);
+        free(path);
+        free(qi);
+        return CLOVE_EIO;
+    }
+    if (a->mode == CLOVE_MODE_FILE_CREATE) unlink(path);
+    d->attach_name = clove_xasprintf("accel_%s", d->lname);
+    char *qa = clove__quote_ident(d->attach_name);
+    char *lit = clove__quote_literal(path);
+    char *sql = clove_xasprintf("ATTACH %s AS %s", lit, qa);
+    int rc = clove__exec(d->e->admin, sql, err);
+    if (rc != 0) {
+        clove_err_set(err, CLOVE_EIO, "could not open acceleration file \"%s\" for dataset %s: %s",
+                      path, d->cfg->name, err->message);
+    } else {
+        d->target = clove_xasprintf("%s.main.%s", qa, qi);
+        d->file_path = path;
+        path = NULL;
+        char *entry = clove_xasprintf("%s/", dir);
+        char *el = clove__quote_literal(entry);
+        if (allowed->len) clove_buf_puts(allowed, ", ");
+        clove_buf_puts(allowed, el);
+        free(el);
+        free(entry);
+    }
+    free(sql);
+    free(lit);
+    free(qa);
+    free(dir);
+    free(path);
+    free(qi);
+    return rc;
+}
+
+/* Has a previous run left this dataset's table in its acceleration file? */
+static bool persisted_table_exists(dataset_t *d, duckdb_connection conn)
+{
+    if (!d->attach_name) return false;
+    char *a = clove__quote_literal(d->attach_name), *t = clove__quote_literal(d->cfg->name);
+    char *sql = clove_xasprintf("SELECT count(*) FROM duckdb_tables() WHERE database_name = %s "
+                                "AND schema_name = 'main' AND table_name = %s", a, t);
+    duckdb_result res;
+    bool exists = false;
+    if (duckdb_query(conn, sql, &res) == DuckDBSuccess) exists = duckdb_value_int64(&res, 0, 0) > 0;
+    duckdb_destroy_result(&res);
+    free(sql);
+    free(a);
+    free(t);
+    return exists;
+}
+
+/* Points spice.public."name" at the file-mode table (once). */
+static int expose_file_table(dataset_t *d, clove_err_t *err)
+{
+    char *qi = clove__quote_ident(d->cfg->name);
+    char *sql = clove_xasprintf("CREATE OR REPLACE VIEW spice.public.%s AS SELECT * FROM %s", qi,
+                                d->target);
+    pthread_mutex_lock(&d->e->admin_lock);
+    int rc = clove__exec(d->e->admin, sql, err);
+    pthread_mutex_unlock(&d->e->admin_lock);
+    free(sql);
+    free(qi);
+    return rc;
+}
+
+static int64_t count_rows(duckdb_connection conn, const char *target)
+{
+    char *sql = clove_xasprintf("SELECT count(*) FROM %s", target);
+    duckdb_result res;
+    int64_t n = -1;
+    if (duckdb_query(conn, sql, &res) == DuckDBSuccess) n = duckdb_value_int64(&res, 0, 0);
+    duckdb_destroy_result(&res);
+    free(sql);
+    return n;
+}
+
+/* One full load: the new table is built and swapped in within a single transaction, so
+ * readers see the complete old or the complete new data. */
+static int load_full(dataset_t *d, duckdb_connection conn, int64_t *rows, clove_err_t *err)
+{
+    const clove_accel_cfg_t *a = &d->cfg->acceleration;
+    char *qi = clove__quote_ident(d->cfg->name);
+    char *sql = NULL;
+    int rc;
+    if (a->refresh_sql) {
+        /* refresh_sql reads the dataset by its own name: shadow it with the source */
+        sql = clove_xasprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM %s", qi,
+                              d->source_sql);
+        rc = clove__exec(conn, sql, err);
+        free(sql);
+        if (rc == 0) {
+            sql = clove_xasprintf("CREATE OR REPLACE TABLE %s AS %s", d->target, a->refresh_sql);
+            rc = clove__exec(conn, sql, err);
+            free(sql);
+        }
+        sql = clove_xasprintf("DROP VIEW IF EXISTS temp.main.%s", qi);
+        clove__exec(conn, sql, NULL);
+        free(sql);
+    } else {
+        sql = clove_xasprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s", d->target,
+                              d->source_sql);
+        rc = clove__exec(conn, sql, err);
+        free(sql);
+    }
+    free(qi);
+    if (rc == 0 && d->attach_name) {
+        rc = expose_file_table(d, err);
+        if (rc == 0) clove__exec(conn, "CHECKPOINT", NULL);
+    }
+    if (rc == 0) *rows = count_rows(conn, d->target);
+    return rc;
+}
+
+/* Creates the user views whose datasets are all loaded. */
+static void try_create_views(clove_engine_t *e)
+{
+    for (size_t i = 0; i < e->n_views; i++) {
+        view_t *v = &e->views[i];
+        pthread_mutex_lock(&e->views_lock);
+        bool created = v->created;
+        pthread_mutex_unlock(&e->views_lock);
+        if (created) continue;
+        bool ready = true;
+        for (size_t k = 0; k < v->n_deps && ready; k++) {
+            pthread_mutex_lock(&v->deps[k]->lock);
+            ready = v->deps[k]->loaded;
+            pthread_mutex_unlock(&v->deps[k]->lock);
+        }
+        if (!ready) continue;
+        char *qi = clove__quote_ident(v->name);
+        char *sql = clove_xasprintf("CREATE OR REPLACE VIEW spice.public.%s AS %s", qi,
+                                    v->cfg->sql);
+        clove_err_t err;
+        pthread_mutex_lock(&e->admin_lock);
+        int rc = clove__exec(e->admin, sql, &err);
+        pthread_mutex_unlock(&e->admin_lock);
+        pthread_mutex_lock(&e->views_lock);
+        if (rc == 0) {
+            v->created = true;
+            free(v->error);
+            v->error = NULL;
+        } else if (!v->error || strcmp(v->error, err.message) != 0) {
+            free(v->error);
+            v->error = clove_xstrdup(err.message);
+            clove_error(COMP, "could not create view %s: %s", v->name, err.message);
+        }
+        pthread_mutex_unlock(&e->views_lock);
+        if (rc == 0) {
+            atomic_fetch_add(&e->ddl_generation, 1);
+            clove_info(COMP, "view %s registered", v->name);
+        }
+        free(sql);
+        free(qi);
+    }
+}
+
+/* ---- dataset threads ---------------------------------------------------------------------- */
+
+/* Sleeps up to ms or until woken; returns false when the engine is stopping. */
+static bool dataset_wait(dataset_t *d, int64_t ms, bool wake_on_request)
+{
+    int64_t wall = clove_now_ms() + ms;
+    struct timespec ts = {.tv_sec = wall / 1000, .tv_nsec = (wall % 1000) * 1000000};
+    pthread_mutex_lock(&d->lock);
+    while (!atomic_load(&d->e->shutting_down) && !(wake_on_request && d->refresh_requested)) {
+        if (ms < 0) pthread_cond_wait(&d->cond, &d->lock);
+        else if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) != 0) break;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return !atomic_load(&d->e->shutting_down);
+}
+
+static void refresh_metrics(dataset_t *d, double ms, bool ok, int64_t rows)
+{
+    char labels[256];
+    snprintf(labels, sizeof labels, "dataset=\"%s\"", d->cfg->name);
+    clove_metric_histogram_observe("dataset_acceleration_refresh_duration_ms",
+                                   "Duration of dataset acceleration refreshes in milliseconds.",
+                                   labels, ms);
+    if (!ok) {
+        clove_metric_counter_add("dataset_acceleration_refresh_errors",
+                                 "Number of failed dataset acceleration refreshes.", labels, 1);
+        return;
+    }
+    clove_metric_gauge_set("dataset_acceleration_last_refresh_time_ms",
+                           "Unix time in milliseconds of the last successful refresh.", labels,
+                           (double)clove_now_ms());
+    if (rows >= 0) {
+        clove_metric_gauge_set("dataset_acceleration_rows",
+                               "Rows held by the dataset's acceleration.", labels, (double)rows);
+        clove_metric_counter_add("dataset_acceleration_refresh_rows",
+                                 "Rows loaded by acceleration refreshes.", labels, (double)rows);
+    }
+}
+
+/* Runs one refresh with retries. Returns true when data was loaded. */
+static bool refresh_once(dataset_t *d, duckdb_connection conn)
+{
+    const clove_accel_cfg_t *a = &d->cfg->acceleration;
+    int64_t fib_a = 0, fib_b = 1;
+    for (int attempt = 1;; attempt++) {
+        pthread_mutex_lock(&d->lock);
+        d->refresh_requested = false;
+        bool initial = !d->loaded;
+        pthread_mutex_unlock(&d->lock);
+        if (!initial) set_state(d, CLOVE_DS_REFRESHING, NULL);
+        clove_info(COMP, "%s dataset %s (%s)", initial ? "loading" : "refreshing", d->cfg->name,
+                   d->cfg->from);
+        int64_t t0 = clove_mono_ns();
+        clove_err_t err;
+        clove_err_clear(&err);
+        int64_t rows = -1;
+        int rc = load_full(d, conn, &rows, &err);
+        double ms = (double)(clove_mono_ns() - t0) / 1e6;
+        refresh_metrics(d, ms, rc == 0, rows);
+        if (rc == 0) {
+            pthread_mutex_lock(&d->lock);
+            d->loaded = true;
+            d->initial_done = true;
+            d->rows = rows;
+            d->last_refresh_ms = clove_now_ms();
+            pthread_mutex_unlock(&d->lock);
+            set_state(d, CLOVE_DS_READY, NULL);
+            clove_info(COMP, "dataset %s %s: %lld rows in %.1f ms", d->cfg->name,
+                       initial ? "loaded" : "refreshed", (long long)rows, ms);
+            return true;
+        }
+        char *msg = clove_xasprintf("%s of dataset %s failed: %s",
+                                    initial ? "initial load" : "refresh", d->cfg->name,
+                                    err.message);
+        clove_error(COMP, "%s", msg);
+        pthread_mutex_lock(&d->lock);
+        d->initial_done = true;
+        pthread_mutex_unlock(&d->lock);
+        set_state(d, CLOVE_DS_ERROR, msg);
+        free(msg);
+        if (!a->refresh_retry_enabled) return false;
+        if (a->refresh_retry_max_attempts >= 0 && attempt >= a->refresh_retry_max_attempts)
+            return false;
+        int64_t next = fib_a + fib_b;
+        fib_a = fib_b;
+        fib_b = next;
+        int64_t wait = fib_a * RETRY_BASE_MS;
+        if (wait > RETRY_MAX_MS) wait = RETRY_MAX_MS;
+        if (!dataset_wait(d, wait, true)) return false;
+    }
+}
+
+static void *accelerated_main(dataset_t *d)
+{
+    clove_engine_t *e = d->e;
+    duckdb_connection conn = NULL;
+    clove_err_t err;
+    if (duckdb_connect(e->db, &conn) == DuckDBError ||
+        clove__exec(conn, "USE spice.public", &err) != 0) {
+        set_state(d, CLOVE_DS_ERROR, "could not open a DuckDB connection for refreshes");
+        pthread_mutex_lock(&d->lock);
+        d->initial_done = true;
+        pthread_mutex_unlock(&d->lock);
+        if (conn) duckdb_disconnect(&conn);
+        return NULL;
+    }
+    pthread_mutex_lock(&d->lock);
+    d->refresh_conn = conn;
+    pthread_mutex_unlock(&d->lock);
+    if (persisted_table_exists(d, conn) && expose_file_table(d, &err) == 0) {
+        int64_t rows = count_rows(conn, d->target);
+        pthread_mutex_lock(&d->lock);
+        d->loaded = true;
+        d->rows = rows;
+        pthread_mutex_unlock(&d->lock);
+        clove_info(COMP, "dataset %s serves %lld persisted rows from \"%s\"", d->cfg->name,
+                   (long long)rows, d->file_path);
+        set_state(d, CLOVE_DS_READY, NULL);
+        try_create_views(e);
+    }
+    const clove_accel_cfg_t *a = &d->cfg->acceleration;
+    while (!atomic_load(&e->shutting_down)) {
+        if (refresh_once(d, conn)) try_create_views(e);
+        if (atomic_load(&e->shutting_down)) break;
+        int64_t interval = a->refresh_check_interval_ms > 0 ? a->refresh_check_interval_ms : -1;
+        if (!dataset_wait(d, interval, true)) break;
+    }
+    pthread_mutex_lock(&d->lock);
+    d->refresh_conn = NULL;
+    pthread_mutex_unlock(&d->lock);
+    duckdb_disconnect(&conn);
+    return NULL;
+}
+
+static int register_federated(dataset_t *d, clove_err_t *err)
+{
+    char *qi = clove__quote_ident(d->cfg->name);
+    char *sql = clove_xasprintf("CREATE OR REPLACE VIEW spice.public.%s AS SELECT * FROM %s", qi,
+                                d->source_sql);
+    pthread_mutex_lock(&d->e->admin_lock);
+    int rc = clove__exec(d->e->admin, sql, err);
+    pthread_mutex_unlock(&d->e->admin_lock);
+    free(sql);
+    free(qi);
+    return rc;
+}
+
+static void *federated_main(dataset_t *d)
+{
+    int64_t fib_a = 0, fib_b = 1;
+    while (!atomic_load(&d->e->shutting_down)) {
+        int64_t next = fib_a + fib_b;
+        fib_a = fib_b;
+        fib_b = next;
+        int64_t wait = fib_a * RETRY_BASE_MS;
+        if (!dataset_wait(d, wait > RETRY_MAX_MS ? RETRY_MAX_MS : wait, false)) break;
+        clove_err_t err;
+        if (register_federated(d, &err) == 0) {
+            pthread_mutex_lock(&d->lock);
+            d->loaded = true;
+            pthread_mutex_unlock(&d->lock);
+            set_state(d, CLOVE_DS_READY, NULL);
+            clove_info(COMP, "dataset %s registered after retry", d->cfg->name);
+            try_create_views(d->e);
+            break;
+        }
+        char *msg = clove_xasprintf("could not register dataset %s: %s", d->cfg->name,
+                                    err.message);
+        set_state(d, CLOVE_DS_ERROR, msg);
+        free(msg);
+    }
+    return NULL;
+}
+
+static void *dataset_main(void *arg)
+{
+    dataset_t *d = arg;
+    char name[16];
+    snprintf(name, sizeof name, "ds-%s", d->cfg->name);
+    clove_thread_name(name);
+    return d->accelerated ? accelerated_main(d) : federated_main(d);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------- */
+
+/* Computes each view's datasets (directly or through other views). */
+static int resolve_view_deps(clove_engine_t *e, view_t *v, int depth, dataset_t ***out, size_t *n,
+                             clove_err_t *err)
+{
+    if (depth > 32)
+        return clove_err_set(err, CLOVE_ECONFIG, "view %s: views nest too deeply or form a cycle",
+                             v->name);
+    clove_sandbox_result_t sb = {0};
+    if (clove_sandbox_check(e->admin, v->cfg->sql, &sb, err) != 0) {
+        char msg[CLOVE_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->message);
+        return clove_err_set(err, CLOVE_ECONFIG, "view %s: %s", v->name, msg);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < sb.n_tables && rc == 0; i++) {
+        dataset_t *d = clove__dataset_find(e, sb.tables[i]);
+        if (d) {
+            bool dup = false;
+            for (size_t k = 0; k < *n; k++) dup |= (*out)[k] == d;
+            if (!dup) {
+                *out = clove_xrealloc(*out, (*n + 1) * sizeof **out);
+                (*out)[(*n)++] = d;
+            }
+            continue;
+        }
+        view_t *w = clove__view_find(e, sb.tables[i]);
+        if (w == v) rc = clove_err_set(err, CLOVE_ECONFIG, "view %s reads itself", v->name);
+        else if (w) rc = resolve_view_deps(e, w, depth + 1, out, n, err);
+    }
+    clove_sandbox_result_dispose(&sb);
+    return rc;
+}
+
+int clove__datasets_init(clove_engine_t *e, clove_err_t *err)
+{
+    const clove_config_t *cfg = e->cfg;
+    clove_buf_t allowed;
+    clove_buf_init(&allowed);
+    int rc = 0;
+    e->n_datasets = cfg->n_datasets;
+    e->datasets = clove_xcalloc(cfg->n_datasets ? cfg->n_datasets : 1, sizeof *e->datasets);
+    for (size_t i = 0; i < cfg->n_datasets; i++) {
+        dataset_t *d = &e->datasets[i];
+        d->e = e;
+        d->cfg = &cfg->datasets[i];
+        d->lname = lower_dup(d->cfg->name);
+        d->rows = -1;
+        pthread_mutex_init(&d->lock, NULL);
+        pthread_cond_init(&d->cond, NULL);
+        d->accelerated = d->cfg->acceleration.enabled;
+        d->state = CLOVE_DS_INITIALIZING;
+        build_source(d, &allowed);
+        if (!d->source_error && d->accelerated &&
+            (rc = setup_acceleration(d, &allowed, err)) != 0)
+            goto done;
+    }
+
+    /* lock down file access: only the datasets' own directories stay readable */
+    char *tmpdir = clove_xasprintf("%s/.clove/tmp", cfg->dir);
+    char *sql = NULL;
+    if (mkdir_p(tmpdir) == 0) {
+        char *lit = clove__quote_literal(tmpdir);
+        sql = clove_xasprintf("SET temp_directory = %s", lit);
+        clove__exec(e->admin, sql, NULL);
+        free(sql);
+        free(lit);
+    }
+    free(tmpdir);
+    sql = clove_xasprintf("SET allowed_directories = [%s]", allowed.data ? allowed.data : "");
+    if ((rc = clove__exec(e->admin, sql, err)) != 0 ||
+        (rc = clove__exec(e->admin, "SET enable_external_access = false", err)) != 0 ||
+        (rc = clove__exec(e->admin, "SET lock_configuration = true", err)) != 0) {
+        free(sql);
+        goto done;
+    }
+    free(sql);
+
+    for (size_t i = 0; i < e->n_datasets; i++) {
+        dataset_t *d = &e->datasets[i];
+        if (d->source_error) {
+            d->state = CLOVE_DS_ERROR;
+            d->error = clove_xasprintf("dataset %s: %s", d->cfg->name, d->source_error);
+            d->initial_done = true;
+            clove_error(COMP, "%s", d->error);
+        } else if (!d->accelerated) {
+            clove_err_t ferr;
+            if (register_federated(d, &ferr) == 0) {
+                d->state = CLOVE_DS_READY;
+                d->loaded = true;
+                d->initial_done = true;
+                clove_info(COMP, "dataset %s registered (federated, %s)", d->cfg->name,
+                           d->cfg->from);
+            } else {
+                d->state = CLOVE_DS_ERROR;
+                d->error = clove_xasprintf("could not register dataset %s: %s", d->cfg->name,
+                                           ferr.message);
+                d->initial_done = true;
+                clove_error(COMP, "%s", d->error);
+            }
+        }
+        publish_state(d);
+    }
+
+    e->n_views = cfg->n_views;
+    e->views = clove_xcalloc(cfg->n_views ? cfg->n_views : 1, sizeof *e->views);
+    for (size_t i = 0; i < cfg->n_views; i++) {
+        e->views[i].cfg = &cfg->views[i];
+        e->views[i].name = clove_xstrdup(cfg->views[i].name);
+        e->views[i].lname = lower_dup(cfg->views[i].name);
+    }
+    for (size_t i = 0; i < e->n_views; i++) {
+        if ((rc = resolve_view_deps(e, &e->views[i], 0, &e->views[i].deps, &e->views[i].n_deps,
+                                    err)) != 0)
+            goto done;
+    }
+    try_create_views(e);
+done:
+    clove_buf_dispose(&allowed);
+    return rc;
+}
+
+void clove__datasets_start(clove_engine_t *e)
+{
+    for (size_t i = 0; i < e->n_datasets; i++) {
+        dataset_t *d = &e->datasets[i];
+        if (d->source_error) continue;
+        if (!d->accelerated && d->loaded) continue;
+        if (pthread_create(&d->thread, NULL, dataset_main, d) == 0) d->thread_started = true;
+        else clove_error(COMP, "could not start the thread of dataset %s", d->cfg->name);
+    }
+}
+
+void clove__datasets_stop(clove_engine_t *e)
+{
+    for (size_t i = 0; i < e->n_datasets; i++) {
+        dataset_t *d = &e->datasets[i];
+        pthread_mutex_lock(&d->lock);
+        pthread_cond_broadcast(&d->cond);
+        if (d->refresh_conn) duckdb_interrupt(d->refresh_conn); /* a refresh in flight */
+        pthread_mutex_unlock(&d->lock);
+    }
+    for (size_t i = 0; i < e->n_datasets; i++) {
+        dataset_t *d = &e->datasets[i];
+        if (d->thread_started) {
+            pthread_join(d->thread, NULL);
+            d->thread_started = false;
+        }
+    }
+}
+
+void clove__datasets_dispose(clove_engine_t *e)
+{
+    for (size_t i = 0; i < e->n_datasets; i++) {
+        dataset_t *d = &e->datasets[i];
+        free(d->lname);
+        free(d->qname);
+        free(d->source_sql);
+        free(d->source_error);
+        free(d->target);
+        free(d->attach_name);
+        free(d->file_path);
+        free(d->error);
+        pthread_mutex_destroy(&d->lock);
+        pthread_cond_destroy(&d->cond);
+    }
+    free(e->datasets);
+    for (size_t i = 0; i < e->n_views; i++) {
+        free(e->views[i].name);
+        free(e->views[i].lname);
+        free(e->views[i].deps);
+        free(e->views[i].error);
+    }
+    free(e->views);
+}
+
+/* ---- public status API -------------------------------------------------------------------- */
+
+size_t clove_engine_datasets(clove_engine_t *e, clove_dataset_info_t **out)
+{
+    static const char *engines[] = {"arrow", "duckdb", "sqlite"};
+    static const char *modes[] = {"full", "append", "changes", "caching"};
+    clove_dataset_info_t *infos = clove_xcalloc(e->n_datasets ? e->n_datasets : 1, sizeof *infos);
+    for (size_t i = 0; i < e->n_datasets; i++) {
+        dataset_t *d = &e->datasets[i];
+        clove_dataset_info_t *x = &infos[i];
+        x->name = clove_xstrdup(d->cfg->name);
+        x->from = clove_xstrdup(d->cfg->from);
+        x->description = d->cfg->description ? clove_xstrdup(d->cfg->description) : NULL;
+        x->accelerated = d->accelerated;
+        if (d->accelerated) {
+            x->engine = clove_xstrdup(engines[d->cfg->acceleration.engine]);
+            x->refresh_mode = clove_xstrdup(modes[d->cfg->acceleration.refresh_mode]);
+        }
+        pthread_mutex_lock(&d->lock);
+        x->state = atomic_load(&e->shutting_down) ? CLOVE_DS_SHUTDOWN : d->state;
+        x->error = d->error ? clove_xstrdup(d->error) : NULL;
+        x->last_refresh_ms = d->last_refresh_ms;
+        x->rows = d->rows;
+        pthread_mutex_unlock(&d->lock);
+    }
+    *out = infos;
+    return e->n_datasets;
+}
+
+void clove_dataset_infos_free(clove_dataset_info_t *infos, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(infos[i].name);
+        free(infos[i].from);
+        free(infos[i].description);
+        free(infos[i].engine);
+        free(infos[i].refresh_mode);
+        free(infos[i].error);
+    }
+    free(infos);
+}
+
+bool clove_engine_ready(clove_engine_t *e)
+{
+    if (atomic_load(&e->shutting_down)) return false;
+    for (size_t i = 0; i < e->n_datasets; i++) {
+        dataset_t *d = &e->datasets[i];
+        pthread_mutex_lock(&d->lock);
+        bool done = d->initial_done;
+        pthread_mutex_unlock(&d->lock);
+        if (!done) return false;
+    }
+    return true;
+}
+
+int clove_engine_refresh(clove_engine_t *e, const char *name, clove_err_t *err)
+{
+    if (atomic_load(&e->shutting_down))
+        return clove_err_set(err, CLOVE_ESHUTDOWN, "Runtime is shutting down");
+    dataset_t *d = clove__dataset_find(e, name);
+    if (!d) return clove_err_set(err, CLOVE_ENOTFOUND, "dataset %s not found", name);
+    if (!d->accelerated)
+        return clove_err_set(err, CLOVE_EINVAL,
+                             "dataset %s does not have acceleration enabled", d->cfg->name);
+    if (d->source_error)
+        return clove_err_set(err, CLOVE_EINVAL, "dataset %s cannot refresh: %s", d->cfg->name,
+                             d->source_error);
+    pthread_mutex_lock(&d->lock);
+    d->refresh_requested = true;
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->lock);
+    clove_info(COMP, "refresh of dataset %s requested", d->cfg->name);
+    return 0;
+}

@@ -1,0 +1,665 @@
+/*
+ * engine.c: the DuckDB database, the pooled query connections with their prepared-statement
+ * caches, the query path (sandbox -> readiness gate -> prepare -> bind -> stream), and the
+ * watchdog thread that interrupts queries past their deadline or whose client went away.
+ */
+#include "engine/engine_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define COMP "engine"
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+int clove__exec(duckdb_connection conn, const char *sql, clove_err_t *err)
+{
+    duckdb_result res;
+    int rc = 0;
+    if (duckdb_query(conn, sql, &res) == DuckDBError) {
+        rc = clove_err_set(err, CLOVE_EQUERY, "%s",
+                           clove__clean_duckdb_error(duckdb_result_error(&res)));
+    }
+    duckdb_destroy_result(&res);
+    return rc;
+}
+
+char *clove__quote_ident(const char *s)
+{
+    clove_buf_t b;
+    clove_buf_init(&b);
+    clove_buf_putc(&b, '"');
+    for (; *s; s++) {
+        if (*s == '"') clove_buf_putc(&b, '"');
+        clove_buf_putc(&b, *s);
+    }
+    clove_buf_putc(&b, '"');
+    return clove_buf_steal(&b);
+}
+
+char *clove__quote_literal(const char *s)
+{
+    clove_buf_t b;
+    clove_buf_init(&b);
+    clove_buf_putc(&b, '\'');
+    for (; *s; s++) {
+        if (*s == '\'') clove_buf_putc(&b, '\'');
+        clove_buf_putc(&b, *s);
+    }
+    clove_buf_putc(&b, '\'');
+    return clove_buf_steal(&b);
+}
+
+const char *clove__clean_duckdb_error(const char *msg)
+{
+    if (!msg) return "unknown error";
+    /* "Binder Error: Referenced column ..." -> keep DuckDB's class: users recognise it, but
+     * drop the "LINE 1:" caret block that follows a newline. */
+    return msg;
+}
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static int ncpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+const clove_config_t *clove_engine_config(const clove_engine_t *e) { return e->cfg; }
+
+/* ---- watchdog ----------------------------------------------------------------------------- */
+
+static void *watchdog_main(void *arg)
+{
+    clove_engine_t *e = arg;
+    clove_thread_name("clove-watchdog");
+    pthread_mutex_lock(&e->wd_lock);
+    while (!e->wd_stop) {
+        if (!e->wd_head) {
+            pthread_cond_wait(&e->wd_cond, &e->wd_lock);
+            continue;
+        }
+        int64_t now = clove_mono_ns();
+        for (clove_query_t *q = e->wd_head; q; q = q->next) {
+            bool stop = false;
+            if (q->deadline_ns && now >= q->deadline_ns && !atomic_load(&q->timed_out)) {
+                atomic_store(&q->timed_out, true);
+                stop = true;
+            }
+            if (q->client_fd >= 0 && !atomic_load(&q->canceled)) {
+                struct pollfd p = {.fd = q->client_fd, .events = POLLRDHUP};
+                if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) {
+                    atomic_store(&q->canceled, true);
+                    stop = true;
+                }
+            }
+            if (stop) duckdb_interrupt(q->pc->conn);
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 20 * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&e->wd_cond, &e->wd_lock, &ts);
+    }
+    pthread_mutex_unlock(&e->wd_lock);
+    return NULL;
+}
+
+static void wd_add(clove_engine_t *e, clove_query_t *q)
+{
+    if (!q->deadline_ns && q->client_fd < 0) return;
+    pthread_mutex_lock(&e->wd_lock);
+    q->in_wd = true;
+    q->prev = NULL;
+    q->next = e->wd_head;
+    if (e->wd_head) e->wd_head->prev = q;
+    e->wd_head = q;
+    pthread_cond_signal(&e->wd_cond);
+    pthread_mutex_unlock(&e->wd_lock);
+}
+
+static void wd_remove(clove_engine_t *e, clove_query_t *q)
+{
+    if (!q->in_wd) return;
+    pthread_mutex_lock(&e->wd_lock);
+    q->in_wd = false;
+    if (q->prev) q->prev->next = q->next;
+    else if (e->wd_head == q) e->wd_head = q->next;
+    if (q->next) q->next->prev = q->prev;
+    q->prev = q->next = NULL;
+    pthread_mutex_unlock(&e->wd_lock);
+}
+
+/* ---- connection pool ---------------------------------------------------------------------- */
+
+static void stmt_entry_clear(stmt_entry_t *s)
+{
+    if (s->stmt) duckdb_destroy_prepare(&s->stmt);
+    free(s->sql);
+    free(s->deps);
+    free(s->not_ready_view);
+    memset(s, 0, sizeof *s);
+}
+
+static int open_conn(clove_engine_t *e, duckdb_connection *out, clove_err_t *err)
+{
+    if (duckdb_connect(e->db, out) == DuckDBError)
+        return clove_err_set(err, CLOVE_EINTERNAL, "could not open a DuckDB connection");
+    if (clove__exec(*out, "USE spice.public", err) != 0) {
+        duckdb_disconnect(out);
+        return err ? err->code : CLOVE_EINTERNAL;
+    }
+    return 0;
+}
+
+/* Takes a connection, waiting up to the deadline. */
+static pooled_conn_t *pool_acquire(clove_engine_t *e, int64_t deadline_ns, clove_err_t *err)
+{
+    pthread_mutex_lock(&e->pool_lock);
+    while (!e->free_list) {
+        if (atomic_load(&e->shutting_down)) {
+            pthread_mutex_unlock(&e->pool_lock);
+            clove_err_set(err, CLOVE_ESHUTDOWN, "Runtime is shutting down");
+            return NULL;
+        }
+        if (e->waiters >= e->max_waiters) {
+            pthread_mutex_unlock(&e->pool_lock);
+            clove_err_set(err, CLOVE_EBUSY,
+                          "too many queries: %zu running and %d waiting "
+                          "(runtime.query.max_concurrent_queries)", e->n_conns, e->waiters);
+            return NULL;
+        }
+        e->waiters++;
+        if (deadline_ns) {
+            int64_t wall = clove_now_ms() * 1000000 + (deadline_ns - clove_mono_ns());
+            struct timespec ts = {.tv_sec = wall / 1000000000, .tv_nsec = wall % 1000000000};
+            int rc = pthread_cond_timedwait(&e->pool_cond, &e->pool_lock, &ts);
+            e->waiters--;
+            if (rc == ETIMEDOUT && !e->free_list) {
+                pthread_mutex_unlock(&e->pool_lock);
+                clove_err_set(err, CLOVE_ETIMEDOUT,
+                              "query timed out while waiting for a free query slot");
+                return NULL;
+            }
+        } else {
+            pthread_cond_wait(&e->pool_cond, &e->pool_lock);
+            e->waiters--;
+        }
+    }
+    pooled_conn_t *pc = e->free_list;
+    e->free_list = pc->next_free;
+    pthread_mutex_unlock(&e->pool_lock);
+    return pc;
+}
+
+static void pool_release(clove_engine_t *e, pooled_conn_t *pc)
+{
+    pthread_mutex_lock(&e->pool_lock);
+    pc->next_free = e->free_list;
+    e->free_list = pc;
+    pthread_cond_signal(&e->pool_cond);
+    pthread_mutex_unlock(&e->pool_lock);
+}
+
+/* ---- create / destroy --------------------------------------------------------------------- */
+
+static int set_opt(duckdb_config c, const char *k, const char *v, clove_err_t *err)
+{
+    if (duckdb_set_config(c, k, v) == DuckDBError)
+        return clove_err_set(err, CLOVE_ECONFIG, "could not set DuckDB option %s=%s", k, v);
+    return 0;
+}
+
+clove_engine_t *clove_engine_create(clove_config_t *cfg, const clove_engine_opts_t *opts,
+                                    clove_err_t *err)
+{
+    clove_engine_t *e = clove_xcalloc(1, sizeof *e);
+    e->cfg = clove_config_ref(cfg);
+    pthread_mutex_init(&e->admin_lock, NULL);
+    pthread_mutex_init(&e->views_lock, NULL);
+    pthread_mutex_init(&e->pool_lock, NULL);
+    pthread_cond_init(&e->pool_cond, NULL);
+    pthread_mutex_init(&e->wd_lock, NULL);
+    pthread_cond_init(&e->wd_cond, NULL);
+    e->data_dir = clove_xstrdup(opts && opts->data_dir ? opts->data_dir : "");
+    if (!*e->data_dir) {
+        free(e->data_dir);
+        e->data_dir = clove_xasprintf("%s/.clove/data", cfg->dir);
+    }
+
+    duckdb_config dc = NULL;
+    char *open_err = NULL;
+    char buf[64];
+    if (duckdb_create_config(&dc) == DuckDBError) {
+        clove_err_set(err, CLOVE_EINTERNAL, "could not create the DuckDB configuration");
+        goto fail;
+    }
+    if (set_opt(dc, "autoinstall_known_extensions", "false", err) ||
+        set_opt(dc, "autoload_known_extensions", "false", err) ||
+        set_opt(dc, "allow_community_extensions", "false", err))
+        goto fail;
+    if (cfg->runtime.query_memory_limit) {
+        snprintf(buf, sizeof buf, "%lluB", (unsigned long long)cfg->runtime.query_memory_limit);
+        if (set_opt(dc, "memory_limit", buf, err)) goto fail;
+    }
+    if (duckdb_open_ext(NULL, &e->db, dc, &open_err) == DuckDBError) {
+        clove_err_set(err, CLOVE_EINTERNAL, "could not open DuckDB: %s",
+                      open_err ? open_err : "unknown error");
+        duckdb_free(open_err);
+        goto fail;
+    }
+    duckdb_destroy_config(&dc);
+
+    if (duckdb_connect(e->db, &e->admin) == DuckDBError) {
+        clove_err_set(err, CLOVE_EINTERNAL, "could not connect to DuckDB");
+        goto fail;
+    }
+    if (clove__exec(e->admin, "ATTACH ':memory:' AS spice", err) ||
+        clove__exec(e->admin, "CREATE SCHEMA spice.public", err) ||
+        clove__exec(e->admin, "USE spice.public", err))
+        goto fail;
+
+    if (clove__datasets_init(e, err) != 0) goto fail;
+
+    /* connection pool */
+    e->n_conns = cfg->runtime.max_concurrent_queries > 0
+                     ? (size_t)cfg->runtime.max_concurrent_queries : (size_t)(4 * ncpus());
+    e->max_waiters = (int)(e->n_conns * 16 < 1024 ? 1024 : e->n_conns * 16);
+    e->conns = clove_xcalloc(e->n_conns, sizeof *e->conns);
+    for (size_t i = 0; i < e->n_conns; i++) {
+        if (open_conn(e, &e->conns[i].conn, err) != 0) goto fail;
+        e->conns[i].next_free = e->free_list;
+        e->free_list = &e->conns[i];
+    }
+
+    if (pthread_create(&e->wd_thread, NULL, watchdog_main, e) != 0) {
+        clove_err_set(err, CLOVE_EINTERNAL, "could not start the query watchdog thread");
+        goto fail;
+    }
+    return e;
+
+fail:
+    if (dc) duckdb_destroy_config(&dc);
+    e->wd_thread = 0;
+    clove_engine_destroy(e);
+    return NULL;
+}
+
+int clove_engine_start(clove_engine_t *e)
+{
+    if (e->started) return 0;
+    e->started = true;
+    clove__datasets_start(e);
+    return 0;
+}
+
+void clove_engine_begin_shutdown(clove_engine_t *e)
+{
+    atomic_store(&e->shutting_down, true);
+    pthread_mutex_lock(&e->pool_lock);
+    pthread_cond_broadcast(&e->pool_cond);
+    pthread_mutex_unlock(&e->pool_lock);
+    clove__datasets_stop(e);
+}
+
+bool clove_engine_drain(clove_engine_t *e, int64_t timeout_ms)
+{
+    int64_t end = clove_mono_ns() + timeout_ms * 1000000;
+    while (atomic_load(&e->active_queries) > 0) {
+        if (clove_mono_ns() >= end) {
+            /* interrupt whatever still runs */
+            for (size_t i = 0; i < e->n_conns; i++) duckdb_interrupt(e->conns[i].conn);
+            return false;
+        }
+        usleep(5000);
+    }
+    return true;
+}
+
+void clove_engine_destroy(clove_engine_t *e)
+{
+    if (!e) return;
+    atomic_store(&e->shutting_down, true);
+    clove__datasets_stop(e);
+    if (e->wd_thread) {
+        pthread_mutex_lock(&e->wd_lock);
+        e->wd_stop = true;
+        pthread_cond_signal(&e->wd_cond);
+        pthread_mutex_unlock(&e->wd_lock);
+        pthread_join(e->wd_thread, NULL);
+    }
+    for (size_t i = 0; e->conns && i < e->n_conns; i++) {
+        for (size_t j = 0; j < STMT_CACHE_SIZE; j++) stmt_entry_clear(&e->conns[i].cache[j]);
+        if (e->conns[i].conn) duckdb_disconnect(&e->conns[i].conn);
+    }
+    free(e->conns);
+    clove__datasets_dispose(e);
+    if (e->admin) duckdb_disconnect(&e->admin);
+    if (e->db) duckdb_close(&e->db);
+    pthread_mutex_destroy(&e->admin_lock);
+    pthread_mutex_destroy(&e->views_lock);
+    pthread_mutex_destroy(&e->pool_lock);
+    pthread_cond_destroy(&e->pool_cond);
+    pthread_mutex_destroy(&e->wd_lock);
+    pthread_cond_destroy(&e->wd_cond);
+    free(e->data_dir);
+    clove_config_unref(e->cfg);
+    free(e);
+}
+
+/* ---- queries ------------------------------------------------------------------------------ */
+
+static void count_failure(const char *reason)
+{
+    char labels[96];
+    snprintf(labels, sizeof labels, "err_code=\"%s\"", reason);
+    clove_metric_counter_add("query_failures", "Number of query failures.", labels, 1);
+}
+
+/* Finds or builds the cache entry for sql on pc. On failure returns NULL with err set. */
+static stmt_entry_t *prepare_cached(clove_engine_t *e, pooled_conn_t *pc, const char *sql,
+                                    clove_err_t *err)
+{
+    uint64_t h = hash_str(sql);
+    uint64_t gen = atomic_load(&e->ddl_generation);
+    stmt_entry_t *victim = &pc->cache[0];
+    for (size_t i = 0; i < STMT_CACHE_SIZE; i++) {
+        stmt_entry_t *s = &pc->cache[i];
+        if (s->sql && s->hash == h && strcmp(s->sql, sql) == 0) {
+            if (s->generation == gen && !s->not_ready_view) {
+                s->last_used = ++pc->tick;
+                return s;
+            }
+            victim = s; /* stale: views or tables changed since; analyse again */
+            break;
+        }
+        if (!s->sql || s->last_used < victim->last_used) victim = s;
+    }
+    stmt_entry_clear(victim);
+
+    clove_sandbox_result_t sb = {0};
+    if (clove_sandbox_check(pc->conn, sql, &sb, err) != 0) return NULL;
+
+    /* readiness dependencies: datasets read directly or through views */
+    dataset_t **deps = NULL;
+    size_t n = 0, cap = 0;
+    char *not_ready_view = NULL;
+    for (size_t i = 0; i < sb.n_tables; i++) {
+        dataset_t *d = clove__dataset_find(e, sb.tables[i]);
+        view_t *v = d ? NULL : clove__view_find(e, sb.tables[i]);
+        dataset_t **add = d ? &d : NULL;
+        size_t nadd = d ? 1 : 0;
+        if (v) {
+            add = v->deps;
+            nadd = v->n_deps;
+            pthread_mutex_lock(&e->views_lock);
+            if (!v->created && !not_ready_view) not_ready_view = clove_xstrdup(v->name);
+            pthread_mutex_unlock(&e->views_lock);
+        }
+        for (size_t k = 0; k < nadd; k++) {
+            bool dup = false;
+            for (size_t j = 0; j < n; j++) dup |= deps[j] == add[k];
+            if (dup) continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 4;
+                deps = clove_xrealloc(deps, cap * sizeof *deps);
+            }
+            deps[n++] = add[k];
+        }
+    }
+    clove_sandbox_result_dispose(&sb);
+
+    victim->sql = clove_xstrdup(sql);
+    victim->hash = h;
+    victim->deps = deps;
+    victim->n_deps = n;
+    victim->not_ready_view = not_ready_view;
+    victim->generation = gen;
+    victim->last_used = ++pc->tick;
+    return victim;
+}
+
+/* Fails when a dataset the statement reads cannot answer yet. */
+static int check_ready(clove_engine_t *e, stmt_entry_t *s, clove_err_t *err)
+{
+    for (size_t i = 0; i < s->n_deps; i++) {
+        dataset_t *d = s->deps[i];
+        pthread_mutex_lock(&d->lock);
+        bool loaded = d->loaded;
+        clove_ds_state_t st = d->state;
+        char *msg = (!loaded && d->error) ? clove_xstrdup(d->error) : NULL;
+        pthread_mutex_unlock(&d->lock);
+        if (loaded) continue;
+        int rc;
+        if (d->accelerated && st != CLOVE_DS_ERROR)
+            rc = clove_err_set(err, CLOVE_ENOTREADY,
+                               "Acceleration not ready; loading initial data for %s",
+                               d->cfg->name);
+        else
+            rc = clove_err_set(err, CLOVE_ENOTREADY, "dataset %s is not available: %s",
+                               d->cfg->name, msg ? msg : "its source is not registered yet");
+        free(msg);
+        return rc;
+    }
+    if (s->not_ready_view)
+        return clove_err_set(err, CLOVE_ENOTREADY,
+                             "view %s is not ready: the datasets it reads are still loading",
+                             s->not_ready_view);
+    return 0;
+}
+
+static int bind_params(duckdb_prepared_statement stmt, const clove_query_req_t *req,
+                       clove_err_t *err)
+{
+    duckdb_clear_bindings(stmt);
+    idx_t nparams = duckdb_nparams(stmt);
+    if (req->n_params == 0 && nparams > 0)
+        return clove_err_set(err, CLOVE_EQUERY,
+                             "the query has %llu parameter(s) but none were given",
+                             (unsigned long long)nparams);
+    for (size_t i = 0; i < req->n_params; i++) {
+        const clove_param_t *p = &req->params[i];
+        idx_t idx = i + 1;
+        if (p->name) {
+            if (duckdb_bind_parameter_index(stmt, &idx, p->name) == DuckDBError)
+                return clove_err_set(err, CLOVE_EQUERY,
+                                     "parameter \"%s\" does not appear in the query", p->name);
+        } else if (idx > nparams) {
+            return clove_err_set(err, CLOVE_EQUERY,
+                                 "%zu parameters given but the query has %llu", req->n_params,
+                                 (unsigned long long)nparams);
+        }
+        duckdb_state st;
+        switch (p->kind) {
+        case CLOVE_PARAM_NULL: st = duckdb_bind_null(stmt, idx); break;
+        case CLOVE_PARAM_BOOL: st = duckdb_bind_boolean(stmt, idx, p->b); break;
+        case CLOVE_PARAM_INT: st = duckdb_bind_int64(stmt, idx, p->i); break;
+        case CLOVE_PARAM_DOUBLE: st = duckdb_bind_double(stmt, idx, p->d); break;
+        default: st = duckdb_bind_varchar(stmt, idx, p->s ? p->s : ""); break;
+        }
+        if (st == DuckDBError)
+            return clove_err_set(err, CLOVE_EQUERY, "could not bind parameter %zu", i + 1);
+    }
+    return 0;
+}
+
+static int interrupted_error(clove_query_t *q, clove_err_t *err)
+{
+    if (atomic_load(&q->timed_out)) {
+        count_failure("timeout");
+        return clove_err_set(err, CLOVE_ETIMEDOUT, "query timed out after %lld ms",
+                             (long long)((q->deadline_ns - q->start_ns) / 1000000));
+    }
+    count_failure("canceled");
+    return clove_err_set(err, CLOVE_ECANCELED, "query canceled: the client disconnected");
+}
+
+clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *req,
+                                  clove_err_t *err)
+{
+    if (atomic_load(&e->shutting_down)) {
+        clove_err_set(err, CLOVE_ESHUTDOWN, "Runtime is shutting down");
+        return NULL;
+    }
+    atomic_fetch_add(&e->active_queries, 1);
+    clove_metric_counter_add("query_executions", "Number of query executions.", "", 1);
+
+    clove_query_t *q = clove_xcalloc(1, sizeof *q);
+    q->e = e;
+    q->client_fd = req->client_fd;
+    q->start_ns = clove_mono_ns();
+    int64_t timeout_ms = req->timeout_ms ? req->timeout_ms : e->cfg->runtime.query_timeout_ms;
+    if (timeout_ms > 0) q->deadline_ns = q->start_ns + timeout_ms * 1000000;
+
+    char *rewritten = NULL;
+    const char *sql = req->sql;
+    bool named = false;
+    for (size_t i = 0; i < req->n_params; i++) named |= req->params[i].name != NULL;
+    if (named) sql = rewritten = clove_sql_rewrite_named_params(req->sql);
+
+    q->pc = pool_acquire(e, q->deadline_ns, err);
+    if (!q->pc) {
+        count_failure(err && err->code == CLOVE_ETIMEDOUT ? "timeout" : "busy");
+        goto fail;
+    }
+
+    stmt_entry_t *s = prepare_cached(e, q->pc, sql, err);
+    if (!s) {
+        count_failure("invalid_sql");
+        goto fail;
+    }
+    if (check_ready(e, s, err) != 0) {
+        count_failure("not_ready");
+        goto fail;
+    }
+    if (!s->stmt) {
+        if (duckdb_prepare(q->pc->conn, sql, &s->stmt) == DuckDBError) {
+            clove_err_set(err, CLOVE_EQUERY, "%s",
+                          clove__clean_duckdb_error(duckdb_prepare_error(s->stmt)));
+            stmt_entry_clear(s);
+            count_failure("invalid_sql");
+            goto fail;
+        }
+    }
+    if (bind_params(s->stmt, req, err) != 0) {
+        count_failure("invalid_parameters");
+        goto fail;
+    }
+
+    wd_add(e, q);
+    duckdb_pending_result pending;
+    if (duckdb_pending_prepared_streaming(s->stmt, &pending) == DuckDBError) {
+        clove_err_set(err, CLOVE_EQUERY, "%s",
+                      clove__clean_duckdb_error(duckdb_pending_error(pending)));
+        duckdb_destroy_pending(&pending);
+        wd_remove(e, q);
+        count_failure("invalid_sql");
+        goto fail;
+    }
+    duckdb_state st = duckdb_execute_pending(pending, &q->result);
+    duckdb_destroy_pending(&pending);
+    q->have_result = true;
+    if (st == DuckDBError) {
+        if (atomic_load(&q->timed_out) || atomic_load(&q->canceled)) {
+            interrupted_error(q, err);
+        } else {
+            clove_err_set(err, CLOVE_EQUERY, "%s",
+                          clove__clean_duckdb_error(duckdb_result_error(&q->result)));
+            count_failure("execution_error");
+        }
+        wd_remove(e, q);
+        goto fail;
+    }
+    q->ncols = duckdb_column_count(&q->result);
+    q->types = clove_xcalloc(q->ncols ? q->ncols : 1, sizeof *q->types);
+    for (idx_t i = 0; i < q->ncols; i++) q->types[i] = duckdb_column_logical_type(&q->result, i);
+    free(rewritten);
+    return q;
+
+fail:
+    free(rewritten);
+    q->failed = true;
+    clove_query_end(q);
+    return NULL;
+}
+
+idx_t clove_query_column_count(clove_query_t *q) { return q->ncols; }
+
+const char *clove_query_column_name(clove_query_t *q, idx_t col)
+{
+    return duckdb_column_name(&q->result, col);
+}
+
+duckdb_logical_type clove_query_column_type(clove_query_t *q, idx_t col) { return q->types[col]; }
+
+int clove_query_next(clove_query_t *q, duckdb_data_chunk *chunk, clove_err_t *err)
+{
+    *chunk = NULL;
+    if (q->finished) return 0;
+    if (atomic_load(&q->canceled) || atomic_load(&q->timed_out)) {
+        q->failed = true;
+        return interrupted_error(q, err);
+    }
+    duckdb_data_chunk c = duckdb_fetch_chunk(q->result);
+    if (c) {
+        *chunk = c;
+        return 1;
+    }
+    q->finished = true;
+    const char *msg = duckdb_result_error(&q->result);
+    if (msg && *msg) {
+        q->failed = true;
+        if (atomic_load(&q->timed_out) || atomic_load(&q->canceled)) return interrupted_error(q, err);
+        count_failure("execution_error");
+        return clove_err_set(err, CLOVE_EQUERY, "%s", clove__clean_duckdb_error(msg));
+    }
+    return 0;
+}
+
+double clove_query_elapsed_ms(clove_query_t *q)
+{
+    return (double)(clove_mono_ns() - q->start_ns) / 1e6;
+}
+
+void clove_query_cancel(clove_query_t *q)
+{
+    atomic_store(&q->canceled, true);
+    clove_engine_t *e = q->e;
+    pthread_mutex_lock(&e->wd_lock);
+    if (q->pc) duckdb_interrupt(q->pc->conn);
+    pthread_mutex_unlock(&e->wd_lock);
+}
+
+void clove_query_end(clove_query_t *q)
+{
+    if (!q) return;
+    clove_engine_t *e = q->e;
+    wd_remove(e, q);
+    if (q->types) {
+        for (idx_t i = 0; i < q->ncols; i++) duckdb_destroy_logical_type(&q->types[i]);
+        free(q->types);
+    }
+    if (q->have_result) duckdb_destroy_result(&q->result);
+    if (q->pc) pool_release(e, q->pc);
+    if (!q->failed)
+        clove_metric_histogram_observe("query_duration_ms",
+                                       "The total amount of time spent planning and executing "
+                                       "queries in milliseconds.", "", clove_query_elapsed_ms(q));
+    free(q);
+    atomic_fetch_sub(&e->active_queries, 1);
+}

@@ -1,0 +1,125 @@
+/*
+ * engine: one DuckDB database per process, the dataset registry (federated views and
+ * accelerated tables), the refresh scheduler, and the query entry point "SQL in, stream of
+ * DuckDB data chunks out" shared by HTTP, Flight and (later) delegation and executors.
+ *
+ * Threads: clove_engine_query_* may be called from any thread; each query holds one pooled
+ * DuckDB connection from start to end. Refreshes run on their own threads and connections.
+ * A watchdog thread interrupts queries past their deadline or whose client went away.
+ */
+#ifndef CLOVE_ENGINE_H
+#define CLOVE_ENGINE_H
+
+#include <duckdb.h>
+
+#include "common/common.h"
+#include "config/config.h"
+
+typedef struct clove_engine clove_engine_t;
+
+typedef struct {
+    const char *data_dir;        /* where file-mode accelerations live; default "<pod>/.clove/data" */
+} clove_engine_opts_t;
+
+/* Creates the engine for `cfg` (takes a new reference to it): opens DuckDB, locks down file
+ * access, registers every dataset (accelerated ones start Initializing) and view. Nothing is
+ * loaded until clove_engine_start. Returns NULL and fills err on failure. */
+clove_engine_t *clove_engine_create(clove_config_t *cfg, const clove_engine_opts_t *opts,
+                                    clove_err_t *err);
+/* Starts initial loads and refresh schedules (background threads). */
+int clove_engine_start(clove_engine_t *e);
+/* From now on new queries fail with CLOVE_ESHUTDOWN and refreshes stop being scheduled. */
+void clove_engine_begin_shutdown(clove_engine_t *e);
+/* Waits until no query runs, at most timeout_ms; returns true when idle, false on timeout
+ * (remaining queries are then interrupted). */
+bool clove_engine_drain(clove_engine_t *e, int64_t timeout_ms);
+/* Stops every thread and frees everything. */
+void clove_engine_destroy(clove_engine_t *e);
+
+/* Borrowed config (valid for the engine's lifetime). */
+const clove_config_t *clove_engine_config(const clove_engine_t *e);
+
+/* ---- datasets ------------------------------------------------------------------------ */
+
+typedef enum {
+    CLOVE_DS_INITIALIZING = 0,
+    CLOVE_DS_READY,
+    CLOVE_DS_REFRESHING,
+    CLOVE_DS_ERROR,
+    CLOVE_DS_SHUTDOWN,
+} clove_ds_state_t;
+
+const char *clove_ds_state_name(clove_ds_state_t s); /* "Initializing", "Ready", ... */
+
+typedef struct {
+    char *name;
+    char *from;
+    char *description;           /* may be NULL */
+    bool accelerated;
+    char *engine;                /* "arrow" | "duckdb" | "sqlite" when accelerated */
+    char *refresh_mode;          /* "full" | ... when accelerated */
+    clove_ds_state_t state;
+    char *error;                 /* last error message, NULL if none */
+    int64_t last_refresh_ms;     /* wall clock of the last successful load, 0 if never */
+    int64_t rows;                /* rows held after last load, -1 unknown */
+} clove_dataset_info_t;
+
+/* Snapshot of every dataset in config order. Caller frees with clove_dataset_infos_free. */
+size_t clove_engine_datasets(clove_engine_t *e, clove_dataset_info_t **out);
+void clove_dataset_infos_free(clove_dataset_info_t *infos, size_t n);
+
+/* True once every dataset has finished its initial load (successfully or not, see below):
+ * accelerated datasets must have loaded once; federated datasets must be registered. */
+bool clove_engine_ready(clove_engine_t *e);
+
+/* Triggers a refresh of an accelerated dataset (asynchronous). CLOVE_ENOTFOUND for an unknown
+ * dataset, CLOVE_EINVAL when it is not accelerated, CLOVE_ESHUTDOWN while shutting down. */
+int clove_engine_refresh(clove_engine_t *e, const char *name, clove_err_t *err);
+
+/* ---- queries --------------------------------------------------------------------------- */
+
+typedef enum {
+    CLOVE_PARAM_NULL = 0, CLOVE_PARAM_BOOL, CLOVE_PARAM_INT, CLOVE_PARAM_DOUBLE,
+    CLOVE_PARAM_STRING,
+} clove_param_kind_t;
+
+typedef struct {
+    const char *name;            /* NULL for positional ($1, $2 ... in order) */
+    clove_param_kind_t kind;
+    bool b;
+    int64_t i;
+    double d;
+    const char *s;               /* CLOVE_PARAM_STRING; also the exact text of big numbers */
+} clove_param_t;
+
+typedef struct {
+    const char *sql;             /* NUL-terminated */
+    const clove_param_t *params;
+    size_t n_params;
+    int client_fd;               /* socket to watch for a client disconnect, or -1 */
+    int64_t timeout_ms;          /* 0 = runtime.query.timeout */
+} clove_query_req_t;
+
+typedef struct clove_query clove_query_t;
+
+/* Checks (sandbox, readiness), prepares and starts a query; waits for a connection if all
+ * are busy (bounded queue: CLOVE_EBUSY when full). Returns NULL and fills err:
+ * CLOVE_EPERM / CLOVE_EQUERY (400), CLOVE_ENOTREADY (dataset still loading),
+ * CLOVE_ETIMEDOUT, CLOVE_ESHUTDOWN, CLOVE_EBUSY. */
+clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *req,
+                                  clove_err_t *err);
+idx_t clove_query_column_count(clove_query_t *q);
+const char *clove_query_column_name(clove_query_t *q, idx_t col);     /* borrows */
+duckdb_logical_type clove_query_column_type(clove_query_t *q, idx_t col); /* borrows */
+/* Next chunk of rows: returns 1 and sets *chunk (caller destroys it with
+ * duckdb_destroy_data_chunk), 0 at the end, or a negative code with err filled
+ * (CLOVE_ETIMEDOUT when the deadline passed, CLOVE_ECANCELED when the client left). */
+int clove_query_next(clove_query_t *q, duckdb_data_chunk *chunk, clove_err_t *err);
+/* Ends the query (interrupting it if still running) and returns its connection. */
+void clove_query_end(clove_query_t *q);
+/* Milliseconds since the query started. */
+double clove_query_elapsed_ms(clove_query_t *q);
+/* Marks the query canceled (thread-safe); the next clove_query_next fails. */
+void clove_query_cancel(clove_query_t *q);
+
+#endif

@@ -1,0 +1,142 @@
+/*
+ * engine_int.h: the engine's private structures, shared by engine.c (database, connection
+ * pool, queries, watchdog) and datasets.c (sources, views, refresh threads, status).
+ */
+#ifndef CLOVE_ENGINE_INT_H
+#define CLOVE_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "engine/engine.h"
+#include "engine/sandbox.h"
+
+typedef struct dataset dataset_t;
+
+struct dataset {
+    clove_engine_t *e;
+    const clove_dataset_cfg_t *cfg;  /* borrowed from e->cfg */
+    char *lname;                     /* lower-cased name */
+    char *qname;                     /* spice.public."name" */
+    char *source_sql;                /* table expression reading the source, NULL if invalid */
+    char *source_error;              /* why source_sql could not be built */
+    bool accelerated;
+    char *target;                    /* where the accelerated table lives (qualified) */
+    char *attach_name;               /* catalog of a duckdb file acceleration, or NULL */
+    char *file_path;                 /* duckdb file of a file-mode acceleration, or NULL */
+
+    pthread_mutex_t lock;            /* guards every field below */
+    pthread_cond_t cond;             /* refresh thread sleeps here */
+    clove_ds_state_t state;
+    char *error;
+    int64_t last_refresh_ms;
+    int64_t rows;
+    bool loaded;                     /* data is queryable (accelerated: loaded once) */
+    bool initial_done;               /* first load attempt finished (ok or error) */
+    bool refresh_requested;
+    duckdb_connection refresh_conn;  /* set while the dataset thread runs, for interrupts */
+    pthread_t thread;
+    bool thread_started;
+};
+
+typedef struct {
+    char *name;
+    char *lname;
+    const clove_view_cfg_t *cfg;
+    dataset_t **deps;                /* datasets the view reads, directly or via views */
+    size_t n_deps;
+    bool created;
+    char *error;                     /* creation error, guarded by engine->views_lock */
+} view_t;
+
+/* A prepared statement cached on one pooled connection. */
+typedef struct {
+    char *sql;
+    uint64_t hash;
+    duckdb_prepared_statement stmt;
+    dataset_t **deps;                /* datasets the statement reads (for readiness) */
+    size_t n_deps;
+    char *not_ready_view;            /* a view it reads that is not created yet, or NULL */
+    uint64_t last_used;
+    uint64_t generation;             /* engine->ddl_generation when prepared */
+} stmt_entry_t;
+
+#define STMT_CACHE_SIZE 64
+
+typedef struct pooled_conn {
+    duckdb_connection conn;
+    struct pooled_conn *next_free;
+    stmt_entry_t cache[STMT_CACHE_SIZE];
+    uint64_t tick;
+} pooled_conn_t;
+
+struct clove_query {
+    clove_engine_t *e;
+    pooled_conn_t *pc;
+    duckdb_result result;
+    bool have_result;
+    idx_t ncols;
+    duckdb_logical_type *types;
+    int64_t start_ns;
+    int64_t deadline_ns;             /* 0 = none */
+    int client_fd;
+    atomic_bool timed_out;
+    atomic_bool canceled;
+    bool finished;
+    bool in_wd;                      /* on the watchdog list */
+    bool failed;
+    struct clove_query *prev, *next; /* watchdog list, guarded by e->wd_lock */
+};
+
+struct clove_engine {
+    clove_config_t *cfg;
+    duckdb_database db;
+    duckdb_connection admin;         /* DDL for views; guarded by admin_lock */
+    pthread_mutex_t admin_lock;
+    char *data_dir;
+
+    dataset_t *datasets;
+    size_t n_datasets;
+    view_t *views;
+    size_t n_views;
+    pthread_mutex_t views_lock;      /* guards views[].created/error */
+    atomic_uint_fast64_t ddl_generation; /* bumps when a view or table is (re)created */
+
+    /* connection pool */
+    pthread_mutex_t pool_lock;       /* guards free_list, waiters */
+    pthread_cond_t pool_cond;
+    pooled_conn_t *conns;
+    size_t n_conns;
+    pooled_conn_t *free_list;
+    int waiters;
+    int max_waiters;
+
+    /* watchdog */
+    pthread_mutex_t wd_lock;         /* guards wd_head, wd_stop, and interrupts of conns */
+    pthread_cond_t wd_cond;
+    clove_query_t *wd_head;
+    bool wd_stop;
+    pthread_t wd_thread;
+
+    atomic_int active_queries;
+    atomic_bool shutting_down;
+    bool started;
+};
+
+/* datasets.c */
+int clove__datasets_init(clove_engine_t *e, clove_err_t *err);
+void clove__datasets_start(clove_engine_t *e);
+void clove__datasets_stop(clove_engine_t *e);
+void clove__datasets_dispose(clove_engine_t *e);
+dataset_t *clove__dataset_find(clove_engine_t *e, const char *name);
+view_t *clove__view_find(clove_engine_t *e, const char *name);
+/* Runs one SQL statement on conn; returns 0 or CLOVE_EQUERY with DuckDB's message. */
+int clove__exec(duckdb_connection conn, const char *sql, clove_err_t *err);
+/* Quotes an identifier / a string literal into a new string. */
+char *clove__quote_ident(const char *s);
+char *clove__quote_literal(const char *s);
+/* Strips DuckDB's "Xxx Error: " prefix for user-facing messages (borrows, returns pointer
+ * into msg). */
+const char *clove__clean_duckdb_error(const char *msg);
+
+#endif
