@@ -157,6 +157,9 @@ void clove_metrics_render(clove_buf_t *out)
             if (strcmp(t->name, s->name) != 0) continue;
             if (t->kind != M_HISTOGRAM) {
                 clove_buf_puts(out, t->name);
+                /* counters carry the _total suffix in the exposition, as the runtime we are
+                 * compatible with (OpenTelemetry's Prometheus exporter) writes them */
+                if (t->kind == M_COUNTER) clove_buf_puts(out, "_total");
                 put_labels(out, t->labels, NULL);
                 clove_buf_putc(out, ' ');
                 put_num(out, t->value);

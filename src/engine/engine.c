@@ -283,6 +283,7 @@ clove_engine_t *clove_engine_create(clove_config_t *cfg, const clove_engine_opts
     e->conns = clove_xcalloc(e->n_conns, sizeof *e->conns);
     for (size_t i = 0; i < e->n_conns; i++) {
         if (open_conn(e, &e->conns[i].conn, err) != 0) goto fail;
+        if (!(e->conns[i].sandbox = clove_sandbox_create(e->conns[i].conn, err))) goto fail;
         e->conns[i].next_free = e->free_list;
         e->free_list = &e->conns[i];
     }
@@ -345,6 +346,7 @@ void clove_engine_destroy(clove_engine_t *e)
     }
     for (size_t i = 0; e->conns && i < e->n_conns; i++) {
         for (size_t j = 0; j < STMT_CACHE_SIZE; j++) stmt_entry_clear(&e->conns[i].cache[j]);
+        if (e->conns[i].sandbox) clove_sandbox_destroy(e->conns[i].sandbox);
         if (e->conns[i].conn) duckdb_disconnect(&e->conns[i].conn);
     }
     free(e->conns);
@@ -393,7 +395,7 @@ static stmt_entry_t *prepare_cached(clove_engine_t *e, pooled_conn_t *pc, const 
     stmt_entry_clear(victim);
 
     clove_sandbox_result_t sb = {0};
-    if (clove_sandbox_check(pc->conn, sql, &sb, err) != 0) return NULL;
+    if (clove_sandbox_run(pc->sandbox, sql, &sb, err) != 0) return NULL;
 
     /* readiness dependencies: datasets read directly or through views */
     dataset_t **deps = NULL;

@@ -65,6 +65,7 @@ typedef struct {
 
 typedef struct pooled_conn {
     duckdb_connection conn;
+    clove_sandbox_t *sandbox;        /* keeps the parser query prepared on conn */
     struct pooled_conn *next_free;
     stmt_entry_t cache[STMT_CACHE_SIZE];
     uint64_t tick;

@@ -452,6 +452,14 @@ static int stream_step(sql_stream_t *st, clove_err_t *err)
     return st->done ? 0 : 1;
 }
 
+/* The status of a failed query. Spice answers every query error with 400, and the sandbox's
+ * refusals (CLOVE_EPERM, 403 in the errno table) are query errors here too. */
+static unsigned query_error_status(int code)
+{
+    if (code == CLOVE_EPERM) return 400;
+    return (unsigned)clove_err_http_status(code ? code : CLOVE_EINTERNAL);
+}
+
 /* MHD asks for the next bytes of a streamed answer (on the connection's thread). Never
  * returns 0: with an internal polling thread that would spin. */
 static ssize_t stream_reader_cb(void *cls, uint64_t pos, char *out, size_t max)
@@ -533,10 +541,9 @@ static enum MHD_Result handle_sql(struct MHD_Connection *c, http_req_t *r)
     };
     clove_query_t *q = clove_engine_query(r->srv->engine, &qr, &err);
     if (!q) {
-        int status = clove_err_http_status(err.code ? err.code : CLOVE_EINTERNAL);
+        unsigned status = query_error_status(err.code);
         if (status >= 500) clove_warn(COMP, "query refused: %s", err.message);
-        res = respond_text(c, r, (unsigned)status,
-                           err.message[0] ? err.message : clove_strerror(err.code));
+        res = respond_text(c, r, status, err.message[0] ? err.message : clove_strerror(err.code));
         goto out;
     }
 
@@ -571,9 +578,9 @@ static enum MHD_Result handle_sql(struct MHD_Connection *c, http_req_t *r)
     for (;;) {
         int rc = stream_step(st, &err);
         if (rc < 0) {
-            int status = clove_err_http_status(err.code);
+            unsigned status = query_error_status(err.code);
             if (status >= 500) clove_warn(COMP, "query failed: %s", err.message);
-            res = respond_text(c, r, (unsigned)status, err.message);
+            res = respond_text(c, r, status, err.message);
             goto out;
         }
         if (rc == 0) {
