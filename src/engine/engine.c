@@ -507,6 +507,12 @@ static int interrupted_error(clove_query_t *q, clove_err_t *err)
         return clove_err_set(err, CLOVE_ETIMEDOUT, "query timed out after %lld ms",
                              (long long)((q->deadline_ns - q->start_ns) / 1000000));
     }
+    if (!atomic_load(&q->canceled) && atomic_load(&q->e->shutting_down)) {
+        count_failure("shutdown");
+        return clove_err_set(err, CLOVE_ESHUTDOWN,
+                             "query interrupted: the runtime is shutting down and "
+                             "runtime.shutdown_timeout passed");
+    }
     count_failure("canceled");
     return clove_err_set(err, CLOVE_ECANCELED, "query canceled: the client disconnected");
 }
@@ -577,7 +583,8 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
     duckdb_destroy_pending(&pending);
     q->have_result = true;
     if (st == DuckDBError) {
-        if (atomic_load(&q->timed_out) || atomic_load(&q->canceled)) {
+        if (atomic_load(&q->timed_out) || atomic_load(&q->canceled) ||
+            duckdb_result_error_type(&q->result) == DUCKDB_ERROR_INTERRUPT) {
             interrupted_error(q, err);
         } else {
             clove_err_set(err, CLOVE_EQUERY, "%s",
@@ -626,7 +633,9 @@ int clove_query_next(clove_query_t *q, duckdb_data_chunk *chunk, clove_err_t *er
     const char *msg = duckdb_result_error(&q->result);
     if (msg && *msg) {
         q->failed = true;
-        if (atomic_load(&q->timed_out) || atomic_load(&q->canceled)) return interrupted_error(q, err);
+        if (atomic_load(&q->timed_out) || atomic_load(&q->canceled) ||
+            duckdb_result_error_type(&q->result) == DUCKDB_ERROR_INTERRUPT)
+            return interrupted_error(q, err);
         count_failure("execution_error");
         return clove_err_set(err, CLOVE_EQUERY, "%s", clove__clean_duckdb_error(msg));
     }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "format/format.h"
@@ -35,6 +36,7 @@
 #define HTTP_STREAM_BLOCK (64 * 1024)          /* MHD's buffer for a streamed response */
 #define HTTP_TEXT_MAX_ROWS 1000000              /* text/plain aligns columns, so it buffers */
 #define HTTP_PROBE_TIMEOUT_MS 300
+#define HTTP_STOP_GRACE_MS 1000                /* clove_http_stop waits this for answers */
 
 #define CT_TEXT "text/plain; charset=utf-8"
 #define CT_JSON "application/json"
@@ -904,6 +906,13 @@ void clove_http_stop(clove_http_server_t *s)
 {
     if (!s) return;
     atomic_store(&s->shutting_down, true);
+    /* Queries interrupted by the engine's drain are answering right now: give those answers
+     * a moment to go out before the sockets close under them. */
+    int64_t until = clove_mono_ns() + (int64_t)HTTP_STOP_GRACE_MS * 1000000;
+    while (atomic_load(&s->active) > 0 && clove_mono_ns() < until) {
+        struct timespec ts = {0, 5 * 1000000};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(s->daemon);
     free(s->flight_addr);
     free(s->metrics_addr);

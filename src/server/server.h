@@ -23,9 +23,12 @@ typedef struct {
 clove_http_server_t *clove_http_start(const clove_http_opts_t *opts, clove_err_t *err);
 /* New requests get 503 "Runtime is shutting down" except /health; in-flight ones continue. */
 void clove_http_begin_shutdown(clove_http_server_t *s);
-/* Number of requests being processed right now. */
+/* Number of requests being processed right now (request line received, answer not yet fully
+ * sent); idle keep-alive connections do not count. Thread-safe. */
 int clove_http_active(clove_http_server_t *s);
-/* Stops listening, closes connections, frees. */
+/* Stops listening, closes connections, frees. Waits up to a second for requests still being
+ * answered (e.g. queries the engine's drain just interrupted), then joins every connection
+ * thread: a query still running delays it, so drain the engine first. */
 void clove_http_stop(clove_http_server_t *s);
 
 typedef struct clove_metrics_server clove_metrics_server_t;
@@ -33,7 +36,10 @@ typedef struct clove_metrics_server clove_metrics_server_t;
 clove_metrics_server_t *clove_metrics_start(const char *addr, clove_err_t *err);
 void clove_metrics_stop(clove_metrics_server_t *s);
 
-/* Parses "host:port" / "[v6]:port" into a sockaddr; used by every listener. */
+/* Parses "host:port" / "[v6]:port" into a sockaddr; used by every listener. `sockaddr_storage`
+ * points to a struct sockaddr_storage; *len gets the sockaddr's length. A host name
+ * ("localhost") is resolved, preferring IPv4; port 0 is accepted (any free port). Returns 0 or
+ * CLOVE_EINVAL with a message naming the address and what is wrong with it. */
 int clove_parse_listen_addr(const char *addr, void *sockaddr_storage, unsigned *len,
                             clove_err_t *err);
 
