@@ -87,8 +87,9 @@ static char *subst(const char *arg, const char *key, int value)
 
 static int64_t median(int64_t *v, size_t n)
 {
+    if (n == 0) return 0;
     qsort(v, n, sizeof *v, bench_cmp_i64);
-    return n ? v[(n - 1) / 2] : 0;
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* Waits for pid up to timeout_ms; SIGKILLs it after that. Returns the wait status. */
