@@ -390,7 +390,14 @@ static int load_full(dataset_t *d, duckdb_connection conn, int64_t *rows, clove_
     free(qi);
     if (rc == 0 && d->attach_name) {
         rc = expose_file_table(d, err);
-        if (rc == 0) clove__exec(conn, "CHECKPOINT", NULL);
+        if (rc == 0) {
+            /* fold the WAL into the file so a restart opens it without replaying */
+            char *qa = clove__quote_ident(d->attach_name);
+            char *cp = clove_xasprintf("CHECKPOINT %s", qa);
+            clove__exec(conn, cp, NULL);
+            free(cp);
+            free(qa);
+        }
     }
     if (rc == 0) *rows = count_rows(conn, d->target);
     return rc;
