@@ -31,6 +31,8 @@ static inline void bench_sleep_ns(int64_t ns)
 }
 
 static inline void bench_die(const char *prog, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+static inline void bench_die(const char *prog, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

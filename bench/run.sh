@@ -25,6 +25,7 @@ TPUT_SEC=${BENCH_TPUT_SEC:-4}
 STARTUP_RUNS=${BENCH_STARTUP_RUNS:-10}
 BIG_ROWS=${BENCH_BIG_ROWS:-10000000}
 PIN_CPU=${BENCH_PIN_CPU:-0}
+# shellcheck disable=SC2016 # $1 is the SQL parameter, not a shell expansion
 POINT_SQL='SELECT * FROM t WHERE id = $1'
 BIG_SQL="SELECT i, i::DOUBLE * 1.5 AS x, 'row ' || i AS label, TIMESTAMP '2024-01-01' + to_seconds(i) AS ts FROM range($BIG_ROWS) t(i)"
 
@@ -98,16 +99,17 @@ cleanup() {
 }
 
 build_one() { # NAME [LIBS...]: bench/NAME.c -> bench/out/NAME when out of date
-    local name=$1 src=bench/$1.c bin=$OUT/$1
+    local src=bench/$1.c bin=$OUT/$1
     shift
     if [[ ! -x $bin || $src -nt $bin || bench/bench_util.h -nt $bin ]]; then
-        gcc -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -pthread -o "$bin" "$src" "$@"
+        gcc -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -pthread -o "$bin" "$src" "$@"
     fi
 }
 
 build_all() {
     mkdir -p "$OUT" "$LOGS"
-    local duck=(-I deps/duckdb/include -L deps/duckdb/lib "-Wl,-rpath,$ROOT/deps/duckdb/lib"
+    # -isystem, like CMake does for the imported duckdb target: duckdb.h has "f()" declarations
+    local duck=(-isystem deps/duckdb/include -L deps/duckdb/lib "-Wl,-rpath,$ROOT/deps/duckdb/lib"
                 -lduckdb)
     build_one httpc
     build_one echo_server
@@ -207,16 +209,17 @@ point_rounds() {
     P_E50=$(med "${e50[@]}") P_E99=$(med "${e99[@]}")
 }
 
-point_rows() { # LABEL: summary rows from the P_* medians
-    local label=$1 q o
-    for q in 50 99; do
-        local c d e
-        c=P_C$q d=P_D$q e=P_E$q
-        o=$(calc "(${!c} - ${!d}) / ${!e}")
-        say "  => $label p$q: cloved ${!c} us, duckdb ${!d} us, echo ${!e} us: (cloved - duckdb) / echo = $o (target <= 1.2)"
-        row point "p$q 1 client, $label" "${!c} us" "duck ${!d} / echo ${!e} us" "$o" "<= 1.2" \
-            "$(met le "$o" 1.2)${POINT_ERRORS:+ (errors)}"
-    done
+point_row() { # LABEL Q CLOVE_US DUCKDB_US ECHO_US: the figure of merit, printed and tabled
+    local label=$1 q=$2 c=$3 d=$4 e=$5 o
+    o=$(calc "($c - $d) / $e")
+    say "  => $label p$q: cloved $c us, duckdb $d us, echo $e us: (cloved - duckdb) / echo = $o (target <= 1.2)"
+    row point "p$q 1 client, $label" "$c us" "duck $d / echo $e us" "$o" "<= 1.2" \
+        "$(met le "$o" 1.2)${POINT_ERRORS:+ (errors)}"
+}
+
+point_rows() { # LABEL: summary rows from the medians of point_rounds
+    point_row "$1" 50 "$P_C50" "$P_D50" "$P_E50"
+    point_row "$1" 99 "$P_C99" "$P_D99" "$P_E99"
 }
 
 bench_point() {
@@ -257,7 +260,7 @@ EOF
     POINT_ERRORS=
 
     say "  latency, 1 client, $ROUNDS interleaved rounds of $POINT_N requests (OS places threads):"
-    point_rounds "cross-cpu"
+    point_rounds "os-placed"
     point_rows "OS-placed"
 
     say "  throughput, ${TPUT_SEC}s per run:"
@@ -382,11 +385,13 @@ main() {
     done
     build_all
     : >"$SUMMARY"
-    trap cleanup EXIT
-    trap 'exit 130' INT TERM
+    # Ctrl-C reaches the whole process group: the benchmark's subshell stops its servers and
+    # exits, then this shell sees the flag and stops too.
+    INTERRUPTED=
+    trap 'INTERRUPTED=1' INT TERM
     for n in "${names[@]}"; do
         # each benchmark in its own subshell with errexit on: a failure ends that benchmark
-        # (its trap stops the servers it started) and the next one still runs
+        # (its EXIT trap stops the servers it started) and the next one still runs
         set +e
         (
             set -e
@@ -396,7 +401,10 @@ main() {
         )
         local rc=$?
         set -e
-        if [[ $rc -eq 130 ]]; then exit 130; fi
+        if [[ -n $INTERRUPTED || $rc -eq 130 ]]; then
+            say "run.sh: interrupted" >&2
+            exit 130
+        fi
         [[ $rc -eq 0 ]] || failed+=("$n")
     done
     print_summary

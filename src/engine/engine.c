@@ -85,13 +85,25 @@ static void *watchdog_main(void *arg)
 {
     clove_engine_t *e = arg;
     clove_thread_name("clove-watchdog");
+    /* The watchdog keeps ticking for a while after the last watched query so that a steady
+     * stream of queries never pays a thread wake-up; it sleeps for good once idle. */
+    const int64_t linger_ns = 2000 * 1000000ll;
+    int64_t idle_since = 0;
     pthread_mutex_lock(&e->wd_lock);
     while (!e->wd_stop) {
-        if (!e->wd_head) {
-            pthread_cond_wait(&e->wd_cond, &e->wd_lock);
-            continue;
-        }
         int64_t now = clove_mono_ns();
+        if (!e->wd_head) {
+            if (!idle_since) idle_since = now;
+            if (now - idle_since >= linger_ns) {
+                e->wd_sleeping = true;
+                pthread_cond_wait(&e->wd_cond, &e->wd_lock);
+                e->wd_sleeping = false;
+                idle_since = 0;
+                continue;
+            }
+        } else {
+            idle_since = 0;
+        }
         for (clove_query_t *q = e->wd_head; q; q = q->next) {
             bool stop = false;
             if (q->deadline_ns && now >= q->deadline_ns && !atomic_load(&q->timed_out)) {
@@ -129,7 +141,7 @@ static void wd_add(clove_engine_t *e, clove_query_t *q)
     q->next = e->wd_head;
     if (e->wd_head) e->wd_head->prev = q;
     e->wd_head = q;
-    pthread_cond_signal(&e->wd_cond);
+    if (e->wd_sleeping) pthread_cond_signal(&e->wd_cond);
     pthread_mutex_unlock(&e->wd_lock);
 }
 
@@ -166,6 +178,8 @@ static int open_conn(clove_engine_t *e, duckdb_connection *out, clove_err_t *err
     }
     return 0;
 }
+
+static void pool_release(clove_engine_t *e, pooled_conn_t *pc);
 
 /* Takes a connection, waiting up to the deadline. */
 static pooled_conn_t *pool_acquire(clove_engine_t *e, int64_t deadline_ns, clove_err_t *err)
@@ -204,6 +218,21 @@ static pooled_conn_t *pool_acquire(clove_engine_t *e, int64_t deadline_ns, clove
     pooled_conn_t *pc = e->free_list;
     e->free_list = pc->next_free;
     pthread_mutex_unlock(&e->pool_lock);
+    if (!pc->conn) { /* connections open on first use: a short start and a small idle RSS */
+        duckdb_connection conn = NULL;
+        if (open_conn(e, &conn, err) != 0) {
+            pool_release(e, pc);
+            return NULL;
+        }
+        if (!(pc->sandbox = clove_sandbox_create(conn, err))) {
+            duckdb_disconnect(&conn);
+            pool_release(e, pc);
+            return NULL;
+        }
+        pthread_mutex_lock(&e->wd_lock); /* the drain reads conns[] under wd_lock */
+        pc->conn = conn;
+        pthread_mutex_unlock(&e->wd_lock);
+    }
     return pc;
 }
 
@@ -282,8 +311,6 @@ clove_engine_t *clove_engine_create(clove_config_t *cfg, const clove_engine_opts
     e->max_waiters = (int)(e->n_conns * 16 < 1024 ? 1024 : e->n_conns * 16);
     e->conns = clove_xcalloc(e->n_conns, sizeof *e->conns);
     for (size_t i = 0; i < e->n_conns; i++) {
-        if (open_conn(e, &e->conns[i].conn, err) != 0) goto fail;
-        if (!(e->conns[i].sandbox = clove_sandbox_create(e->conns[i].conn, err))) goto fail;
         e->conns[i].next_free = e->free_list;
         e->free_list = &e->conns[i];
     }
@@ -324,7 +351,10 @@ bool clove_engine_drain(clove_engine_t *e, int64_t timeout_ms)
     while (atomic_load(&e->active_queries) > 0) {
         if (clove_mono_ns() >= end) {
             /* interrupt whatever still runs */
-            for (size_t i = 0; i < e->n_conns; i++) duckdb_interrupt(e->conns[i].conn);
+            pthread_mutex_lock(&e->wd_lock);
+            for (size_t i = 0; i < e->n_conns; i++)
+                if (e->conns[i].conn) duckdb_interrupt(e->conns[i].conn);
+            pthread_mutex_unlock(&e->wd_lock);
             return false;
         }
         usleep(5000);

@@ -117,6 +117,7 @@ struct clove_engine {
     pthread_cond_t wd_cond;
     clove_query_t *wd_head;
     bool wd_stop;
+    bool wd_sleeping;                /* waits without a timeout: wd_add must signal */
     pthread_t wd_thread;
 
     atomic_int active_queries;
