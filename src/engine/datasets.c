@@ -189,9 +189,12 @@ static void build_file_source(dataset_t *d, const char *raw_path, clove_buf_t *a
 
     clove_buf_t b;
     clove_buf_init(&b);
+    d->reader_fn = clove_xasprintf("read_%s", fmt);
+    d->reader_pattern = clove_xstrdup(pattern);
     char *lit = clove__quote_literal(pattern);
     clove_buf_printf(&b, "read_%s(%s", fmt, lit);
     free(lit);
+    size_t opts_at = b.len;
     const char *hive = clove_kv_get(&c->params, "hive_partitioning_enabled");
     if (hive) clove_buf_printf(&b, ", hive_partitioning = %s", param_true(hive) ? "true" : "false");
     else if (is_dir || has_glob(pattern)) clove_buf_puts(&b, ", hive_partitioning = true");
@@ -206,6 +209,7 @@ static void build_file_source(dataset_t *d, const char *raw_path, clove_buf_t *a
             clove_buf_printf(&b, ", sample_size = %lld", atoll(v));
     }
     if (!strcmp(fmt, "json")) clove_buf_puts(&b, ", format = 'auto'");
+    d->reader_opts = clove_xstrdup(b.data + opts_at);
     clove_buf_putc(&b, ')');
     d->source_sql = clove_buf_steal(&b);
 
@@ -334,75 +338,6 @@ static bool persisted_table_exists(dataset_t *d, duckdb_connection conn)
     return exists;
 }
 
-/* Points spice.public."name" at the file-mode table (once). */
-static int expose_file_table(dataset_t *d, clove_err_t *err)
-{
-    char *qi = clove__quote_ident(d->cfg->name);
-    char *sql = clove_xasprintf("CREATE OR REPLACE VIEW spice.public.%s AS SELECT * FROM %s", qi,
-                                d->target);
-    pthread_mutex_lock(&d->e->admin_lock);
-    int rc = clove__exec(d->e->admin, sql, err);
-    pthread_mutex_unlock(&d->e->admin_lock);
-    free(sql);
-    free(qi);
-    return rc;
-}
-
-static int64_t count_rows(duckdb_connection conn, const char *target)
-{
-    char *sql = clove_xasprintf("SELECT count(*) FROM %s", target);
-    duckdb_result res;
-    int64_t n = -1;
-    if (duckdb_query(conn, sql, &res) == DuckDBSuccess) n = duckdb_value_int64(&res, 0, 0);
-    duckdb_destroy_result(&res);
-    free(sql);
-    return n;
-}
-
-/* One full load: the new table is built and swapped in within a single transaction, so
- * readers see the complete old or the complete new data. */
-static int load_full(dataset_t *d, duckdb_connection conn, int64_t *rows, clove_err_t *err)
-{
-    const clove_accel_cfg_t *a = &d->cfg->acceleration;
-    char *qi = clove__quote_ident(d->cfg->name);
-    char *sql = NULL;
-    int rc;
-    if (a->refresh_sql) {
-        /* refresh_sql reads the dataset by its own name: shadow it with the source */
-        sql = clove_xasprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM %s", qi,
-                              d->source_sql);
-        rc = clove__exec(conn, sql, err);
-        free(sql);
-        if (rc == 0) {
-            sql = clove_xasprintf("CREATE OR REPLACE TABLE %s AS %s", d->target, a->refresh_sql);
-            rc = clove__exec(conn, sql, err);
-            free(sql);
-        }
-        sql = clove_xasprintf("DROP VIEW IF EXISTS temp.main.%s", qi);
-        clove__exec(conn, sql, NULL);
-        free(sql);
-    } else {
-        sql = clove_xasprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s", d->target,
-                              d->source_sql);
-        rc = clove__exec(conn, sql, err);
-        free(sql);
-    }
-    free(qi);
-    if (rc == 0 && d->attach_name) {
-        rc = expose_file_table(d, err);
-        if (rc == 0) {
-            /* fold the WAL into the file so a restart opens it without replaying */
-            char *qa = clove__quote_ident(d->attach_name);
-            char *cp = clove_xasprintf("CHECKPOINT %s", qa);
-            clove__exec(conn, cp, NULL);
-            free(cp);
-            free(qa);
-        }
-    }
-    if (rc == 0) *rows = count_rows(conn, d->target);
-    return rc;
-}
-
 /* Creates the user views whose datasets are all loaded. */
 static void try_create_views(clove_engine_t *e)
 {
@@ -448,21 +383,26 @@ static void try_create_views(clove_engine_t *e)
 
 /* ---- dataset threads ---------------------------------------------------------------------- */
 
-/* Sleeps up to ms or until woken; returns false when the engine is stopping. */
-static bool dataset_wait(dataset_t *d, int64_t ms, bool wake_on_request)
+/* Sleeps until wall-clock deadline_ms (-1: forever) or a refresh request; returns false when
+ * the engine is stopping. */
+static bool dataset_wait_until(dataset_t *d, int64_t deadline_ms, bool wake_on_request)
 {
-    int64_t wall = clove_now_ms() + ms;
-    struct timespec ts = {.tv_sec = wall / 1000, .tv_nsec = (wall % 1000) * 1000000};
+    struct timespec ts = {.tv_sec = deadline_ms / 1000, .tv_nsec = (deadline_ms % 1000) * 1000000};
     pthread_mutex_lock(&d->lock);
     while (!atomic_load(&d->e->shutting_down) && !(wake_on_request && d->refresh_requested)) {
-        if (ms < 0) pthread_cond_wait(&d->cond, &d->lock);
+        if (deadline_ms < 0) pthread_cond_wait(&d->cond, &d->lock);
         else if (pthread_cond_timedwait(&d->cond, &d->lock, &ts) != 0) break;
     }
     pthread_mutex_unlock(&d->lock);
     return !atomic_load(&d->e->shutting_down);
 }
 
-static void refresh_metrics(dataset_t *d, double ms, bool ok, int64_t rows)
+static bool dataset_wait(dataset_t *d, int64_t ms, bool wake_on_request)
+{
+    return dataset_wait_until(d, ms < 0 ? -1 : clove_now_ms() + ms, wake_on_request);
+}
+
+static void refresh_metrics(dataset_t *d, double ms, bool ok, int64_t loaded, int64_t held)
 {
     char labels[256];
     snprintf(labels, sizeof labels, "dataset=\"%s\"", d->cfg->name);
@@ -477,12 +417,12 @@ static void refresh_metrics(dataset_t *d, double ms, bool ok, int64_t rows)
     clove_metric_gauge_set("dataset_acceleration_last_refresh_time_ms",
                            "Unix time in milliseconds of the last successful refresh.", labels,
                            (double)clove_now_ms());
-    if (rows >= 0) {
+    if (held >= 0)
         clove_metric_gauge_set("dataset_acceleration_rows",
-                               "Rows held by the dataset's acceleration.", labels, (double)rows);
+                               "Rows held by the dataset's acceleration.", labels, (double)held);
+    if (loaded >= 0)
         clove_metric_counter_add("dataset_acceleration_refresh_rows",
-                                 "Rows loaded by acceleration refreshes.", labels, (double)rows);
-    }
+                                 "Rows loaded by acceleration refreshes.", labels, (double)loaded);
 }
 
 /* Runs one refresh with retries. Returns true when data was loaded. */
@@ -490,33 +430,63 @@ static bool refresh_once(dataset_t *d, duckdb_connection conn)
 {
     const clove_accel_cfg_t *a = &d->cfg->acceleration;
     int64_t fib_a = 0, fib_b = 1;
+    char *manual_sql = NULL; /* a manual refresh's overrides hold for its retries too */
+    int manual_mode = -1;
     for (int attempt = 1;; attempt++) {
         pthread_mutex_lock(&d->lock);
+        if (d->refresh_requested && (d->next_refresh_sql || d->next_refresh_mode >= 0)) {
+            free(manual_sql);
+            manual_sql = d->next_refresh_sql;
+            manual_mode = d->next_refresh_mode;
+            d->next_refresh_sql = NULL;
+            d->next_refresh_mode = -1;
+        }
         d->refresh_requested = false;
         bool initial = !d->loaded;
+        /* this run's refresh_sql and mode: a manual override, else PATCHed, else configured */
+        char *sql = manual_sql ? clove_xstrdup(manual_sql)
+                    : d->refresh_sql_override ? clove_xstrdup(d->refresh_sql_override)
+                    : a->refresh_sql ? clove_xstrdup(a->refresh_sql) : NULL;
+        clove_refresh_mode_t mode = manual_mode >= 0 ? (clove_refresh_mode_t)manual_mode
+                                                     : a->refresh_mode;
+        d->refreshing = true;
+        d->manual_cancel = false;
         pthread_mutex_unlock(&d->lock);
+        if (mode != CLOVE_REFRESH_APPEND) mode = CLOVE_REFRESH_FULL;
         if (!initial) set_state(d, CLOVE_DS_REFRESHING, NULL);
-        clove_info(COMP, "%s dataset %s (%s)", initial ? "loading" : "refreshing", d->cfg->name,
-                   d->cfg->from);
+        clove_info(COMP, "%s dataset %s (%s, %s)", initial ? "loading" : "refreshing",
+                   d->cfg->name, d->cfg->from, mode == CLOVE_REFRESH_APPEND ? "append" : "full");
         int64_t t0 = clove_mono_ns();
         clove_err_t err;
         clove_err_clear(&err);
-        int64_t rows = -1;
-        int rc = load_full(d, conn, &rows, &err);
+        int64_t loaded = -1, held = -1;
+        int rc = clove__refresh_run(d, conn, mode, sql, &loaded, &held, &err);
+        free(sql);
         double ms = (double)(clove_mono_ns() - t0) / 1e6;
-        refresh_metrics(d, ms, rc == 0, rows);
+        pthread_mutex_lock(&d->lock);
+        d->refreshing = false;
+        bool superseded = d->manual_cancel;
+        pthread_mutex_unlock(&d->lock);
+        if (rc != 0 && superseded && !atomic_load(&d->e->shutting_down)) {
+            clove_info(COMP, "refresh of dataset %s canceled by a manual refresh", d->cfg->name);
+            continue; /* the manual request is pending: run it now */
+        }
+        refresh_metrics(d, ms, rc == 0, loaded, held);
         if (rc == 0) {
             pthread_mutex_lock(&d->lock);
             d->loaded = true;
             d->initial_done = true;
-            d->rows = rows;
+            d->rows = held;
             d->last_refresh_ms = clove_now_ms();
             pthread_mutex_unlock(&d->lock);
             set_state(d, CLOVE_DS_READY, NULL);
-            clove_info(COMP, "dataset %s %s: %lld rows in %.1f ms", d->cfg->name,
-                       initial ? "loaded" : "refreshed", (long long)rows, ms);
+            clove_info(COMP, "dataset %s %s: %lld rows loaded, %lld held, in %.1f ms",
+                       d->cfg->name, initial ? "loaded" : "refreshed", (long long)loaded,
+                       (long long)held, ms);
+            free(manual_sql);
             return true;
         }
+        if (atomic_load(&d->e->shutting_down)) break;
         char *msg = clove_xasprintf("%s of dataset %s failed: %s",
                                     initial ? "initial load" : "refresh", d->cfg->name,
                                     err.message);
@@ -526,21 +496,67 @@ static bool refresh_once(dataset_t *d, duckdb_connection conn)
         pthread_mutex_unlock(&d->lock);
         set_state(d, CLOVE_DS_ERROR, msg);
         free(msg);
-        if (!a->refresh_retry_enabled) return false;
+        if (!a->refresh_retry_enabled) break;
         if (a->refresh_retry_max_attempts >= 0 && attempt >= a->refresh_retry_max_attempts)
-            return false;
+            break;
         int64_t next = fib_a + fib_b;
         fib_a = fib_b;
         fib_b = next;
         int64_t wait = fib_a * RETRY_BASE_MS;
         if (wait > RETRY_MAX_MS) wait = RETRY_MAX_MS;
-        if (!dataset_wait(d, wait, true)) return false;
+        if (!dataset_wait(d, wait, true)) break;
     }
+    free(manual_sql);
+    return false;
+}
+
+/* Wall-clock time of the next scheduled refresh after `from_ms` (-1: none). */
+static int64_t next_refresh_at(dataset_t *d, int64_t from_ms)
+{
+    const clove_accel_cfg_t *a = &d->cfg->acceleration;
+    int64_t at = -1;
+    if (d->has_cron) at = clove_cron_next(&d->cron, from_ms);
+    else if (a->refresh_check_interval_ms > 0) at = from_ms + a->refresh_check_interval_ms;
+    if (at >= 0 && a->refresh_jitter_enabled && a->refresh_jitter_max_ms > 0)
+        at += (int64_t)((uint64_t)rand_r(&d->seed) % (uint64_t)(a->refresh_jitter_max_ms + 1));
+    return at;
+}
+
+static void retention_tick(dataset_t *d, duckdb_connection conn)
+{
+    const clove_accel_cfg_t *a = &d->cfg->acceleration;
+    if (!a->retention_check_enabled || (!a->retention_sql && a->retention_period_ms <= 0)) return;
+    pthread_mutex_lock(&d->lock);
+    bool loaded = d->loaded;
+    pthread_mutex_unlock(&d->lock);
+    if (!loaded) return;
+    clove_err_t err;
+    int64_t n = clove__retention_run(d, conn, &err);
+    char labels[256];
+    snprintf(labels, sizeof labels, "dataset=\"%s\"", d->cfg->name);
+    if (n < 0) {
+        clove_error(COMP, "retention check of dataset %s failed: %s", d->cfg->name, err.message);
+        clove_metric_counter_add("dataset_acceleration_retention_errors",
+                                 "Number of failed retention checks.", labels, 1);
+        return;
+    }
+    int64_t held = clove__count_rows(conn, d->target);
+    pthread_mutex_lock(&d->lock);
+    d->rows = held;
+    pthread_mutex_unlock(&d->lock);
+    clove_metric_counter_add("dataset_acceleration_retention_deleted_rows",
+                             "Rows deleted by retention checks.", labels, (double)n);
+    if (held >= 0)
+        clove_metric_gauge_set("dataset_acceleration_rows",
+                               "Rows held by the dataset's acceleration.", labels, (double)held);
+    if (n > 0) clove_info(COMP, "retention removed %lld rows from dataset %s", (long long)n,
+                          d->cfg->name);
 }
 
 static void *accelerated_main(dataset_t *d)
 {
     clove_engine_t *e = d->e;
+    const clove_accel_cfg_t *a = &d->cfg->acceleration;
     duckdb_connection conn = NULL;
     clove_err_t err;
     if (duckdb_connect(e->db, &conn) == DuckDBError ||
@@ -555,23 +571,53 @@ static void *accelerated_main(dataset_t *d)
     pthread_mutex_lock(&d->lock);
     d->refresh_conn = conn;
     pthread_mutex_unlock(&d->lock);
-    if (persisted_table_exists(d, conn) && expose_file_table(d, &err) == 0) {
-        int64_t rows = count_rows(conn, d->target);
+
+    /* a file-mode table from an earlier run serves at once; refresh_on_startup decides
+     * whether to refresh now (always) or when the schedule says (auto) */
+    int64_t next_at = 0; /* refresh now */
+    if (persisted_table_exists(d, conn) && clove__expose_file_table(d, &err) == 0) {
+        int64_t rows = clove__count_rows(conn, d->target);
+        int64_t last = clove__meta_last_refresh(d, conn);
         pthread_mutex_lock(&d->lock);
         d->loaded = true;
+        d->initial_done = true;
         d->rows = rows;
+        d->last_refresh_ms = last;
         pthread_mutex_unlock(&d->lock);
         clove_info(COMP, "dataset %s serves %lld persisted rows from \"%s\"", d->cfg->name,
                    (long long)rows, d->file_path);
         set_state(d, CLOVE_DS_READY, NULL);
         try_create_views(e);
+        bool always = a->refresh_on_startup && !strcmp(a->refresh_on_startup, "always");
+        if (!always) next_at = last > 0 ? next_refresh_at(d, last) : -1;
+        if (!always && next_at < 0 && a->refresh_mode == CLOVE_REFRESH_APPEND) next_at = 0;
+    } else if (d->attach_name) {
+        clove__meta_last_refresh(d, conn); /* creates the bookkeeping tables */
     }
-    const clove_accel_cfg_t *a = &d->cfg->acceleration;
+
+    int64_t retention_every = a->retention_check_interval_ms > 0 ? a->retention_check_interval_ms
+                                                                  : 60 * 60 * 1000;
+    int64_t next_retention = clove_now_ms() + retention_every;
     while (!atomic_load(&e->shutting_down)) {
-        if (refresh_once(d, conn)) try_create_views(e);
-        if (atomic_load(&e->shutting_down)) break;
-        int64_t interval = a->refresh_check_interval_ms > 0 ? a->refresh_check_interval_ms : -1;
-        if (!dataset_wait(d, interval, true)) break;
+        int64_t now = clove_now_ms();
+        bool requested;
+        pthread_mutex_lock(&d->lock);
+        requested = d->refresh_requested;
+        pthread_mutex_unlock(&d->lock);
+        if (requested || (next_at >= 0 && now >= next_at)) {
+            if (refresh_once(d, conn)) try_create_views(e);
+            if (atomic_load(&e->shutting_down)) break;
+            next_at = next_refresh_at(d, clove_now_ms());
+            retention_tick(d, conn);
+            next_retention = clove_now_ms() + retention_every;
+        }
+        if (now >= next_retention) {
+            retention_tick(d, conn);
+            next_retention = clove_now_ms() + retention_every;
+        }
+        int64_t wake = next_at;
+        if (a->retention_check_enabled && (wake < 0 || next_retention < wake)) wake = next_retention;
+        if (!dataset_wait_until(d, wake, true)) break;
     }
     pthread_mutex_lock(&d->lock);
     d->refresh_conn = NULL;
@@ -682,10 +728,21 @@ int clove__datasets_init(clove_engine_t *e, clove_err_t *err)
         pthread_cond_init(&d->cond, NULL);
         d->accelerated = d->cfg->acceleration.enabled;
         d->state = CLOVE_DS_INITIALIZING;
+        d->next_refresh_mode = -1;
+        d->seed = (unsigned)(clove_now_ms() ^ (int64_t)(i * 7919));
         build_source(d, &allowed);
         if (!d->source_error && d->accelerated &&
             (rc = setup_acceleration(d, &allowed, err)) != 0)
             goto done;
+        if (d->accelerated && d->cfg->acceleration.refresh_cron) {
+            clove_err_t cerr;
+            if (clove_cron_parse(d->cfg->acceleration.refresh_cron, &d->cron, &cerr) != 0) {
+                rc = clove_err_set(err, CLOVE_ECONFIG, "dataset %s: acceleration.refresh_cron: %s",
+                                   d->cfg->name, cerr.message);
+                goto done;
+            }
+            d->has_cron = true;
+        }
     }
 
     /* lock down file access: only the datasets' own directories stay readable */
@@ -715,6 +772,15 @@ int clove__datasets_init(clove_engine_t *e, clove_err_t *err)
             d->error = clove_xasprintf("dataset %s: %s", d->cfg->name, d->source_error);
             d->initial_done = true;
             clove_error(COMP, "%s", d->error);
+        } else if (d->accelerated) {
+            if ((rc = clove__refresh_prepare(d, e->admin, err)) != 0) goto done;
+            if (d->cfg->ready_state == CLOVE_READY_ON_REGISTRATION) {
+                /* the source answers until the first load replaces this view */
+                clove_err_t ferr;
+                if (register_federated(d, &ferr) == 0) d->serves_source = true;
+                else clove_warn(COMP, "dataset %s: the source cannot answer before the first "
+                                "load: %s", d->cfg->name, ferr.message);
+            }
         } else if (!d->accelerated) {
             clove_err_t ferr;
             if (register_federated(d, &ferr) == 0) {
@@ -788,6 +854,15 @@ void clove__datasets_dispose(clove_engine_t *e)
         free(d->lname);
         free(d->qname);
         free(d->source_sql);
+        free(d->reader_fn);
+        free(d->reader_pattern);
+        free(d->reader_opts);
+        for (size_t k = 0; k < d->n_seen_files; k++) free(d->seen_files[k]);
+        free(d->seen_files);
+        free(d->refresh_sql_override);
+        free(d->next_refresh_sql);
+        free(d->pk_cols);
+        free(d->time_expr);
         free(d->source_error);
         free(d->target);
         free(d->attach_name);
@@ -861,22 +936,90 @@ bool clove_engine_ready(clove_engine_t *e)
     return true;
 }
 
-int clove_engine_refresh(clove_engine_t *e, const char *name, clove_err_t *err)
+static dataset_t *refreshable(clove_engine_t *e, const char *name, clove_err_t *err)
 {
-    if (atomic_load(&e->shutting_down))
-        return clove_err_set(err, CLOVE_ESHUTDOWN, "Runtime is shutting down");
+    if (atomic_load(&e->shutting_down)) {
+        clove_err_set(err, CLOVE_ESHUTDOWN, "Runtime is shutting down");
+        return NULL;
+    }
     dataset_t *d = clove__dataset_find(e, name);
-    if (!d) return clove_err_set(err, CLOVE_ENOTFOUND, "dataset %s not found", name);
-    if (!d->accelerated)
-        return clove_err_set(err, CLOVE_EINVAL,
-                             "dataset %s does not have acceleration enabled", d->cfg->name);
-    if (d->source_error)
-        return clove_err_set(err, CLOVE_EINVAL, "dataset %s cannot refresh: %s", d->cfg->name,
-                             d->source_error);
+    if (!d) {
+        clove_err_set(err, CLOVE_ENOTFOUND, "dataset %s not found", name);
+        return NULL;
+    }
+    if (!d->accelerated) {
+        clove_err_set(err, CLOVE_EINVAL, "dataset %s does not have acceleration enabled",
+                      d->cfg->name);
+        return NULL;
+    }
+    if (d->source_error || !d->thread_started) {
+        clove_err_set(err, CLOVE_EINVAL, "dataset %s cannot refresh: %s", d->cfg->name,
+                      d->source_error ? d->source_error : "its refresh thread is not running");
+        return NULL;
+    }
+    return d;
+}
+
+/* Checks a refresh_sql override with a private connection (the caller's thread). */
+static int check_override_sql(dataset_t *d, const char *sql, clove_err_t *err)
+{
+    duckdb_connection conn;
+    if (duckdb_connect(d->e->db, &conn) == DuckDBError)
+        return clove_err_set(err, CLOVE_EINTERNAL, "could not open a DuckDB connection");
+    clove_err_t e2;
+    int rc = clove__validate_refresh_sql(d, conn, sql, &e2);
+    duckdb_disconnect(&conn);
+    if (rc != 0) return clove_err_set(err, CLOVE_EINVAL, "%s", e2.message);
+    return 0;
+}
+
+int clove_engine_refresh(clove_engine_t *e, const char *name, const clove_refresh_opts_t *opts,
+                         clove_err_t *err)
+{
+    dataset_t *d = refreshable(e, name, err);
+    if (!d) return err ? err->code : CLOVE_EINVAL;
+    int mode = -1;
+    if (opts && opts->refresh_mode) {
+        if (!strcmp(opts->refresh_mode, "full")) mode = CLOVE_REFRESH_FULL;
+        else if (!strcmp(opts->refresh_mode, "append")) mode = CLOVE_REFRESH_APPEND;
+        else
+            return clove_err_set(err, CLOVE_EINVAL,
+                                 "refresh_mode: expected one of full, append; got \"%s\"",
+                                 opts->refresh_mode);
+        if (mode == CLOVE_REFRESH_APPEND && !d->time_expr && !d->reader_fn)
+            return clove_err_set(err, CLOVE_EINVAL,
+                                 "refresh_mode append needs time_column for dataset %s",
+                                 d->cfg->name);
+    }
+    if (opts && opts->refresh_sql && check_override_sql(d, opts->refresh_sql, err) != 0)
+        return CLOVE_EINVAL;
     pthread_mutex_lock(&d->lock);
+    free(d->next_refresh_sql);
+    d->next_refresh_sql = opts && opts->refresh_sql ? clove_xstrdup(opts->refresh_sql) : NULL;
+    d->next_refresh_mode = mode;
     d->refresh_requested = true;
+    if (d->refreshing && d->refresh_conn) {
+        /* a manual refresh replaces the one in progress */
+        d->manual_cancel = true;
+        duckdb_interrupt(d->refresh_conn);
+    }
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->lock);
     clove_info(COMP, "refresh of dataset %s requested", d->cfg->name);
+    return 0;
+}
+
+int clove_engine_set_refresh_sql(clove_engine_t *e, const char *name, const char *refresh_sql,
+                                 clove_err_t *err)
+{
+    dataset_t *d = refreshable(e, name, err);
+    if (!d) return err ? err->code : CLOVE_EINVAL;
+    if (refresh_sql && check_override_sql(d, refresh_sql, err) != 0) return CLOVE_EINVAL;
+    pthread_mutex_lock(&d->lock);
+    free(d->refresh_sql_override);
+    d->refresh_sql_override = refresh_sql ? clove_xstrdup(refresh_sql) : NULL;
+    pthread_mutex_unlock(&d->lock);
+    clove_info(COMP, "refresh_sql of dataset %s %s until restart", d->cfg->name,
+               refresh_sql ? "replaced" : "restored");
     return 0;
 }

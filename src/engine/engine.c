@@ -16,6 +16,10 @@
 
 #define COMP "engine"
 
+static void copy_params(clove_query_t *q, const clove_query_req_t *req);
+static void free_params(clove_query_t *q);
+static bool zero_fallback(clove_query_t *q);
+
 /* ---- small helpers ---------------------------------------------------------------------- */
 
 int clove__exec(duckdb_connection conn, const char *sql, clove_err_t *err)
@@ -475,8 +479,18 @@ static int check_ready(clove_engine_t *e, stmt_entry_t *s, clove_err_t *err)
         bool loaded = d->loaded;
         clove_ds_state_t st = d->state;
         char *msg = (!loaded && d->error) ? clove_xstrdup(d->error) : NULL;
+        bool via_source = !loaded && d->serves_source;
         pthread_mutex_unlock(&d->lock);
         if (loaded) continue;
+        if (via_source) {
+            char labels[256];
+            snprintf(labels, sizeof labels, "dataset=\"%s\"", d->cfg->name);
+            clove_metric_counter_add("accelerated_ready_state_federated_fallback",
+                                     "Queries answered by the source while the acceleration "
+                                     "loads (ready_state: on_registration).", labels, 1);
+            free(msg);
+            continue;
+        }
         int rc;
         if (d->accelerated && st != CLOVE_DS_ERROR)
             rc = clove_err_set(err, CLOVE_ENOTREADY,
@@ -609,6 +623,8 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
         count_failure("invalid_sql");
         goto fail;
     }
+    q->entry = s;
+    copy_params(q, req);
     duckdb_state st = duckdb_execute_pending(pending, &q->result);
     duckdb_destroy_pending(&pending);
     q->have_result = true;
@@ -637,6 +653,98 @@ fail:
     return NULL;
 }
 
+/* Keeps a copy of the parameters: on_zero_results may run the query a second time. */
+static void copy_params(clove_query_t *q, const clove_query_req_t *req)
+{
+    q->sql = clove_xstrdup(req->sql);
+    q->n_params = req->n_params;
+    if (!req->n_params) return;
+    q->params = clove_xcalloc(req->n_params, sizeof *q->params);
+    for (size_t i = 0; i < req->n_params; i++) {
+        q->params[i] = req->params[i];
+        q->params[i].name = req->params[i].name ? clove_xstrdup(req->params[i].name) : NULL;
+        q->params[i].s = req->params[i].s ? clove_xstrdup(req->params[i].s) : NULL;
+    }
+}
+
+static void free_params(clove_query_t *q)
+{
+    for (size_t i = 0; i < q->n_params; i++) {
+        free((char *)q->params[i].name);
+        free((char *)q->params[i].s);
+    }
+    free(q->params);
+    free(q->sql);
+}
+
+/* on_zero_results: use_source. The query found no rows in an acceleration: run it again with
+ * each such dataset's name pointing at its source (temporary views on this connection, which
+ * shadow bare names; refresh_sql does not apply). Swaps the result in when its columns match.
+ * Returns true when a fallback result is in place. */
+static bool zero_fallback(clove_query_t *q)
+{
+    stmt_entry_t *s = q->entry;
+    if (!s) return false;
+    q->fell_back = true;
+    clove_buf_t views;
+    clove_buf_init(&views);
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_deps; i++) {
+        dataset_t *d = s->deps[i];
+        if (!d->accelerated || d->cfg->acceleration.on_zero_results != CLOVE_ZERO_USE_SOURCE ||
+            !d->source_sql)
+            continue;
+        char *qi = clove__quote_ident(d->cfg->name);
+        char *sql = clove_xasprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM %s", qi,
+                                    d->source_sql);
+        if (clove__exec(q->pc->conn, sql, NULL) == 0) {
+            clove_buf_printf(&views, "DROP VIEW IF EXISTS temp.main.%s;", qi);
+            n++;
+            char labels[256];
+            snprintf(labels, sizeof labels, "dataset=\"%s\"", d->cfg->name);
+            clove_metric_counter_add("accelerated_zero_results_federated_fallback",
+                                     "Accelerated queries with zero results re-run against the "
+                                     "source (on_zero_results: use_source).", labels, 1);
+        }
+        free(sql);
+        free(qi);
+    }
+    bool swapped = false;
+    if (n > 0) {
+        duckdb_prepared_statement st = NULL;
+        duckdb_result res;
+        clove_query_req_t req = {.sql = q->sql, .params = q->params, .n_params = q->n_params};
+        if (duckdb_prepare(q->pc->conn, q->sql, &st) == DuckDBSuccess &&
+            bind_params(st, &req, NULL) == 0) {
+            if (duckdb_execute_prepared(st, &res) == DuckDBSuccess) {
+                bool same = duckdb_column_count(&res) == q->ncols;
+                for (idx_t i = 0; same && i < q->ncols; i++) {
+                    duckdb_logical_type t = duckdb_column_logical_type(&res, i);
+                    same = duckdb_get_type_id(t) == duckdb_get_type_id(q->types[i]);
+                    duckdb_destroy_logical_type(&t);
+                }
+                if (same) {
+                    duckdb_destroy_result(&q->result);
+                    q->result = res;
+                    swapped = true;
+                } else {
+                    clove_warn(COMP, "on_zero_results: the source's columns differ from the "
+                               "acceleration's; returning the empty answer");
+                    duckdb_destroy_result(&res);
+                }
+            } else {
+                clove_warn(COMP, "on_zero_results: the query failed against the source: %s",
+                           duckdb_result_error(&res));
+                duckdb_destroy_result(&res);
+            }
+        }
+        if (st) duckdb_destroy_prepare(&st);
+        clove__exec(q->pc->conn, views.data, NULL);
+    }
+    clove_buf_dispose(&views);
+    return swapped;
+}
+
 idx_t clove_query_column_count(clove_query_t *q) { return q->ncols; }
 
 const char *clove_query_column_name(clove_query_t *q, idx_t col)
@@ -655,9 +763,22 @@ int clove_query_next(clove_query_t *q, duckdb_data_chunk *chunk, clove_err_t *er
         return interrupted_error(q, err);
     }
     duckdb_data_chunk c = duckdb_fetch_chunk(q->result);
+    if (c && duckdb_data_chunk_get_size(c) == 0) { /* never hand out empty chunks */
+        duckdb_destroy_data_chunk(&c);
+        c = duckdb_fetch_chunk(q->result);
+    }
     if (c) {
+        q->rows += duckdb_data_chunk_get_size(c);
         *chunk = c;
         return 1;
+    }
+    if (q->rows == 0 && !q->fell_back && !duckdb_result_error(&q->result) && zero_fallback(q)) {
+        c = duckdb_fetch_chunk(q->result);
+        if (c) {
+            q->rows += duckdb_data_chunk_get_size(c);
+            *chunk = c;
+            return 1;
+        }
     }
     q->finished = true;
     const char *msg = duckdb_result_error(&q->result);
@@ -696,6 +817,7 @@ void clove_query_end(clove_query_t *q)
         free(q->types);
     }
     if (q->have_result) duckdb_destroy_result(&q->result);
+    free_params(q);
     if (q->pc) pool_release(e, q->pc);
     if (!q->failed)
         clove_metric_histogram_observe("query_duration_ms",

@@ -72,9 +72,22 @@ void clove_dataset_infos_free(clove_dataset_info_t *infos, size_t n);
  * accelerated datasets must have loaded once; federated datasets must be registered. */
 bool clove_engine_ready(clove_engine_t *e);
 
-/* Triggers a refresh of an accelerated dataset (asynchronous). CLOVE_ENOTFOUND for an unknown
- * dataset, CLOVE_EINVAL when it is not accelerated, CLOVE_ESHUTDOWN while shutting down. */
-int clove_engine_refresh(clove_engine_t *e, const char *name, clove_err_t *err);
+/* One manual refresh's overrides (POST .../acceleration/refresh body). */
+typedef struct {
+    const char *refresh_sql;     /* NULL: the dataset's own */
+    const char *refresh_mode;    /* NULL, "full" or "append" */
+} clove_refresh_opts_t;
+
+/* Triggers a refresh of an accelerated dataset (asynchronous); a refresh already running is
+ * interrupted and this one runs instead. opts may be NULL. CLOVE_ENOTFOUND for an unknown
+ * dataset, CLOVE_EINVAL when it is not accelerated or an override is invalid (message says
+ * why), CLOVE_ESHUTDOWN while shutting down. */
+int clove_engine_refresh(clove_engine_t *e, const char *name, const clove_refresh_opts_t *opts,
+                         clove_err_t *err);
+/* Replaces a dataset's refresh_sql until restart (PATCH .../acceleration); NULL restores the
+ * configured one. Same errors as clove_engine_refresh. */
+int clove_engine_set_refresh_sql(clove_engine_t *e, const char *name, const char *refresh_sql,
+                                 clove_err_t *err);
 
 /* ---- queries --------------------------------------------------------------------------- */
 

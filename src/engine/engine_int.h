@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "engine/engine.h"
+#include "common/cron.h"
 #include "engine/sandbox.h"
 
 typedef struct dataset dataset_t;
@@ -20,6 +21,19 @@ struct dataset {
     char *qname;                     /* spice.public."name" */
     char *source_sql;                /* table expression reading the source, NULL if invalid */
     char *source_error;              /* why source_sql could not be built */
+    char *reader_fn;                 /* file sources: "read_parquet" ... */
+    char *reader_pattern;            /* file sources: the path or glob read */
+    char *reader_opts;               /* file sources: ", hive_partitioning = true ..." */
+    char *pk_cols;                   /* primary key column list "a", "a", "b" (quoted), or NULL */
+    int conflict;                    /* CONFLICT_* from on_conflict */
+    char *time_expr;                 /* time_column as a timestamp expression, or NULL */
+    char **seen_files;               /* append without time_column: files already loaded */
+    size_t n_seen_files;
+    bool has_cron;
+    clove_cron_t cron;               /* acceleration.refresh_cron */
+    unsigned seed;                   /* jitter */
+    bool serves_source;              /* ready_state on_registration: the source answers until
+                                        the first load */
     bool accelerated;
     char *target;                    /* where the accelerated table lives (qualified) */
     char *attach_name;               /* catalog of a duckdb file acceleration, or NULL */
@@ -34,6 +48,12 @@ struct dataset {
     bool loaded;                     /* data is queryable (accelerated: loaded once) */
     bool initial_done;               /* first load attempt finished (ok or error) */
     bool refresh_requested;
+    char *refresh_sql_override;      /* PATCH .../acceleration {"refresh_sql"}, until restart */
+    char *next_refresh_sql;          /* one manual refresh's override (owned) */
+    int next_refresh_mode;           /* one manual refresh's mode override, -1 none */
+    bool refreshing;                 /* a refresh runs now (manual refresh interrupts it) */
+    bool manual_cancel;              /* the running refresh was interrupted for a manual one */
+    int64_t last_retention_ms;       /* monotonic ms of the last retention check */
     duckdb_connection refresh_conn;  /* set while the dataset thread runs, for interrupts */
     pthread_t thread;
     bool thread_started;
@@ -85,6 +105,12 @@ struct clove_query {
     atomic_bool canceled;
     bool finished;
     bool in_wd;                      /* on the watchdog list */
+    stmt_entry_t *entry;             /* the cached statement (deps for on_zero_results) */
+    char *sql;                       /* copies kept for an on_zero_results re-run */
+    clove_param_t *params;
+    size_t n_params;
+    uint64_t rows;                   /* rows handed out so far */
+    bool fell_back;
     bool failed;
     struct clove_query *prev, *next; /* watchdog list, guarded by e->wd_lock */
 };
@@ -124,6 +150,27 @@ struct clove_engine {
     atomic_bool shutting_down;
     bool started;
 };
+
+enum { CONFLICT_NONE = 0, CONFLICT_DROP, CONFLICT_UPSERT, CONFLICT_UPSERT_DEDUP };
+
+/* refresh.c */
+/* Validates and precomputes what refreshes of d need (primary key, conflict rule, time
+ * expression, refresh_sql). Returns 0 or CLOVE_ECONFIG with a message naming the dataset. */
+int clove__refresh_prepare(dataset_t *d, duckdb_connection admin, clove_err_t *err);
+/* Runs one refresh of d on conn with the given mode and refresh_sql (NULL: none). On success
+ * sets *loaded (rows brought in) and *held (rows in the acceleration). */
+int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_t mode,
+                       const char *refresh_sql, int64_t *loaded, int64_t *held,
+                       clove_err_t *err);
+/* Deletes rows past retention_period / matching retention_sql. Returns rows deleted or <0. */
+int64_t clove__retention_run(dataset_t *d, duckdb_connection conn, clove_err_t *err);
+/* Validates a refresh_sql for d (a SELECT reading only d). */
+int clove__validate_refresh_sql(dataset_t *d, duckdb_connection conn, const char *sql,
+                                clove_err_t *err);
+int64_t clove__count_rows(duckdb_connection conn, const char *target);
+int clove__expose_file_table(dataset_t *d, clove_err_t *err);
+/* Reads / writes the last successful refresh time kept beside a file-mode table (0 if none). */
+int64_t clove__meta_last_refresh(dataset_t *d, duckdb_connection conn);
 
 /* datasets.c */
 int clove__datasets_init(clove_engine_t *e, clove_err_t *err);

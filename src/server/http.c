@@ -370,7 +370,34 @@ static enum MHD_Result handle_refresh(struct MHD_Connection *c, http_req_t *r)
         return respond_message(c, r, 403,
                                "This API key is read-only: triggering a refresh needs a "
                                "read-write key");
-    int rc = clove_engine_refresh(r->srv->engine, name, &err);
+    /* optional JSON body: {"refresh_sql": "...", "refresh_mode": "full" | "append"} */
+    clove_refresh_opts_t opts = {0};
+    json_t *root = NULL;
+    if (r->body.len > 0) {
+        json_error_t jerr;
+        root = json_loadb(r->body.data, r->body.len, 0, &jerr);
+        if (!root || !json_is_object(root)) {
+            json_decref(root);
+            snprintf(msg, sizeof msg, "the request body must be a JSON object like "
+                     "{\"refresh_sql\": \"...\", \"refresh_mode\": \"full\"}%s%s",
+                     root ? "" : ": ", root ? "" : jerr.text);
+            return respond_message(c, r, 400, msg);
+        }
+        json_t *v = json_object_get(root, "refresh_sql");
+        if (v && !json_is_null(v) && !json_is_string(v)) {
+            json_decref(root);
+            return respond_message(c, r, 400, "refresh_sql must be a string");
+        }
+        opts.refresh_sql = v && json_is_string(v) ? json_string_value(v) : NULL;
+        v = json_object_get(root, "refresh_mode");
+        if (v && !json_is_null(v) && !json_is_string(v)) {
+            json_decref(root);
+            return respond_message(c, r, 400, "refresh_mode must be a string");
+        }
+        opts.refresh_mode = v && json_is_string(v) ? json_string_value(v) : NULL;
+    }
+    int rc = clove_engine_refresh(r->srv->engine, name, &opts, &err);
+    json_decref(root);
     switch (rc) {
     case 0:
         clove_info(COMP, "refresh of dataset \"%s\" triggered over HTTP", name);
@@ -380,13 +407,54 @@ static enum MHD_Result handle_refresh(struct MHD_Connection *c, http_req_t *r)
         snprintf(msg, sizeof msg, "Dataset %s not found", name);
         return respond_message(c, r, 404, msg);
     case CLOVE_EINVAL:
-        snprintf(msg, sizeof msg, "Dataset %s does not have acceleration enabled", name);
+        if (strstr(err.message, "does not have acceleration enabled"))
+            snprintf(msg, sizeof msg, "Dataset %s does not have acceleration enabled", name);
+        else
+            snprintf(msg, sizeof msg, "%s", err.message);
         return respond_message(c, r, 400, msg);
     case CLOVE_ESHUTDOWN:
         return respond_text(c, r, 503, MSG_SHUTTING_DOWN);
     default:
         clove_warn(COMP, "could not trigger a refresh of dataset \"%s\": %s", name, err.message);
         return respond_message(c, r, 500, err.message[0] ? err.message : clove_strerror(rc));
+    }
+}
+
+/* PATCH /v1/datasets/{name}/acceleration {"refresh_sql": "..." | null}: until restart. */
+static enum MHD_Result handle_accel_patch(struct MHD_Connection *c, http_req_t *r)
+{
+    const char *name = r->match.name;
+    char msg[1200];
+    if (r->read_only_key)
+        return respond_message(c, r, 403,
+                               "This API key is read-only: changing a dataset needs a "
+                               "read-write key");
+    json_error_t jerr;
+    json_t *root = r->body.len ? json_loadb(r->body.data, r->body.len, 0, &jerr) : NULL;
+    json_t *v = root && json_is_object(root) ? json_object_get(root, "refresh_sql") : NULL;
+    if (!root || !json_is_object(root) || !v || !(json_is_string(v) || json_is_null(v))) {
+        json_decref(root);
+        return respond_message(c, r, 400,
+                               "the request body must be a JSON object like "
+                               "{\"refresh_sql\": \"SELECT * FROM name WHERE ...\"} "
+                               "(null restores the configured refresh_sql)");
+    }
+    clove_err_t err;
+    clove_err_clear(&err);
+    int rc = clove_engine_set_refresh_sql(r->srv->engine, name,
+                                          json_is_string(v) ? json_string_value(v) : NULL, &err);
+    json_decref(root);
+    switch (rc) {
+    case 0:
+        snprintf(msg, sizeof msg, "Dataset %s updated.", name);
+        return respond_message(c, r, 200, msg);
+    case CLOVE_ENOTFOUND:
+        snprintf(msg, sizeof msg, "Dataset %s not found", name);
+        return respond_message(c, r, 404, msg);
+    case CLOVE_ESHUTDOWN:
+        return respond_text(c, r, 503, MSG_SHUTTING_DOWN);
+    default:
+        return respond_message(c, r, 400, err.message[0] ? err.message : clove_strerror(rc));
     }
 }
 
@@ -703,7 +771,9 @@ static enum MHD_Result receive_body(clove_http_server_t *s, http_req_t *r, const
         if (r->body_seen - s->max_body > s->max_body) return MHD_NO;
         return MHD_YES;
     }
-    if (r->match.route == CLOVE_HTTP_ROUTE_SQL && !r->early_status)
+    if ((r->match.route == CLOVE_HTTP_ROUTE_SQL ||
+         r->match.route == CLOVE_HTTP_ROUTE_DATASET_REFRESH ||
+         r->match.route == CLOVE_HTTP_ROUTE_DATASET_ACCEL) && !r->early_status)
         clove_buf_append(&r->body, data, n);
     return MHD_YES;
 }
@@ -732,6 +802,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, http_req_t *r)
     case CLOVE_HTTP_ROUTE_STATUS: return handle_status(c, r);
     case CLOVE_HTTP_ROUTE_DATASETS: return handle_datasets(c, r);
     case CLOVE_HTTP_ROUTE_DATASET_REFRESH: return handle_refresh(c, r);
+    case CLOVE_HTTP_ROUTE_DATASET_ACCEL: return handle_accel_patch(c, r);
     case CLOVE_HTTP_ROUTE_SPICEPODS: return handle_spicepods(c, r);
     case CLOVE_HTTP_ROUTE_NONE: break;
     }

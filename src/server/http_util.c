@@ -253,20 +253,27 @@ int clove_http_route_match(const char *method, const char *raw_path, clove_http_
         }
     }
 
-    size_t pl = sizeof DS_PREFIX - 1, rl = sizeof DS_REFRESH - 1;
-    if (n > pl + rl && memcmp(raw_path, DS_PREFIX, pl) == 0 &&
-        memcmp(raw_path + n - rl, DS_REFRESH, rl) == 0) {
+    static const char DS_ACCEL[] = "/acceleration";
+    size_t pl = sizeof DS_PREFIX - 1, rl = sizeof DS_REFRESH - 1, al = sizeof DS_ACCEL - 1;
+    bool refresh = n > pl + rl && memcmp(raw_path + n - rl, DS_REFRESH, rl) == 0;
+    bool accel = !refresh && n > pl + al && memcmp(raw_path + n - al, DS_ACCEL, al) == 0;
+    if ((refresh || accel) && memcmp(raw_path, DS_PREFIX, pl) == 0) {
         const char *seg = raw_path + pl;
-        size_t sl = n - pl - rl;
+        size_t sl = n - pl - (refresh ? rl : al);
         if (memchr(seg, '/', sl)) return 404;   /* {name} is one segment */
-        m->route = CLOVE_HTTP_ROUTE_DATASET_REFRESH;
-        m->path_template = "/v1/datasets/{name}/acceleration/refresh";
+        m->route = refresh ? CLOVE_HTTP_ROUTE_DATASET_REFRESH : CLOVE_HTTP_ROUTE_DATASET_ACCEL;
+        m->path_template = refresh ? "/v1/datasets/{name}/acceleration/refresh"
+                                   : "/v1/datasets/{name}/acceleration";
         m->name = clove_xmalloc(sl + 1);
         if (clove_http_url_decode(seg, sl, false, m->name) < 0) {
             clove_err_set(err, CLOVE_EINVAL,
                           "invalid dataset name in URL path: malformed percent-encoding "
                           "or an encoded NUL byte");
             return 400;
+        }
+        if (accel) {
+            m->allow = "PATCH";
+            return method && strcmp(method, "PATCH") == 0 ? 200 : 405;
         }
         return finish_match(m, method, false);
     }

@@ -27,6 +27,7 @@ typedef enum {
     CLOVE_HTTP_ROUTE_DATASETS,         /* GET  /v1/datasets */
     CLOVE_HTTP_ROUTE_DATASET_REFRESH,  /* POST /v1/datasets/{name}/acceleration/refresh */
     CLOVE_HTTP_ROUTE_SPICEPODS,        /* GET  /v1/spicepods */
+    CLOVE_HTTP_ROUTE_DATASET_ACCEL,    /* PATCH /v1/datasets/{name}/acceleration */
 } clove_http_route_t;
 
 typedef struct {
