@@ -126,12 +126,52 @@ static inline uint64_t fb_rd64(const uint8_t *p)
 }
 static inline void fb_wr32(uint8_t *p, uint32_t v)
 {
-    p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
 }
 static inline void fb_wr64(uint8_t *p, uint64_t v)
 {
     fb_wr32(p, (uint32_t)v);
     fb_wr32(p + 4, (uint32_t)(v >> 32));
 }
+
+/* ---- Arrow types --------------------------------------------------------------------------- */
+
+enum { ARROW_UNIT_SECOND = 0, ARROW_UNIT_MILLI, ARROW_UNIT_MICRO, ARROW_UNIT_NANO };
+enum { ARROW_DATE_DAY = 0, ARROW_DATE_MILLI };
+enum { ARROW_IV_YEAR_MONTH = 0, ARROW_IV_DAY_TIME, ARROW_IV_MONTH_DAY_NANO };
+enum { ARROW_FP_HALF = 0, ARROW_FP_SINGLE, ARROW_FP_DOUBLE };
+enum { ARROW_UNION_SPARSE = 0, ARROW_UNION_DENSE };
+
+#define ARROW_MAX_UNION_CHILDREN 128
+#define ARROW_MAX_TZ 128
+
+/* One Arrow type without its children: what a C Data format string or a flatbuffer Field's
+ * Type union says. */
+typedef struct {
+    uint8_t id;                /* FB_T_* */
+    uint8_t unit;              /* time/date/interval unit, float precision, union mode */
+    bool is_signed;            /* Int */
+    bool keys_sorted;          /* Map */
+    int32_t bits;              /* Int, Time and Decimal bit width */
+    int32_t precision, scale;  /* Decimal */
+    int32_t size;              /* FixedSizeBinary byte width, FixedSizeList list size */
+    char tz[ARROW_MAX_TZ];     /* Timestamp time zone, "" when none */
+    int16_t n_type_ids;        /* Union: -1 when the type ids are the child positions */
+    int8_t type_ids[ARROW_MAX_UNION_CHILDREN];
+} arrow_type_t;
+
+/* Parses a C Data Interface format string; false for one this module does not handle. */
+bool arrow_fmt_parse(const char *fmt, arrow_type_t *t);
+/* Writes the format string of t (children are not part of it). False if it does not fit. */
+bool arrow_fmt_render(const arrow_type_t *t, char *out, size_t cap);
+/* Bytes per value of a fixed-width type (0 for bool, variable-size and nested types). */
+int arrow_type_width(const arrow_type_t *t);
+/* Buffers the IPC format stores for one node of this type, variadic buffers excluded. */
+int arrow_type_ipc_buffers(const arrow_type_t *t);
+/* Human name for messages ("utf8", "list", ...). */
+const char *arrow_type_name(int id);
 
 #endif

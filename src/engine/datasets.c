@@ -298,6 +298,22 @@ static int setup_acceleration(dataset_t *d, clove_buf_t *allowed, clove_err_t *e
     char *lit = clove__quote_literal(path);
     char *sql = clove_xasprintf("ATTACH %s AS %s", lit, qa);
     int rc = clove__exec(d->e->admin, sql, err);
+    struct stat st;
+    if (rc != 0 && stat(path, &st) == 0) {
+        /* a corrupt or unreadable file: keep it for inspection, rebuild from the source */
+        char *aside = clove_xasprintf("%s.corrupt-%lld", path, (long long)clove_now_ms());
+        clove_error(COMP, "acceleration file \"%s\" of dataset %s cannot be opened (%s); moved "
+                    "it to \"%s\" and rebuilding from the source", path, d->cfg->name,
+                    err->message, aside);
+        if (rename(path, aside) == 0) {
+            char *wal = clove_xasprintf("%s.wal", path), *wal_aside = clove_xasprintf("%s.wal", aside);
+            rename(wal, wal_aside);
+            free(wal);
+            free(wal_aside);
+            rc = clove__exec(d->e->admin, sql, err);
+        }
+        free(aside);
+    }
     if (rc != 0) {
         clove_err_set(err, CLOVE_EIO, "could not open acceleration file \"%s\" for dataset %s: %s",
                       path, d->cfg->name, err->message);
@@ -553,6 +569,93 @@ static void retention_tick(dataset_t *d, duckdb_connection conn)
                           d->cfg->name);
 }
 
+/* Column name -> type of a relation, as "name\ttype\n" lines (NULL on error). */
+static char *describe(duckdb_connection conn, const char *relation)
+{
+    char *sql = clove_xasprintf("SELECT column_name, column_type FROM (DESCRIBE %s)", relation);
+    duckdb_result res;
+    char *out = NULL;
+    if (duckdb_query(conn, sql, &res) == DuckDBSuccess) {
+        clove_buf_t b;
+        clove_buf_init(&b);
+        for (idx_t i = 0; i < duckdb_row_count(&res); i++) {
+            char *n = duckdb_value_varchar(&res, 0, i), *t = duckdb_value_varchar(&res, 1, i);
+            clove_buf_printf(&b, "%s\t%s\n", n, t);
+            duckdb_free(n);
+            duckdb_free(t);
+        }
+        out = clove_buf_steal(&b);
+    }
+    duckdb_destroy_result(&res);
+    free(sql);
+    return out;
+}
+
+/* Does `lines` (from describe) hold a line starting with `prefix`? */
+static bool has_line(const char *lines, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (const char *p = lines; *p;) {
+        if (strncmp(p, prefix, n) == 0) return true;
+        const char *nl = strchr(p, '\n');
+        if (!nl) break;
+        p = nl + 1;
+    }
+    return false;
+}
+
+/* mode file_update: a persisted table is kept when the source only added columns (they are
+ * added to it), else dropped so the load recreates it. */
+static void evolve_persisted_schema(dataset_t *d, duckdb_connection conn)
+{
+    char *src_rel = clove_xasprintf("SELECT * FROM %s", d->source_sql);
+    char *src = describe(conn, src_rel), *old = describe(conn, d->target);
+    free(src_rel);
+    if (!src || !old) goto out;
+    bool additive = true;
+    for (char *line = old; *line && additive;) { /* every old column, same type */
+        char *nl = strchr(line, '\n');
+        *nl = '\0';
+        char *full = clove_xasprintf("%s\n", line);
+        *nl = '\n';
+        additive = has_line(src, full);
+        free(full);
+        line = nl + 1;
+    }
+    if (!additive) {
+        char *sql = clove_xasprintf("DROP TABLE %s", d->target);
+        clove__exec(conn, sql, NULL);
+        free(sql);
+        clove_warn(COMP, "dataset %s: the source's columns changed incompatibly; recreating "
+                   "\"%s\" (mode file_update)", d->cfg->name, d->file_path);
+        goto out;
+    }
+    for (char *line = src; *line;) { /* add the new ones */
+        char *nl = strchr(line, '\n');
+        char *tab = strchr(line, '\t');
+        char *name = clove_xstrndup(line, (size_t)(tab - line));
+        char *type = clove_xstrndup(tab + 1, (size_t)(nl - tab - 1));
+        char *probe = clove_xasprintf("%s\t", name);
+        if (!has_line(old, probe)) {
+            char *q = clove__quote_ident(name);
+            char *sql = clove_xasprintf("ALTER TABLE %s ADD COLUMN %s %s", d->target, q, type);
+            clove_err_t err;
+            if (clove__exec(conn, sql, &err) == 0)
+                clove_info(COMP, "dataset %s: added column %s %s to \"%s\"", d->cfg->name, name,
+                           type, d->file_path);
+            free(sql);
+            free(q);
+        }
+        free(probe);
+        free(name);
+        free(type);
+        line = nl + 1;
+    }
+out:
+    free(src);
+    free(old);
+}
+
 static void *accelerated_main(dataset_t *d)
 {
     clove_engine_t *e = d->e;
@@ -575,6 +678,8 @@ static void *accelerated_main(dataset_t *d)
     /* a file-mode table from an earlier run serves at once; refresh_on_startup decides
      * whether to refresh now (always) or when the schedule says (auto) */
     int64_t next_at = 0; /* refresh now */
+    if (a->mode == CLOVE_MODE_FILE_UPDATE && persisted_table_exists(d, conn))
+        evolve_persisted_schema(d, conn);
     if (persisted_table_exists(d, conn) && clove__expose_file_table(d, &err) == 0) {
         int64_t rows = clove__count_rows(conn, d->target);
         int64_t last = clove__meta_last_refresh(d, conn);
