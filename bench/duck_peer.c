@@ -1,6 +1,6 @@
 /*
  * duck_peer: the in-process DuckDB side of the benchmarks, i.e. what the same work costs
- * without clove around it. One binary, four subcommands:
+ * without clove around it. One binary, six subcommands:
  *
  *   duck_peer exec SQL...            runs each statement (used to write the benchmark data)
  *   duck_peer point --parquet F --rows R [--n 10000] [--warmup 500] [--max-sec 10]
@@ -19,6 +19,18 @@
  *   duck_peer csv --sql SELECT --fifo PATH
  *                                    COPY (SELECT) TO '/dev/null' (FORMAT csv): seconds; and
  *                                    once more into a FIFO read by a thread, to count the bytes
+ *   duck_peer ctas --parquet F [--db FILE] [--runs 3] [--stdin]
+ *                                    CREATE TABLE t AS SELECT * FROM read_parquet(F) into an
+ *                                    in-memory DuckDB (or into FILE, attached: a new file), then
+ *                                    RUNS times CREATE OR REPLACE TABLE t AS the same, each
+ *                                    timed: what a full refresh costs DuckDB itself. With
+ *                                    --stdin it prints a line after the first load, then runs
+ *                                    one replace per line read from stdin and prints its time
+ *                                    (so a script can interleave it with cloved's refreshes)
+ *   duck_peer repl [--db FILE]       reads one SQL statement per stdin line, runs it and prints
+ *                                    ms= (its time) value= (the first value of the answer, or
+ *                                    the rows changed) hwm_kb=; with --db, FILE (a new file) is
+ *                                    attached as f
  *
  * Results are printed as key=value pairs on one line for run.sh.
  */
@@ -318,6 +330,123 @@ static int cmd_csv(int argc, char **argv)
     return 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmd_ctas(int argc, char **argv)
+{
+    const char *parquet = bench_opt(argc, argv, "--parquet", NULL);
+    const char *dbfile = bench_opt(argc, argv, "--db", NULL);
+    int runs = (int)bench_opt_ll(argc, argv, "--runs", 3);
+    bool interactive = false;
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--stdin")) interactive = true;
+    if (!parquet || runs < 1 || runs > 100) bench_die(PROG, "ctas: --parquet (and --runs 1..100)");
+    duckdb_database db;
+    duckdb_connection c;
+    open_db(&db, &c);
+    char sql[4096];
+    const char *target = "t";
+    if (dbfile) {
+        char wal[2048];
+        snprintf(wal, sizeof wal, "%s.wal", dbfile);
+        unlink(dbfile);
+        unlink(wal);
+        char *lit = sql_literal(dbfile);
+        snprintf(sql, sizeof sql, "ATTACH %s AS f", lit);
+        free(lit);
+        run_sql(c, sql);
+        target = "f.main.t";
+    }
+    char *lit = sql_literal(parquet);
+    char create[4096], replace[4096];
+    snprintf(create, sizeof create, "CREATE TABLE %s AS SELECT * FROM read_parquet(%s)", target,
+             lit);
+    snprintf(replace, sizeof replace, "CREATE OR REPLACE TABLE %s AS SELECT * FROM read_parquet(%s)",
+             target, lit);
+    free(lit);
+    int64_t t0 = bench_now_ns();
+    run_sql(c, create);
+    double load_ms = (double)(bench_now_ns() - t0) / 1e6;
+    duckdb_result r;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", target);
+    if (duckdb_query(c, sql, &r) == DuckDBError) bench_die(PROG, "%s", duckdb_result_error(&r));
+    long long rows = (long long)duckdb_value_int64(&r, 0, 0);
+    duckdb_destroy_result(&r);
+    if (interactive) {
+        printf("rows=%lld load_ms=%.1f hwm_kb=%ld\n", rows, load_ms, bench_status_kb(0, "VmHWM"));
+        char line[256];
+        while (fgets(line, sizeof line, stdin)) {
+            if (!strncmp(line, "quit", 4)) break;
+            t0 = bench_now_ns();
+            run_sql(c, replace);
+            double ms = (double)(bench_now_ns() - t0) / 1e6;
+            printf("ms=%.1f rows_s=%.0f hwm_kb=%ld\n", ms, (double)rows / (ms / 1e3),
+                   bench_status_kb(0, "VmHWM"));
+        }
+    } else {
+        double ms[100];
+        for (int i = 0; i < runs; i++) {
+            t0 = bench_now_ns();
+            run_sql(c, replace);
+            ms[i] = (double)(bench_now_ns() - t0) / 1e6;
+        }
+        printf("rows=%lld load_ms=%.1f", rows, load_ms);
+        for (int i = 0; i < runs; i++) printf(" ms_%d=%.1f", i + 1, ms[i]);
+        qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
+        double medv = runs % 2 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
+        printf(" median_ms=%.1f rows_s=%.0f hwm_kb=%ld\n", medv, (double)rows / (medv / 1e3),
+               bench_status_kb(0, "VmHWM"));
+    }
+    duckdb_disconnect(&c);
+    duckdb_close(&db);
+    return 0;
+}
+
+static int cmd_repl(int argc, char **argv)
+{
+    const char *dbfile = bench_opt(argc, argv, "--db", NULL);
+    duckdb_database db;
+    duckdb_connection c;
+    open_db(&db, &c);
+    if (dbfile) {
+        char wal[2048], sql[4096];
+        snprintf(wal, sizeof wal, "%s.wal", dbfile);
+        unlink(dbfile);
+        unlink(wal);
+        char *lit = sql_literal(dbfile);
+        snprintf(sql, sizeof sql, "ATTACH %s AS f", lit);
+        free(lit);
+        run_sql(c, sql);
+    }
+    size_t cap = 0;
+    char *line = NULL;
+    ssize_t n;
+    while ((n = getline(&line, &cap, stdin)) > 0) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+        if (n == 0) continue;
+        if (!strcmp(line, "quit")) break;
+        duckdb_result r;
+        int64_t t0 = bench_now_ns();
+        if (duckdb_query(c, line, &r) == DuckDBError)
+            bench_die(PROG, "%s\n  in: %.300s", duckdb_result_error(&r), line);
+        double ms = (double)(bench_now_ns() - t0) / 1e6;
+        char *v = NULL;
+        if (duckdb_column_count(&r) > 0 && duckdb_row_count(&r) > 0)
+            v = duckdb_value_varchar(&r, 0, 0);
+        printf("ms=%.1f value=%s hwm_kb=%ld\n", ms, v ? v : "-", bench_status_kb(0, "VmHWM"));
+        if (v) duckdb_free(v);
+        duckdb_destroy_result(&r);
+    }
+    free(line);
+    duckdb_disconnect(&c);
+    duckdb_close(&db);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -326,6 +455,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "point")) return cmd_point(argc, argv);
     if (!strcmp(cmd, "load")) return cmd_load(argc, argv);
     if (!strcmp(cmd, "csv")) return cmd_csv(argc, argv);
-    fprintf(stderr, "usage: duck_peer exec|point|load|csv [options] (see bench/duck_peer.c)\n");
+    if (!strcmp(cmd, "ctas")) return cmd_ctas(argc, argv);
+    if (!strcmp(cmd, "repl")) return cmd_repl(argc, argv);
+    fprintf(stderr, "usage: duck_peer exec|point|load|csv|ctas|repl [options] (see bench/duck_peer.c)\n");
     return 2;
 }

@@ -13,6 +13,16 @@
  *   httpc tput  REQ [--clients 2] [--sec 4] [--warmup-sec 0.5]
  *                               CLIENTS keep-alive clients for SEC seconds: requests/s
  *   httpc big   REQ [--pid PID] one request; counts body bytes and rows ('{'), MB/s
+ *   httpc refresh --port P --metrics-port M --dataset NAME [--runs 1] [--body JSON]
+ *                 [--poll-ms 5] [--timeout 300] [--pid PID]
+ *                               RUNS times: POST /v1/datasets/NAME/acceleration/refresh, then
+ *                               poll the metrics endpoint until the refresh histogram's count
+ *                               for NAME grows; the refresh's own duration is the growth of
+ *                               dataset_acceleration_refresh_duration_ms_sum, wall_ms is POST
+ *                               to the poll that saw it done
+ *   httpc refreshloop (same options, no --runs) [--sec S]
+ *                               the same back to back until SIGTERM/SIGINT (or S seconds);
+ *                               the refresh in progress is waited for, then the totals printed
  *
  * REQ: --port P [--path /v1/sql] [--sql TEXT] [--param-range R] [--check-id]
  *      [--accept application/json]. With --param-range R > 0 the body is the JSON
@@ -57,6 +67,9 @@ typedef struct {
     char store[STORE_SIZE];  /* first bytes of the body, NUL-terminated */
     size_t stored;
     int64_t first_byte_ns;
+    bool capture;            /* keep the whole body in all (NUL-terminated) */
+    char *all;
+    size_t all_len, all_cap;
 } resp_t;
 
 static int conn_open(conn_t *c, int port)
@@ -133,6 +146,18 @@ static int send_all(int fd, const char *p, size_t n)
 static void sink(resp_t *r, const char *p, size_t n)
 {
     r->body_bytes += n;
+    if (r->capture) {
+        if (r->all_len + n + 1 > r->all_cap) {
+            size_t cap = r->all_cap ? r->all_cap : 65536;
+            while (cap < r->all_len + n + 1) cap *= 2;
+            r->all = realloc(r->all, cap);
+            if (!r->all) bench_die(PROG, "out of memory");
+            r->all_cap = cap;
+        }
+        memcpy(r->all + r->all_len, p, n);
+        r->all_len += n;
+        r->all[r->all_len] = '\0';
+    }
     if (r->stored + 1 < sizeof r->store) {
         size_t k = sizeof r->store - 1 - r->stored;
         if (k > n) k = n;
@@ -179,6 +204,8 @@ static int read_response(conn_t *c, resp_t *r, bool head_only)
     r->body_bytes = r->braces = 0;
     r->stored = 0;
     r->store[0] = '\0';
+    r->all_len = 0;
+    if (r->all) r->all[0] = '\0';
     size_t len;
     char *line = conn_line(c, &len);
     if (!line) return -1;
@@ -622,6 +649,219 @@ static int cmd_big(int argc, char **argv)
     return cl.resp.status == 200 ? 0 : 1;
 }
 
+/* ---- refresh -------------------------------------------------------------------------------- */
+
+/* One request with an optional body on a keep-alive connection (reopened when closed).
+ * Returns 0 with the answer in *r, -1 when the server could not be reached. */
+static int simple_request(conn_t *c, int port, const char *method, const char *path,
+                          const char *body, resp_t *r)
+{
+    char req[8192];
+    size_t bl = body ? strlen(body) : 0;
+    int n = snprintf(req, sizeof req,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s", method, path, port, bl, body ? body : "");
+    if (n < 0 || (size_t)n >= sizeof req) bench_die(PROG, "request too long");
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (c->fd < 0 && conn_open(c, port) != 0) return -1;
+        if (send_all(c->fd, req, (size_t)n) == 0 && read_response(c, r, false) == 0) {
+            if (r->close) conn_close(c);
+            return 0;
+        }
+        conn_close(c);
+    }
+    return -1;
+}
+
+/* The value of one series (name plus its exact label set) in a Prometheus text answer;
+ * 0 when absent (a histogram or counter not observed yet). */
+static double metric_value(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; p && *p;) {
+        if (!strncmp(p, series, n) && p[n] == ' ') return strtod(p + n + 1, NULL);
+        p = strchr(p, '\n');
+        if (p) p++;
+    }
+    return 0;
+}
+
+typedef struct {
+    int port, mport;
+    const char *dataset;
+    const char *body;
+    int64_t poll_ns;
+    double timeout;
+    conn_t api, met;
+    resp_t r;
+    double last_loaded, last_rows;
+    char path[512], s_count[512], s_sum[512], s_err[512], s_rows[512], s_loaded[512];
+} refresher_t;
+
+typedef struct {
+    double count, sum, errors, rows, loaded;
+} refresh_stats_t;
+
+static void refresher_init(refresher_t *f, int argc, char **argv)
+{
+    memset(f, 0, sizeof *f);
+    f->port = (int)bench_opt_ll(argc, argv, "--port", 0);
+    f->mport = (int)bench_opt_ll(argc, argv, "--metrics-port", 0);
+    f->dataset = bench_opt(argc, argv, "--dataset", NULL);
+    f->body = bench_opt(argc, argv, "--body", NULL);
+    f->poll_ns = (int64_t)(bench_opt_d(argc, argv, "--poll-ms", 5) * 1e6);
+    f->timeout = bench_opt_d(argc, argv, "--timeout", 300);
+    if (f->port <= 0 || f->mport <= 0 || !f->dataset)
+        bench_die(PROG, "refresh: --port, --metrics-port and --dataset are required");
+    f->api.fd = f->met.fd = -1;
+    f->r.capture = true;
+    snprintf(f->path, sizeof f->path, "/v1/datasets/%s/acceleration/refresh", f->dataset);
+    snprintf(f->s_count, sizeof f->s_count,
+             "dataset_acceleration_refresh_duration_ms_count{dataset=\"%s\"}", f->dataset);
+    snprintf(f->s_sum, sizeof f->s_sum,
+             "dataset_acceleration_refresh_duration_ms_sum{dataset=\"%s\"}", f->dataset);
+    snprintf(f->s_err, sizeof f->s_err, "dataset_acceleration_refresh_errors_total{dataset=\"%s\"}",
+             f->dataset);
+    snprintf(f->s_rows, sizeof f->s_rows, "dataset_acceleration_rows{dataset=\"%s\"}", f->dataset);
+    snprintf(f->s_loaded, sizeof f->s_loaded,
+             "dataset_acceleration_refresh_rows_total{dataset=\"%s\"}", f->dataset);
+}
+
+static void refresher_stats(refresher_t *f, refresh_stats_t *st)
+{
+    if (simple_request(&f->met, f->mport, "GET", "/metrics", NULL, &f->r) != 0 ||
+        f->r.status != 200)
+        bench_die(PROG, "could not read the metrics on 127.0.0.1:%d (status %d)", f->mport,
+                  f->r.status);
+    const char *t = f->r.all ? f->r.all : "";
+    st->count = metric_value(t, f->s_count);
+    st->sum = metric_value(t, f->s_sum);
+    st->errors = metric_value(t, f->s_err);
+    st->rows = metric_value(t, f->s_rows);
+    st->loaded = metric_value(t, f->s_loaded);
+}
+
+/* One refresh: POST, then poll the metrics until it is counted. *refresh_ms = its duration as
+ * cloved measured it, *wall_ms = POST to seen done; f->last_loaded / f->last_rows are the rows
+ * it loaded and the rows held after it. Returns 0, or 1 when the refresh failed. */
+static int refresher_run(refresher_t *f, double *refresh_ms, double *wall_ms)
+{
+    refresh_stats_t a, b;
+    refresher_stats(f, &a);
+    int64_t t0 = bench_now_ns();
+    if (simple_request(&f->api, f->port, "POST", f->path, f->body, &f->r) != 0)
+        bench_die(PROG, "could not reach 127.0.0.1:%d", f->port);
+    if (f->r.status != 201 && f->r.status != 200)
+        bench_die(PROG, "POST %s: status %d: %.300s", f->path, f->r.status, f->r.store);
+    int64_t end = t0 + (int64_t)(f->timeout * 1e9);
+    for (;;) {
+        refresher_stats(f, &b);
+        if (b.count > a.count) break;
+        if (bench_now_ns() > end)
+            bench_die(PROG, "refresh of %s not done after %.0f s", f->dataset, f->timeout);
+        bench_sleep_ns(f->poll_ns);
+    }
+    *wall_ms = (double)(bench_now_ns() - t0) / 1e6;
+    *refresh_ms = (b.sum - a.sum) / (b.count - a.count);
+    f->last_loaded = b.loaded - a.loaded;
+    f->last_rows = b.rows;
+    return b.errors > a.errors ? 1 : 0;
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_dbl);
+    if (n == 0) return 0;
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int cmd_refresh(int argc, char **argv)
+{
+    static refresher_t f;
+    refresher_init(&f, argc, argv);
+    int runs = (int)bench_opt_ll(argc, argv, "--runs", 1);
+    pid_t pid = (pid_t)bench_opt_ll(argc, argv, "--pid", 0);
+    if (runs < 1 || runs > 1000) bench_die(PROG, "refresh: --runs 1..1000");
+    double *ms = calloc((size_t)runs, sizeof *ms), *wall = calloc((size_t)runs, sizeof *wall);
+    if (!ms || !wall) bench_die(PROG, "out of memory");
+    int errors = 0;
+    double *loaded = calloc((size_t)runs, sizeof *loaded), *held = calloc((size_t)runs, sizeof *held);
+    if (!loaded || !held) bench_die(PROG, "out of memory");
+    for (int i = 0; i < runs; i++) {
+        errors += refresher_run(&f, &ms[i], &wall[i]);
+        loaded[i] = f.last_loaded;
+        held[i] = f.last_rows;
+    }
+    printf("runs=%d refresh_ms=", runs);
+    for (int i = 0; i < runs; i++) printf("%s%.1f", i ? "," : "", ms[i]);
+    printf(" wall_ms=");
+    for (int i = 0; i < runs; i++) printf("%s%.1f", i ? "," : "", wall[i]);
+    printf(" loaded=");
+    for (int i = 0; i < runs; i++) printf("%s%.0f", i ? "," : "", loaded[i]);
+    printf(" held=");
+    for (int i = 0; i < runs; i++) printf("%s%.0f", i ? "," : "", held[i]);
+    free(loaded);
+    free(held);
+    double m = median_of(ms, runs), w = median_of(wall, runs);
+    printf(" median_ms=%.1f wall_median_ms=%.1f errors=%d hwm_kb=%ld\n", m, w, errors,
+           pid ? bench_status_kb(pid, "VmHWM") : -1L);
+    conn_close(&f.api);
+    conn_close(&f.met);
+    free(ms);
+    free(wall);
+    return errors ? 1 : 0;
+}
+
+static volatile sig_atomic_t g_stop;
+static void on_stop(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static int cmd_refreshloop(int argc, char **argv)
+{
+    static refresher_t f;
+    refresher_init(&f, argc, argv);
+    double sec = bench_opt_d(argc, argv, "--sec", 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    int64_t t0 = bench_now_ns(), end = sec > 0 ? t0 + (int64_t)(sec * 1e9) : INT64_MAX;
+    size_t cap = 1024, n = 0;
+    double *ms = malloc(cap * sizeof *ms), busy = 0;
+    if (!ms) bench_die(PROG, "out of memory");
+    int errors = 0;
+    while (!g_stop && bench_now_ns() < end) {
+        double r, w;
+        errors += refresher_run(&f, &r, &w);
+        if (n == cap) {
+            cap *= 2;
+            ms = realloc(ms, cap * sizeof *ms);
+            if (!ms) bench_die(PROG, "out of memory");
+        }
+        ms[n++] = r;
+        busy += r;
+    }
+    double total_ms = (double)(bench_now_ns() - t0) / 1e6;
+    double mean = n ? busy / (double)n : 0;
+    printf("refreshes=%zu refresh_mean_ms=%.1f refresh_median_ms=%.1f busy_pct=%.1f errors=%d "
+           "sec=%.1f\n", n, mean, median_of(ms, (int)n), total_ms > 0 ? 100 * busy / total_ms : 0,
+           errors, total_ms / 1e3);
+    conn_close(&f.api);
+    conn_close(&f.met);
+    free(ms);
+    return errors ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -633,6 +873,9 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "lat")) return cmd_lat(argc, argv);
     if (!strcmp(cmd, "tput")) return cmd_tput(argc, argv);
     if (!strcmp(cmd, "big")) return cmd_big(argc, argv);
-    fprintf(stderr, "usage: httpc freeport|wait|once|lat|tput|big [options] (see bench/httpc.c)\n");
+    if (!strcmp(cmd, "refresh")) return cmd_refresh(argc, argv);
+    if (!strcmp(cmd, "refreshloop")) return cmd_refreshloop(argc, argv);
+    fprintf(stderr, "usage: httpc freeport|wait|once|lat|tput|big|refresh|refreshloop [options] "
+                    "(see bench/httpc.c)\n");
     return 2;
 }

@@ -489,6 +489,10 @@ static bool refresh_once(dataset_t *d, duckdb_connection conn)
         }
         refresh_metrics(d, ms, rc == 0, loaded, held);
         if (rc == 0) {
+            /* cached prepared statements are dropped after a data change: DuckDB 1.4.4 can
+             * fold a persisted table's statistics (e.g. count(*)) into a prepared plan, which
+             * an INSERT does not invalidate */
+            atomic_fetch_add(&d->e->ddl_generation, 1);
             pthread_mutex_lock(&d->lock);
             d->loaded = true;
             d->initial_done = true;
@@ -557,6 +561,7 @@ static void retention_tick(dataset_t *d, duckdb_connection conn)
         return;
     }
     int64_t held = clove__count_rows(conn, d->target);
+    if (n > 0) atomic_fetch_add(&d->e->ddl_generation, 1); /* see refresh_once */
     pthread_mutex_lock(&d->lock);
     d->rows = held;
     pthread_mutex_unlock(&d->lock);

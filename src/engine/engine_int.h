@@ -127,7 +127,7 @@ struct clove_engine {
     view_t *views;
     size_t n_views;
     pthread_mutex_t views_lock;      /* guards views[].created/error */
-    atomic_uint_fast64_t ddl_generation; /* bumps when a view or table is (re)created */
+    atomic_uint_fast64_t ddl_generation; /* bumps when a view, a table or its data changes */
 
     /* connection pool */
     pthread_mutex_t pool_lock;       /* guards free_list, waiters */

@@ -609,6 +609,7 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
     in_tx = false;
 
 count:
+    if (rc == 0 && d->attach_name) rc = clove__expose_file_table(d, err);
     if (rc == 0 && file_append && n_new > 0) {
         d->seen_files = clove_xrealloc(d->seen_files,
                                        (d->n_seen_files + (size_t)n_new) * sizeof *d->seen_files);

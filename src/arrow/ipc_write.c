@@ -1,0 +1,885 @@
+/*
+ * ipc_write.c: the Arrow IPC stream writer. DuckDB turns the column types into an ArrowSchema
+ * once and each chunk into an ArrowArray (C Data Interface); this file walks schema and array
+ * together, lists the IPC field nodes and body buffers (pointing into DuckDB's arrays, copying
+ * only when a slice must be re-based), builds the Message flatbuffer, and appends the
+ * encapsulated message: 0xFFFFFFFF, metadata length, flatbuffer, body with every buffer padded
+ * to 8 bytes. Dictionary-encoded columns (DuckDB's ENUM) get a DictionaryBatch before the
+ * first RecordBatch and again only when the dictionary changes.
+ */
+#include "arrow/arrow.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "arrow/arrow_int.h"
+
+#define COMPONENT "arrow"
+
+/* One node of the column type tree, parsed once from DuckDB's ArrowSchema. */
+typedef struct wnode {
+    arrow_type_t t;            /* for a dictionary-encoded node: the index type */
+    const struct ArrowSchema *schema;
+    struct wnode *value;       /* dictionary value type, or NULL */
+    int dict_slot;             /* index into the writer's dictionaries, -1 if none */
+    struct wnode *children;
+    int64_t nchildren;
+} wnode_t;
+
+typedef struct {
+    int64_t id;
+    const wnode_t *value;
+    const struct ArrowArray *cur;   /* this chunk's dictionary array */
+    uint8_t *last;                  /* header + body last sent, to skip repeats */
+    size_t last_len;
+} wdict_t;
+
+typedef struct {
+    const uint8_t *p;
+    int64_t len;
+} wbuf_t;
+
+/* The nodes and buffers of one RecordBatch being encoded. */
+typedef struct {
+    int64_t *nodes;            /* (length, null_count) pairs */
+    size_t n_nodes, cap_nodes;
+    wbuf_t *bufs;
+    size_t n_bufs, cap_bufs;
+    int64_t *variadic;
+    size_t n_variadic, cap_variadic;
+    int64_t body_len;
+    bool oom;
+} enc_t;
+
+struct clove_ipc_writer {
+    duckdb_database own_db;
+    duckdb_connection own_conn;
+    duckdb_arrow_options opts;
+    struct ArrowSchema schema;
+    idx_t ncols;
+    duckdb_type *type_ids;
+    wnode_t *cols;
+    wdict_t *dicts;
+    int ndicts;
+    bool has_views;
+    fb_builder_t fb;
+    enc_t rb, db;
+    void **scratch;            /* allocations that live until the end of one call */
+    size_t n_scratch, cap_scratch;
+    uint64_t bytes;
+};
+
+static const uint8_t zeros8[8];
+
+/* ---- parts ------------------------------------------------------------------------------- */
+
+void clove_ipc_parts_init(clove_ipc_parts_t *p) { memset(p, 0, sizeof(*p)); }
+
+void clove_ipc_parts_reset(clove_ipc_parts_t *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        clove_buf_reset(&p->parts[i].header);
+        clove_buf_reset(&p->parts[i].body);
+    }
+    p->n = 0;
+}
+
+void clove_ipc_parts_dispose(clove_ipc_parts_t *p)
+{
+    for (size_t i = 0; i < p->cap; i++) {
+        clove_buf_dispose(&p->parts[i].header);
+        clove_buf_dispose(&p->parts[i].body);
+    }
+    free(p->parts);
+    memset(p, 0, sizeof(*p));
+}
+
+static clove_ipc_part_t *parts_add(clove_ipc_parts_t *p)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 4;
+        clove_ipc_part_t *np = realloc(p->parts, cap * sizeof(*np));
+        if (!np) return NULL;
+        for (size_t i = p->cap; i < cap; i++) {
+            clove_buf_init(&np[i].header);
+            clove_buf_init(&np[i].body);
+        }
+        p->parts = np;
+        p->cap = cap;
+    }
+    clove_ipc_part_t *part = &p->parts[p->n++];
+    clove_buf_reset(&part->header);
+    clove_buf_reset(&part->body);
+    return part;
+}
+
+/* ---- type tree ----------------------------------------------------------------------------- */
+
+static void wnode_dispose(wnode_t *n)
+{
+    if (n->value) {
+        wnode_dispose(n->value);
+        free(n->value);
+    }
+    for (int64_t i = 0; i < n->nchildren; i++) wnode_dispose(&n->children[i]);
+    free(n->children);
+}
+
+static int wnode_build(clove_ipc_writer_t *w, wnode_t *n, const struct ArrowSchema *s,
+                       const char *col, int depth, bool in_dict, clove_err_t *err)
+{
+    memset(n, 0, sizeof(*n));
+    n->dict_slot = -1;
+    n->schema = s;
+    if (depth > CLOVE_IPC_MAX_DEPTH)
+        return clove_err_set(err, CLOVE_EUNSUPPORTED,
+                             "column \"%s\" nests types deeper than %d levels", col,
+                             CLOVE_IPC_MAX_DEPTH);
+    if (!arrow_fmt_parse(s->format, &n->t))
+        return clove_err_set(err, CLOVE_EUNSUPPORTED,
+                             "column \"%s\": Arrow type \"%s\" is not supported by the IPC "
+                             "writer", col, s->format ? s->format : "");
+    if (s->dictionary) {
+        if (in_dict || n->t.id != FB_T_INT)
+            return clove_err_set(err, CLOVE_EUNSUPPORTED,
+                                 "column \"%s\": nested or non-integer dictionary encoding is "
+                                 "not supported", col);
+        n->value = clove_xcalloc(1, sizeof(*n->value));
+        n->dict_slot = w->ndicts;
+        w->dicts = clove_xrealloc(w->dicts, (size_t)(w->ndicts + 1) * sizeof(*w->dicts));
+        memset(&w->dicts[w->ndicts], 0, sizeof(w->dicts[0]));
+        w->dicts[w->ndicts].id = w->ndicts;
+        w->dicts[w->ndicts].value = n->value;
+        w->ndicts++;
+        return wnode_build(w, n->value, s->dictionary, col, depth + 1, true, err);
+    }
+    switch (n->t.id) {
+    case FB_T_LIST_VIEW:
+    case FB_T_LARGE_LIST_VIEW:
+    case FB_T_RUN_END_ENCODED:
+        return clove_err_set(err, CLOVE_EUNSUPPORTED,
+                             "column \"%s\": Arrow %s is not supported by the IPC writer", col,
+                             arrow_type_name(n->t.id));
+    case FB_T_BINARY_VIEW:
+    case FB_T_UTF8_VIEW:
+        w->has_views = true;
+        break;
+    case FB_T_UNION:
+        if (n->t.n_type_ids != s->n_children)
+            return clove_err_set(err, CLOVE_EINTERNAL, "column \"%s\": union type ids do not "
+                                 "match its children", col);
+        break;
+    default:
+        break;
+    }
+    if (s->n_children < 0 || s->n_children > 100000)
+        return clove_err_set(err, CLOVE_EINTERNAL, "column \"%s\": bad child count", col);
+    if (s->n_children) {
+        n->children = clove_xcalloc((size_t)s->n_children, sizeof(*n->children));
+        n->nchildren = s->n_children;
+        for (int64_t i = 0; i < s->n_children; i++) {
+            int rc = wnode_build(w, &n->children[i], s->children[i], col, depth + 1, in_dict, err);
+            if (rc) return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- Schema message ----------------------------------------------------------------------- */
+
+static fb_ref_t fb_type_table(fb_builder_t *fb, const arrow_type_t *t)
+{
+    fb_ref_t tz = 0, ids = 0;
+    if (t->id == FB_T_TIMESTAMP && t->tz[0]) tz = fb_create_string(fb, t->tz, strlen(t->tz));
+    if (t->id == FB_T_UNION && t->n_type_ids > 0) {
+        int32_t v[ARROW_MAX_UNION_CHILDREN];
+        uint8_t le[4 * ARROW_MAX_UNION_CHILDREN];
+        for (int i = 0; i < t->n_type_ids; i++) {
+            v[i] = t->type_ids[i];
+            fb_wr32(le + 4 * i, (uint32_t)v[i]);
+        }
+        ids = fb_create_vector(fb, le, (size_t)t->n_type_ids, 4, 4);
+    }
+    fb_table_start(fb);
+    switch (t->id) {
+    case FB_T_INT:
+        fb_add_i32(fb, 0, t->bits);
+        fb_add_u8(fb, 1, t->is_signed);
+        break;
+    case FB_T_FLOAT: fb_add_i16(fb, 0, t->unit); break;
+    case FB_T_DECIMAL:
+        fb_add_i32(fb, 0, t->precision);
+        fb_add_i32(fb, 1, t->scale);
+        fb_add_i32(fb, 2, t->bits);
+        break;
+    case FB_T_DATE: case FB_T_INTERVAL: case FB_T_DURATION: fb_add_i16(fb, 0, t->unit); break;
+    case FB_T_TIME:
+        fb_add_i16(fb, 0, t->unit);
+        fb_add_i32(fb, 1, t->bits);
+        break;
+    case FB_T_TIMESTAMP:
+        fb_add_i16(fb, 0, t->unit);
+        if (tz) fb_add_ref(fb, 1, tz);
+        break;
+    case FB_T_FIXED_SIZE_BINARY: case FB_T_FIXED_SIZE_LIST: fb_add_i32(fb, 0, t->size); break;
+    case FB_T_MAP: fb_add_u8(fb, 0, t->keys_sorted); break;
+    case FB_T_UNION:
+        fb_add_i16(fb, 0, t->unit);
+        if (ids) fb_add_ref(fb, 1, ids);
+        break;
+    default: break;
+    }
+    return fb_table_end(fb);
+}
+
+/* C Data metadata: int32 count, then (int32 length, bytes) for each key and value. */
+static fb_ref_t fb_metadata(fb_builder_t *fb, const char *md)
+{
+    if (!md) return 0;
+    const uint8_t *p = (const uint8_t *)md;
+    int32_t n = (int32_t)fb_rd32(p);
+    if (n <= 0 || n > 4096) return 0;
+    p += 4;
+    fb_ref_t *kvs = clove_xcalloc((size_t)n, sizeof(*kvs));
+    for (int32_t i = 0; i < n; i++) {
+        uint32_t kl = fb_rd32(p);
+        const char *k = (const char *)p + 4;
+        p += 4 + kl;
+        uint32_t vl = fb_rd32(p);
+        const char *v = (const char *)p + 4;
+        p += 4 + vl;
+        fb_ref_t kr = fb_create_string(fb, k, kl);
+        fb_ref_t vr = fb_create_string(fb, v, vl);
+        fb_table_start(fb);
+        fb_add_ref(fb, FB_KV_KEY, kr);
+        fb_add_ref(fb, FB_KV_VALUE, vr);
+        kvs[i] = fb_table_end(fb);
+    }
+    fb_ref_t r = fb_create_ref_vector(fb, kvs, (size_t)n);
+    free(kvs);
+    return r;
+}
+
+static fb_ref_t fb_field(clove_ipc_writer_t *w, const wnode_t *n)
+{
+    fb_builder_t *fb = &w->fb;
+    const struct ArrowSchema *s = n->schema;
+    const wnode_t *tn = n->value ? n->value : n;   /* the node that carries the value type */
+    fb_ref_t children = 0, dict = 0, name = 0, md = 0, type;
+    fb_ref_t *refs = tn->nchildren ? clove_xcalloc((size_t)tn->nchildren, sizeof(*refs)) : NULL;
+    for (int64_t i = 0; i < tn->nchildren; i++) refs[i] = fb_field(w, &tn->children[i]);
+    children = fb_create_ref_vector(fb, refs, (size_t)tn->nchildren);
+    free(refs);
+    if (s->name) name = fb_create_string(fb, s->name, strlen(s->name));
+    md = fb_metadata(fb, s->metadata);
+    type = fb_type_table(fb, &tn->t);
+    if (n->value) {
+        fb_ref_t idx = fb_type_table(fb, &n->t);
+        fb_table_start(fb);
+        fb_add_i64(fb, FB_DICTENC_ID, w->dicts[n->dict_slot].id);
+        fb_add_ref(fb, FB_DICTENC_INDEX_TYPE, idx);
+        fb_add_u8(fb, FB_DICTENC_IS_ORDERED, (s->flags & ARROW_FLAG_DICTIONARY_ORDERED) != 0);
+        dict = fb_table_end(fb);
+    }
+    fb_table_start(fb);
+    if (name) fb_add_ref(fb, FB_FIELD_NAME, name);
+    fb_add_u8(fb, FB_FIELD_NULLABLE, (s->flags & ARROW_FLAG_NULLABLE) != 0);
+    fb_add_u8(fb, FB_FIELD_TYPE_TYPE, tn->t.id);
+    fb_add_ref(fb, FB_FIELD_TYPE, type);
+    if (dict) fb_add_ref(fb, FB_FIELD_DICTIONARY, dict);
+    fb_add_ref(fb, FB_FIELD_CHILDREN, children);
+    if (md) fb_add_ref(fb, FB_FIELD_CUSTOM_METADATA, md);
+    return fb_table_end(fb);
+}
+
+/* Wraps a header table in a Message and finishes the flatbuffer. */
+static bool fb_message(fb_builder_t *fb, uint8_t header_type, fb_ref_t header, int64_t body_len,
+                       const uint8_t **out, size_t *out_len)
+{
+    fb_table_start(fb);
+    fb_add_i64(fb, FB_MSG_BODY_LENGTH, body_len);
+    fb_add_ref(fb, FB_MSG_HEADER, header);
+    fb_add_i16(fb, FB_MSG_VERSION, FB_METADATA_V5);
+    fb_add_u8(fb, FB_MSG_HEADER_TYPE, header_type);
+    fb_ref_t msg = fb_table_end(fb);
+    return fb_finish(fb, msg, out, out_len);
+}
+
+/* ---- encoding arrays ------------------------------------------------------------------------ */
+
+static void enc_reset(enc_t *e)
+{
+    e->n_nodes = e->n_bufs = e->n_variadic = 0;
+    e->body_len = 0;
+    e->oom = false;
+}
+
+static void enc_dispose(enc_t *e)
+{
+    free(e->nodes);
+    free(e->bufs);
+    free(e->variadic);
+}
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap) return true;
+    size_t nc = *cap ? *cap * 2 : 64;
+    while (nc < need) nc *= 2;
+    void *np = realloc(*p, nc * elem);
+    if (!np) return false;
+    *p = np;
+    *cap = nc;
+    return true;
+}
+
+static void enc_node_add(enc_t *e, int64_t len, int64_t nulls)
+{
+    if (!grow((void **)&e->nodes, &e->cap_nodes, 2 * (e->n_nodes + 1), sizeof(int64_t))) {
+        e->oom = true;
+        return;
+    }
+    e->nodes[2 * e->n_nodes] = len;
+    e->nodes[2 * e->n_nodes + 1] = nulls;
+    e->n_nodes++;
+}
+
+static void enc_buf_add(enc_t *e, const void *p, int64_t len)
+{
+    if (!grow((void **)&e->bufs, &e->cap_bufs, e->n_bufs + 1, sizeof(wbuf_t))) {
+        e->oom = true;
+        return;
+    }
+    e->bufs[e->n_bufs].p = len ? p : NULL;
+    e->bufs[e->n_bufs].len = len;
+    e->n_bufs++;
+    e->body_len += (len + 7) & ~(int64_t)7;
+}
+
+static void enc_variadic_add(enc_t *e, int64_t n)
+{
+    if (!grow((void **)&e->variadic, &e->cap_variadic, e->n_variadic + 1, sizeof(int64_t))) {
+        e->oom = true;
+        return;
+    }
+    e->variadic[e->n_variadic++] = n;
+}
+
+static void *scratch_alloc(clove_ipc_writer_t *w, size_t n)
+{
+    if (!grow((void **)&w->scratch, &w->cap_scratch, w->n_scratch + 1, sizeof(void *)))
+        return NULL;
+    void *p = malloc(n ? n : 1);
+    if (p) w->scratch[w->n_scratch++] = p;
+    return p;
+}
+
+static void scratch_free(clove_ipc_writer_t *w)
+{
+    for (size_t i = 0; i < w->n_scratch; i++) free(w->scratch[i]);
+    w->n_scratch = 0;
+}
+
+static int64_t count_nulls(const uint8_t *bits, int64_t pos, int64_t len)
+{
+    int64_t valid = 0, i = 0;
+    while (i < len && ((pos + i) & 7)) {
+        valid += (bits[(pos + i) >> 3] >> ((pos + i) & 7)) & 1;
+        i++;
+    }
+    for (; i + 64 <= len; i += 64) {
+        uint64_t word;
+        memcpy(&word, bits + ((pos + i) >> 3), 8);
+        valid += __builtin_popcountll(word);
+    }
+    for (; i < len; i++) valid += (bits[(pos + i) >> 3] >> ((pos + i) & 7)) & 1;
+    return len - valid;
+}
+
+/* Adds a bitmap of len bits starting at bit pos, shifting it when pos is not byte aligned. */
+static int add_bitmap(clove_ipc_writer_t *w, enc_t *e, const uint8_t *bits, int64_t pos,
+                      int64_t len)
+{
+    int64_t nbytes = (len + 7) / 8;
+    if ((pos & 7) == 0) {
+        enc_buf_add(e, bits + pos / 8, nbytes);
+        return 0;
+    }
+    uint8_t *out = scratch_alloc(w, (size_t)nbytes);
+    if (!out) return CLOVE_ENOMEM;
+    memset(out, 0, (size_t)nbytes);
+    for (int64_t i = 0; i < len; i++)
+        if ((bits[(pos + i) >> 3] >> ((pos + i) & 7)) & 1) out[i >> 3] |= (uint8_t)(1u << (i & 7));
+    enc_buf_add(e, out, nbytes);
+    return 0;
+}
+
+/* Adds the offsets of elements [pos, pos+len) re-based to start at 0; returns first and last. */
+static int add_offsets(clove_ipc_writer_t *w, enc_t *e, const void *buf, int width, int64_t pos,
+                       int64_t len, int64_t *first, int64_t *last)
+{
+    if (!buf) {
+        *first = *last = 0;
+        enc_buf_add(e, zeros8, width);
+        return 0;
+    }
+    if (width == 4) {
+        const int32_t *o = (const int32_t *)buf + pos;
+        *first = o[0];
+        *last = o[len];
+        if (o[0] == 0) {
+            enc_buf_add(e, o, 4 * (len + 1));
+            return 0;
+        }
+        int32_t *r = scratch_alloc(w, 4 * (size_t)(len + 1));
+        if (!r) return CLOVE_ENOMEM;
+        for (int64_t i = 0; i <= len; i++) r[i] = o[i] - o[0];
+        enc_buf_add(e, r, 4 * (len + 1));
+    } else {
+        const int64_t *o = (const int64_t *)buf + pos;
+        *first = o[0];
+        *last = o[len];
+        if (o[0] == 0) {
+            enc_buf_add(e, o, 8 * (len + 1));
+            return 0;
+        }
+        int64_t *r = scratch_alloc(w, 8 * (size_t)(len + 1));
+        if (!r) return CLOVE_ENOMEM;
+        for (int64_t i = 0; i <= len; i++) r[i] = o[i] - o[0];
+        enc_buf_add(e, r, 8 * (len + 1));
+    }
+    return 0;
+}
+
+static int64_t cdata_min_buffers(const wnode_t *n)
+{
+    if (n->value) return 2;
+    switch (n->t.id) {
+    case FB_T_NULL: return 0;
+    case FB_T_BINARY_VIEW: case FB_T_UTF8_VIEW: return 3;
+    default: return arrow_type_ipc_buffers(&n->t);
+    }
+}
+
+/* Lists the nodes and buffers of elements [lstart, lstart+len) of array a (type n). */
+static int enc_array(clove_ipc_writer_t *w, enc_t *e, const wnode_t *n, const struct ArrowArray *a,
+                     int64_t lstart, int64_t len, clove_err_t *err)
+{
+    const arrow_type_t *t = &n->t;
+    int64_t want_children = n->value ? 0 : n->nchildren;
+    if (a->n_buffers < cdata_min_buffers(n) || a->n_children != want_children ||
+        a->offset < 0 || lstart < 0 || len < 0 || lstart + len > a->length)
+        return clove_err_set(err, CLOVE_EINTERNAL,
+                             "DuckDB's Arrow array does not match its %s schema",
+                             arrow_type_name(t->id));
+    int64_t pos = a->offset + lstart;
+    if (t->id == FB_T_NULL) {
+        enc_node_add(e, len, len);
+        return 0;
+    }
+    int rc = 0;
+    int64_t nulls = 0;
+    if (t->id != FB_T_UNION) {
+        const uint8_t *valid = a->buffers[0];
+        if (valid && a->null_count != 0) {
+            if (lstart == 0 && len == a->length && a->null_count > 0) nulls = a->null_count;
+            else nulls = count_nulls(valid, pos, len);
+        }
+        if (nulls) rc = add_bitmap(w, e, valid, pos, len);
+        else enc_buf_add(e, NULL, 0);
+        if (rc) return rc;
+    }
+    enc_node_add(e, len, nulls);
+    if (n->value) {
+        int width = t->bits / 8;
+        enc_buf_add(e, (const uint8_t *)a->buffers[1] + pos * width, len * width);
+        if (!a->dictionary)
+            return clove_err_set(err, CLOVE_EINTERNAL, "DuckDB's dictionary array is missing");
+        w->dicts[n->dict_slot].cur = a->dictionary;
+        return 0;
+    }
+    int64_t first, last;
+    switch (t->id) {
+    case FB_T_BOOL:
+        return add_bitmap(w, e, a->buffers[1], pos, len);
+    case FB_T_BINARY: case FB_T_UTF8: case FB_T_LARGE_BINARY: case FB_T_LARGE_UTF8: {
+        int width = (t->id == FB_T_BINARY || t->id == FB_T_UTF8) ? 4 : 8;
+        rc = add_offsets(w, e, a->buffers[1], width, pos, len, &first, &last);
+        if (rc) return rc;
+        enc_buf_add(e, (const uint8_t *)a->buffers[2] + first, last - first);
+        return 0;
+    }
+    case FB_T_BINARY_VIEW: case FB_T_UTF8_VIEW: {
+        enc_buf_add(e, (const uint8_t *)a->buffers[1] + pos * 16, len * 16);
+        int64_t nvar = a->n_buffers - 3;
+        const int64_t *sizes = a->buffers[a->n_buffers - 1];
+        for (int64_t i = 0; i < nvar; i++) enc_buf_add(e, a->buffers[2 + i], sizes[i]);
+        enc_variadic_add(e, nvar);
+        return 0;
+    }
+    case FB_T_LIST: case FB_T_MAP: case FB_T_LARGE_LIST: {
+        rc = add_offsets(w, e, a->buffers[1], t->id == FB_T_LARGE_LIST ? 8 : 4, pos, len, &first,
+                         &last);
+        if (rc) return rc;
+        return enc_array(w, e, &n->children[0], a->children[0], first, last - first, err);
+    }
+    case FB_T_FIXED_SIZE_LIST:
+        return enc_array(w, e, &n->children[0], a->children[0], pos * t->size, len * t->size,
+                         err);
+    case FB_T_STRUCT:
+        for (int64_t i = 0; i < n->nchildren; i++) {
+            rc = enc_array(w, e, &n->children[i], a->children[i], pos, len, err);
+            if (rc) return rc;
+        }
+        return 0;
+    case FB_T_UNION:
+        enc_buf_add(e, (const uint8_t *)a->buffers[0] + pos, len);
+        if (t->unit == ARROW_UNION_DENSE) {
+            if (pos != 0 || len != a->length)
+                return clove_err_set(err, CLOVE_EUNSUPPORTED,
+                                     "slices of dense unions are not supported");
+            enc_buf_add(e, a->buffers[1], 4 * len);
+            for (int64_t i = 0; i < n->nchildren; i++) {
+                rc = enc_array(w, e, &n->children[i], a->children[i], 0, a->children[i]->length,
+                               err);
+                if (rc) return rc;
+            }
+            return 0;
+        }
+        for (int64_t i = 0; i < n->nchildren; i++) {
+            rc = enc_array(w, e, &n->children[i], a->children[i], pos, len, err);
+            if (rc) return rc;
+        }
+        return 0;
+    default: {
+        int width = arrow_type_width(t);
+        if (width <= 0)
+            return clove_err_set(err, CLOVE_EUNSUPPORTED, "Arrow %s is not supported",
+                                 arrow_type_name(t->id));
+        enc_buf_add(e, (const uint8_t *)a->buffers[1] + pos * width, len * width);
+        return 0;
+    }
+    }
+}
+
+/* Builds a RecordBatch table for e. */
+static fb_ref_t fb_record_batch(fb_builder_t *fb, const enc_t *e, int64_t length, bool variadic)
+{
+    uint8_t *tmp = malloc(16 * (e->n_nodes > e->n_bufs ? e->n_nodes : e->n_bufs) + 16);
+    if (!tmp) {
+        fb->failed = true;
+        return 0;
+    }
+    fb_ref_t vc = 0;
+    if (variadic) {
+        for (size_t i = 0; i < e->n_variadic; i++) fb_wr64(tmp + 8 * i, (uint64_t)e->variadic[i]);
+        vc = fb_create_vector(fb, tmp, e->n_variadic, 8, 8);
+    }
+    /* offsets follow from the lengths: each buffer starts 8-aligned */
+    int64_t off = 0;
+    for (size_t i = 0; i < e->n_bufs; i++) {
+        fb_wr64(tmp + 16 * i, (uint64_t)off);
+        fb_wr64(tmp + 16 * i + 8, (uint64_t)e->bufs[i].len);
+        off += (e->bufs[i].len + 7) & ~(int64_t)7;
+    }
+    fb_ref_t bufs = fb_create_vector(fb, tmp, e->n_bufs, 16, 8);
+    for (size_t i = 0; i < e->n_nodes; i++) {
+        fb_wr64(tmp + 16 * i, (uint64_t)e->nodes[2 * i]);
+        fb_wr64(tmp + 16 * i + 8, (uint64_t)e->nodes[2 * i + 1]);
+    }
+    fb_ref_t nodes = fb_create_vector(fb, tmp, e->n_nodes, 16, 8);
+    free(tmp);
+    fb_table_start(fb);
+    fb_add_i64(fb, FB_RB_LENGTH, length);
+    fb_add_ref(fb, FB_RB_NODES, nodes);
+    fb_add_ref(fb, FB_RB_BUFFERS, bufs);
+    if (vc) fb_add_ref(fb, FB_RB_VARIADIC_COUNTS, vc);
+    return fb_table_end(fb);
+}
+
+static void write_body(const enc_t *e, clove_buf_t *out)
+{
+    if (!e || !e->body_len) return;
+    if (!clove_buf_reserve(out, (size_t)e->body_len)) return;
+    for (size_t i = 0; i < e->n_bufs; i++) {
+        int64_t len = e->bufs[i].len;
+        if (len) clove_buf_append(out, e->bufs[i].p, (size_t)len);
+        if (len & 7) clove_buf_append(out, zeros8, (size_t)(8 - (len & 7)));
+    }
+}
+
+/* Appends one message to the stream buffer or the parts list. */
+static int emit(clove_ipc_writer_t *w, const uint8_t *meta, size_t meta_len, const enc_t *e,
+                clove_buf_t *stream, clove_ipc_parts_t *parts)
+{
+    if (stream) {
+        uint8_t prefix[8];
+        fb_wr32(prefix, 0xFFFFFFFFu);
+        fb_wr32(prefix + 4, (uint32_t)meta_len);
+        clove_buf_append(stream, prefix, 8);
+        clove_buf_append(stream, meta, meta_len);
+        write_body(e, stream);
+        if (stream->failed) return CLOVE_ENOMEM;
+    } else {
+        clove_ipc_part_t *p = parts_add(parts);
+        if (!p) return CLOVE_ENOMEM;
+        clove_buf_append(&p->header, meta, meta_len);
+        write_body(e, &p->body);
+        if (p->header.failed || p->body.failed) return CLOVE_ENOMEM;
+    }
+    w->bytes += 8 + meta_len + (e ? (uint64_t)e->body_len : 0);
+    return 0;
+}
+
+/* ---- public ----------------------------------------------------------------------------- */
+
+clove_ipc_writer_t *clove_ipc_writer_create(duckdb_connection conn, idx_t ncols,
+                                            const char *const *names,
+                                            const duckdb_logical_type *types, clove_err_t *err)
+{
+    clove_ipc_writer_t *w = clove_xcalloc(1, sizeof(*w));
+    fb_builder_init(&w->fb);
+    w->ncols = ncols;
+    if (!conn) {
+        if (duckdb_open(NULL, &w->own_db) != DuckDBSuccess ||
+            duckdb_connect(w->own_db, &w->own_conn) != DuckDBSuccess) {
+            clove_err_set(err, CLOVE_EINTERNAL, "could not open DuckDB for the Arrow writer");
+            goto fail;
+        }
+        conn = w->own_conn;
+    }
+    duckdb_connection_get_arrow_options(conn, &w->opts);
+    duckdb_logical_type *tv = clove_xcalloc(ncols ? ncols : 1, sizeof(*tv));
+    const char **nv = clove_xcalloc(ncols ? ncols : 1, sizeof(*nv));
+    w->type_ids = clove_xcalloc(ncols ? ncols : 1, sizeof(*w->type_ids));
+    for (idx_t i = 0; i < ncols; i++) {
+        tv[i] = types[i];
+        nv[i] = names[i] ? names[i] : "";
+        w->type_ids[i] = duckdb_get_type_id(types[i]);
+    }
+    duckdb_error_data ed = duckdb_to_arrow_schema(w->opts, tv, nv, ncols, &w->schema);
+    free(tv);
+    free(nv);
+    if (ed) {
+        clove_err_set(err, CLOVE_EUNSUPPORTED, "could not express the result in Arrow: %s",
+                      duckdb_error_data_message(ed));
+        duckdb_destroy_error_data(&ed);
+        goto fail;
+    }
+    if (w->schema.n_children != (int64_t)ncols) {
+        clove_err_set(err, CLOVE_EINTERNAL, "DuckDB's Arrow schema has %lld columns, not %llu",
+                      (long long)w->schema.n_children, (unsigned long long)ncols);
+        goto fail;
+    }
+    w->cols = clove_xcalloc(ncols ? ncols : 1, sizeof(*w->cols));
+    for (idx_t i = 0; i < ncols; i++) {
+        if (wnode_build(w, &w->cols[i], w->schema.children[i], names[i] ? names[i] : "", 1,
+                        false, err))
+            goto fail;
+    }
+    return w;
+fail:
+    clove_ipc_writer_destroy(w);
+    return NULL;
+}
+
+void clove_ipc_writer_destroy(clove_ipc_writer_t *w)
+{
+    if (!w) return;
+    if (w->cols)
+        for (idx_t i = 0; i < w->ncols; i++) wnode_dispose(&w->cols[i]);
+    free(w->cols);
+    for (int i = 0; i < w->ndicts; i++) free(w->dicts[i].last);
+    free(w->dicts);
+    if (w->schema.release) w->schema.release(&w->schema);
+    if (w->opts) duckdb_destroy_arrow_options(&w->opts);
+    if (w->own_conn) duckdb_disconnect(&w->own_conn);
+    if (w->own_db) duckdb_close(&w->own_db);
+    free(w->type_ids);
+    fb_builder_dispose(&w->fb);
+    enc_dispose(&w->rb);
+    enc_dispose(&w->db);
+    scratch_free(w);
+    free(w->scratch);
+    free(w);
+}
+
+uint64_t clove_ipc_writer_bytes(const clove_ipc_writer_t *w) { return w->bytes; }
+
+static int write_schema(clove_ipc_writer_t *w, clove_buf_t *stream, clove_ipc_parts_t *parts,
+                        clove_err_t *err)
+{
+    fb_builder_t *fb = &w->fb;
+    fb_builder_reset(fb);
+    fb_ref_t *refs = clove_xcalloc(w->ncols ? w->ncols : 1, sizeof(*refs));
+    for (idx_t i = 0; i < w->ncols; i++) refs[i] = fb_field(w, &w->cols[i]);
+    fb_ref_t fields = fb_create_ref_vector(fb, refs, w->ncols);
+    free(refs);
+    fb_table_start(fb);
+    fb_add_i16(fb, FB_SCHEMA_ENDIANNESS, 0);
+    fb_add_ref(fb, FB_SCHEMA_FIELDS, fields);
+    fb_ref_t schema = fb_table_end(fb);
+    const uint8_t *meta;
+    size_t meta_len;
+    if (!fb_message(fb, FB_HDR_SCHEMA, schema, 0, &meta, &meta_len))
+        return clove_err_set(err, CLOVE_ENOMEM, "out of memory encoding the Arrow schema");
+    int rc = emit(w, meta, meta_len, NULL, stream, parts);
+    if (rc) return clove_err_set(err, rc, "out of memory encoding the Arrow schema");
+    return 0;
+}
+
+int clove_ipc_writer_schema(clove_ipc_writer_t *w, clove_buf_t *out, clove_err_t *err)
+{
+    size_t mark = out->len;
+    int rc = write_schema(w, out, NULL, err);
+    if (rc && out->data) out->len = mark;
+    return rc;
+}
+
+int clove_ipc_writer_schema_parts(clove_ipc_writer_t *w, clove_ipc_parts_t *parts,
+                                  clove_err_t *err)
+{
+    size_t mark = parts->n;
+    int rc = write_schema(w, NULL, parts, err);
+    if (rc) parts->n = mark;
+    return rc;
+}
+
+/* Emits a DictionaryBatch for slot d unless it equals the last one sent. */
+static int write_dictionary(clove_ipc_writer_t *w, wdict_t *d, clove_buf_t *stream,
+                            clove_ipc_parts_t *parts, clove_err_t *err)
+{
+    enc_t *e = &w->db;
+    enc_reset(e);
+    const struct ArrowArray *a = d->cur;
+    int rc = enc_array(w, e, d->value, a, 0, a->length, err);
+    if (rc) return rc;
+    if (e->oom) return clove_err_set(err, CLOVE_ENOMEM, "out of memory encoding a dictionary");
+    fb_builder_t *fb = &w->fb;
+    fb_builder_reset(fb);
+    fb_ref_t rb = fb_record_batch(fb, e, a->length, w->has_views);
+    fb_table_start(fb);
+    fb_add_i64(fb, FB_DB_ID, d->id);
+    fb_add_ref(fb, FB_DB_DATA, rb);
+    fb_add_u8(fb, FB_DB_IS_DELTA, 0);
+    fb_ref_t dbt = fb_table_end(fb);
+    const uint8_t *meta;
+    size_t meta_len;
+    if (!fb_message(fb, FB_HDR_DICTIONARY_BATCH, dbt, e->body_len, &meta, &meta_len))
+        return clove_err_set(err, CLOVE_ENOMEM, "out of memory encoding a dictionary");
+    /* Same dictionary as last time (DuckDB repeats an ENUM's labels in every chunk)? */
+    clove_buf_t all;
+    clove_buf_init(&all);
+    clove_buf_append(&all, meta, meta_len);
+    write_body(e, &all);
+    if (all.failed) {
+        clove_buf_dispose(&all);
+        return clove_err_set(err, CLOVE_ENOMEM, "out of memory encoding a dictionary");
+    }
+    if (d->last && d->last_len == all.len && memcmp(d->last, all.data, all.len) == 0) {
+        clove_buf_dispose(&all);
+        return 0;
+    }
+    rc = emit(w, meta, meta_len, e, stream, parts);
+    if (rc) {
+        clove_buf_dispose(&all);
+        return clove_err_set(err, rc, "out of memory encoding a dictionary");
+    }
+    free(d->last);
+    d->last_len = all.len;
+    d->last = (uint8_t *)clove_buf_steal(&all);
+    return 0;
+}
+
+static int write_batch(clove_ipc_writer_t *w, duckdb_data_chunk chunk, clove_buf_t *stream,
+                       clove_ipc_parts_t *parts, clove_err_t *err)
+{
+    idx_t nc = duckdb_data_chunk_get_column_count(chunk);
+    if (nc != w->ncols)
+        return clove_err_set(err, CLOVE_EINVAL, "chunk has %llu columns, the Arrow writer %llu",
+                             (unsigned long long)nc, (unsigned long long)w->ncols);
+    for (idx_t i = 0; i < nc; i++) {
+        duckdb_logical_type lt = duckdb_vector_get_column_type(duckdb_data_chunk_get_vector(chunk, i));
+        duckdb_type id = duckdb_get_type_id(lt);
+        duckdb_destroy_logical_type(&lt);
+        if (id != w->type_ids[i])
+            return clove_err_set(err, CLOVE_EINVAL, "column %llu of the chunk has a different "
+                                 "type than the Arrow writer's", (unsigned long long)i);
+    }
+    struct ArrowArray arr;
+    memset(&arr, 0, sizeof(arr));
+    duckdb_error_data ed = duckdb_data_chunk_to_arrow(w->opts, chunk, &arr);
+    if (ed) {
+        int rc = clove_err_set(err, CLOVE_EINTERNAL, "could not convert a chunk to Arrow: %s",
+                               duckdb_error_data_message(ed));
+        duckdb_destroy_error_data(&ed);
+        return rc;
+    }
+    int rc = 0;
+    enc_t *e = &w->rb;
+    enc_reset(e);
+    for (int i = 0; i < w->ndicts; i++) w->dicts[i].cur = NULL;
+    if (arr.n_children != (int64_t)w->ncols) {
+        rc = clove_err_set(err, CLOVE_EINTERNAL, "DuckDB's Arrow array has %lld columns",
+                           (long long)arr.n_children);
+        goto done;
+    }
+    for (idx_t i = 0; i < w->ncols && !rc; i++)
+        rc = enc_array(w, e, &w->cols[i], arr.children[i], arr.offset, arr.length, err);
+    if (rc) goto done;
+    if (e->oom) {
+        rc = clove_err_set(err, CLOVE_ENOMEM, "out of memory encoding an Arrow record batch");
+        goto done;
+    }
+    for (int i = 0; i < w->ndicts && !rc; i++)
+        if (w->dicts[i].cur) rc = write_dictionary(w, &w->dicts[i], stream, parts, err);
+    if (rc) goto done;
+    fb_builder_t *fb = &w->fb;
+    fb_builder_reset(fb);
+    fb_ref_t rb = fb_record_batch(fb, e, arr.length, w->has_views);
+    const uint8_t *meta;
+    size_t meta_len;
+    if (!fb_message(fb, FB_HDR_RECORD_BATCH, rb, e->body_len, &meta, &meta_len)) {
+        rc = clove_err_set(err, CLOVE_ENOMEM, "out of memory encoding an Arrow record batch");
+        goto done;
+    }
+    rc = emit(w, meta, meta_len, e, stream, parts);
+    if (rc) clove_err_set(err, rc, "out of memory encoding an Arrow record batch");
+done:
+    if (rc) {
+        /* what was "sent" is being rolled back: send every dictionary again next time */
+        for (int i = 0; i < w->ndicts; i++) {
+            free(w->dicts[i].last);
+            w->dicts[i].last = NULL;
+        }
+    }
+    if (arr.release) arr.release(&arr);
+    scratch_free(w);
+    return rc;
+}
+
+int clove_ipc_writer_batch(clove_ipc_writer_t *w, duckdb_data_chunk chunk, clove_buf_t *out,
+                           clove_err_t *err)
+{
+    size_t mark = out->len;
+    int rc = write_batch(w, chunk, out, NULL, err);
+    if (rc && out->data) out->len = mark;
+    return rc;
+}
+
+int clove_ipc_writer_batch_parts(clove_ipc_writer_t *w, duckdb_data_chunk chunk,
+                                 clove_ipc_parts_t *parts, clove_err_t *err)
+{
+    size_t mark = parts->n;
+    int rc = write_batch(w, chunk, NULL, parts, err);
+    if (rc) parts->n = mark;
+    return rc;
+}
+
+void clove_ipc_write_eos(clove_buf_t *out)
+{
+    uint8_t eos[CLOVE_IPC_EOS_BYTES];
+    fb_wr32(eos, 0xFFFFFFFFu);
+    fb_wr32(eos + 4, 0);
+    clove_buf_append(out, eos, sizeof(eos));
+}
