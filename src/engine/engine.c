@@ -286,8 +286,29 @@ clove_engine_t *clove_engine_create(clove_config_t *cfg, const clove_engine_opts
         set_opt(dc, "autoload_known_extensions", "false", err) ||
         set_opt(dc, "allow_community_extensions", "false", err))
         goto fail;
-    if (cfg->runtime.query_memory_limit) {
-        snprintf(buf, sizeof buf, "%lluB", (unsigned long long)cfg->runtime.query_memory_limit);
+    /* one engine serves every dataset: runtime.query.memory_limit, else the largest
+     * params.duckdb_memory_limit of a dataset */
+    uint64_t mem = cfg->runtime.query_memory_limit;
+    for (size_t i = 0; !mem && i < cfg->n_datasets; i++) {
+        const char *v = clove_kv_get(&cfg->datasets[i].acceleration.params, "duckdb_memory_limit");
+        uint64_t b = 0;
+        if (!v) continue;
+        if (clove_parse_size_bytes(v, &b) != 0) {
+            clove_err_set(err, CLOVE_ECONFIG,
+                          "dataset %s: params.duckdb_memory_limit: expected a size like 2GiB; "
+                          "got \"%s\"", cfg->datasets[i].name, v);
+            goto fail;
+        }
+        for (size_t j = i; j < cfg->n_datasets; j++) {
+            const char *w = clove_kv_get(&cfg->datasets[j].acceleration.params,
+                                         "duckdb_memory_limit");
+            uint64_t c = 0;
+            if (w && clove_parse_size_bytes(w, &c) == 0 && c > b) b = c;
+        }
+        mem = b;
+    }
+    if (mem) {
+        snprintf(buf, sizeof buf, "%lluB", (unsigned long long)mem);
         if (set_opt(dc, "memory_limit", buf, err)) goto fail;
     }
     if (duckdb_open_ext(NULL, &e->db, dc, &open_err) == DuckDBError) {
