@@ -260,16 +260,96 @@ static int mkdir_p(const char *path)
     return rc;
 }
 
+/* engine: sqlite: a store per file (datasets naming one file share it), or a private store
+ * per memory-mode dataset. */
+static int setup_sqlite(dataset_t *d, clove_err_t *err)
+{
+    clove_engine_t *e = d->e;
+    const clove_accel_cfg_t *a = &d->cfg->acceleration;
+    int64_t busy = CLOVE_SQLITE_DEFAULT_BUSY_TIMEOUT_MS;
+    const char *bt = clove_kv_get(&a->params, "busy_timeout");
+    if (bt && clove_parse_duration_ms(bt, &busy) != 0) {
+        /* a bare number is milliseconds for this parameter */
+        char *end;
+        long long v = strtoll(bt, &end, 10);
+        if (*end || v < 0)
+            return clove_err_set(err, CLOVE_ECONFIG,
+                                 "dataset %s: params.busy_timeout: expected a duration like 5s; "
+                                 "got \"%s\"", d->cfg->name, bt);
+        busy = v;
+    } else if (bt && strspn(bt, "0123456789") == strlen(bt)) {
+        busy = atoll(bt);
+    }
+    char *path = NULL;
+    if (a->mode != CLOVE_MODE_MEMORY) {
+        const char *f = clove_kv_get(&a->params, "sqlite_file");
+        if (f) path = f[0] == '/' ? clove_xstrdup(f) : clove_xasprintf("%s/%s", e->cfg->dir, f);
+        else path = clove_xasprintf("%s/%s", e->data_dir, CLOVE_SQLITE_DEFAULT_FILE);
+        char *dir = clove_xstrdup(path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) *slash = '\0';
+        int mk = mkdir_p(dir);
+        free(dir);
+        if (mk != 0) {
+            int rc = clove_err_set(err, CLOVE_EIO, "could not create the directory of \"%s\" "
+                                   "for dataset %s: %s", path, d->cfg->name, strerror(errno));
+            free(path);
+            return rc;
+        }
+        if (a->mode == CLOVE_MODE_FILE_CREATE) {
+            bool shared = false;
+            for (size_t i = 0; i < e->n_sqlite_stores; i++)
+                shared |= e->sqlite_stores[i].path && !strcmp(e->sqlite_stores[i].path, path);
+            if (!shared) {
+                unlink(path);
+                char *side = clove_xasprintf("%s-wal", path);
+                unlink(side);
+                free(side);
+            }
+        }
+        for (size_t i = 0; i < e->n_sqlite_stores; i++) {
+            if (e->sqlite_stores[i].path && !strcmp(e->sqlite_stores[i].path, path)) {
+                d->sqlite = e->sqlite_stores[i].a;
+                d->file_path = path;
+                return 0;
+            }
+        }
+    }
+    clove_sqlite_accel_t *s = clove_sqlite_accel_open(path, (int)busy, err);
+    if (!s) {
+        if (path) {
+            /* unreadable store: keep it aside and start over, as for DuckDB files */
+            char *aside = clove_xasprintf("%s.corrupt-%lld", path, (long long)clove_now_ms());
+            clove_error(COMP, "SQLite acceleration file \"%s\" of dataset %s cannot be opened "
+                        "(%s); moved it to \"%s\" and rebuilding from the source", path,
+                        d->cfg->name, err->message, aside);
+            if (rename(path, aside) == 0) s = clove_sqlite_accel_open(path, (int)busy, err);
+            free(aside);
+        }
+        if (!s) {
+            free(path);
+            return err->code ? err->code : CLOVE_EIO;
+        }
+    }
+    e->sqlite_stores = clove_xrealloc(e->sqlite_stores,
+                                      (e->n_sqlite_stores + 1) * sizeof *e->sqlite_stores);
+    e->sqlite_stores[e->n_sqlite_stores].path = path ? clove_xstrdup(path) : NULL;
+    e->sqlite_stores[e->n_sqlite_stores].a = s;
+    e->n_sqlite_stores++;
+    d->sqlite = s;
+    d->file_path = path;
+    return 0;
+}
+
 /* Prepares where an accelerated dataset's table lives. */
 static int setup_acceleration(dataset_t *d, clove_buf_t *allowed, clove_err_t *err)
 {
     const clove_accel_cfg_t *a = &d->cfg->acceleration;
     char *qi = clove__quote_ident(d->cfg->name);
     if (a->engine == CLOVE_ENGINE_SQLITE) {
+        d->target = clove_xasprintf("spice.public.%s", qi);
         free(qi);
-        d->source_error = clove_xstrdup(
-            "the sqlite acceleration engine is not supported by this clove build yet");
-        return 0;
+        return setup_sqlite(d, err);
     }
     bool file = a->engine == CLOVE_ENGINE_DUCKDB && a->mode != CLOVE_MODE_MEMORY;
     if (!file) {
@@ -340,6 +420,7 @@ static int setup_acceleration(dataset_t *d, clove_buf_t *allowed, clove_err_t *e
 /* Has a previous run left this dataset's table in its acceleration file? */
 static bool persisted_table_exists(dataset_t *d, duckdb_connection conn)
 {
+    if (d->sqlite) return clove_sqlite_accel_has_table(d->sqlite, d->cfg->name);
     if (!d->attach_name) return false;
     char *a = clove__quote_literal(d->attach_name), *t = clove__quote_literal(d->cfg->name);
     char *sql = clove_xasprintf("SELECT count(*) FROM duckdb_tables() WHERE database_name = %s "
@@ -989,6 +1070,11 @@ void clove__datasets_dispose(clove_engine_t *e)
         free(e->views[i].error);
     }
     free(e->views);
+    for (size_t i = 0; i < e->n_sqlite_stores; i++) {
+        clove_sqlite_accel_close(e->sqlite_stores[i].a);
+        free(e->sqlite_stores[i].path);
+    }
+    free(e->sqlite_stores);
 }
 
 /* ---- public status API -------------------------------------------------------------------- */

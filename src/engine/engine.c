@@ -328,6 +328,7 @@ clove_engine_t *clove_engine_create(clove_config_t *cfg, const clove_engine_opts
         clove__exec(e->admin, "USE spice.public", err))
         goto fail;
 
+    if (clove_sqlite_accel_register(e->admin, err) != 0) goto fail;
     if (clove__datasets_init(e, err) != 0) goto fail;
 
     /* connection pool */

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "engine/engine.h"
+#include "accel/sqlite_accel.h"
 #include "common/cron.h"
 #include "engine/sandbox.h"
 
@@ -32,6 +33,8 @@ struct dataset {
     bool has_cron;
     clove_cron_t cron;               /* acceleration.refresh_cron */
     unsigned seed;                   /* jitter */
+    clove_sqlite_accel_t *sqlite;    /* engine sqlite: the store (borrowed from the engine) */
+    uint64_t sqlite_version;         /* schema version seen by the view over the store */
     bool serves_source;              /* ready_state on_registration: the source answers until
                                         the first load */
     bool accelerated;
@@ -127,6 +130,11 @@ struct clove_engine {
     view_t *views;
     size_t n_views;
     pthread_mutex_t views_lock;      /* guards views[].created/error */
+    struct sqlite_store {            /* SQLite accelerations: one store per file, or per */
+        char *path;                  /* memory-mode dataset (path NULL) */
+        clove_sqlite_accel_t *a;
+    } *sqlite_stores;
+    size_t n_sqlite_stores;
     atomic_uint_fast64_t ddl_generation; /* bumps when a view, a table or its data changes */
 
     /* connection pool */

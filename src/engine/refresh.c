@@ -64,8 +64,21 @@ int64_t clove__count_rows(duckdb_connection conn, const char *target)
 int clove__expose_file_table(dataset_t *d, clove_err_t *err)
 {
     char *qi = clove__quote_ident(d->cfg->name);
-    char *sql = clove_xasprintf("CREATE OR REPLACE VIEW spice.public.%s AS SELECT * FROM %s", qi,
-                                d->target);
+    char *sql;
+    if (d->sqlite) {
+        /* the view over the SQLite store restores the original column types */
+        char *view = clove_sqlite_accel_view_sql(d->sqlite, d->cfg->name, err);
+        if (!view) {
+            free(qi);
+            return err ? err->code : CLOVE_EIO;
+        }
+        sql = clove_xasprintf("CREATE OR REPLACE VIEW spice.public.%s AS %s", qi, view);
+        free(view);
+        clove_sqlite_accel_schema_changed(d->sqlite, d->cfg->name, &d->sqlite_version);
+    } else {
+        sql = clove_xasprintf("CREATE OR REPLACE VIEW spice.public.%s AS SELECT * FROM %s", qi,
+                              d->target);
+    }
     pthread_mutex_lock(&d->e->admin_lock);
     int rc = clove__exec(d->e->admin, sql, err);
     pthread_mutex_unlock(&d->e->admin_lock);
@@ -224,6 +237,12 @@ int clove__refresh_prepare(dataset_t *d, duckdb_connection admin, clove_err_t *e
         return clove_err_set(err, CLOVE_ECONFIG,
                              "dataset %s: refresh_mode append needs time_column for this source",
                              c->name);
+    if (d->sqlite && a->indexes.len > 0)
+        return clove_err_set(err, CLOVE_ECONFIG, "dataset %s: acceleration.indexes are not "
+                             "supported with engine sqlite in this build", c->name);
+    if (d->sqlite && a->retention_check_enabled)
+        return clove_err_set(err, CLOVE_ECONFIG, "dataset %s: retention is not supported with "
+                             "engine sqlite in this build", c->name);
     if (a->refresh_sql && clove__validate_refresh_sql(d, admin, a->refresh_sql, err) != 0)
         return CLOVE_ECONFIG;
     if (a->retention_sql && validate_retention_sql(d, admin, err) != 0) return CLOVE_ECONFIG;
@@ -475,6 +494,49 @@ static char *conflict_clause(dataset_t *d, duckdb_connection conn)
     return out;
 }
 
+/* True when spice.public.<name> does not exist yet (the first load of a SQLite store). */
+static bool public_is_view_missing(dataset_t *d, duckdb_connection conn)
+{
+    char *lit = clove__quote_literal(d->cfg->name);
+    char *sql = clove_xasprintf("SELECT count(*) FROM duckdb_views() WHERE database_name = "
+                                "'spice' AND schema_name = 'public' AND view_name = %s", lit);
+    int64_t n = 0;
+    exec_int(conn, sql, &n, NULL);
+    free(sql);
+    free(lit);
+    return n == 0;
+}
+
+/* engine sqlite: the store loads from a SELECT that DuckDB runs. Appends and keyed loads go
+ * through a materialised batch so the batch checks and the exact-append subtraction apply. */
+static int sqlite_write(dataset_t *d, duckdb_connection conn, const char *incoming, bool append,
+                        bool exists, int64_t *loaded, clove_err_t *err)
+{
+    int conflict = d->conflict == CONFLICT_DROP ? CLOVE_SQLITE_CONFLICT_DROP
+                   : (d->conflict == CONFLICT_UPSERT || d->conflict == CONFLICT_UPSERT_DEDUP)
+                       ? CLOVE_SQLITE_CONFLICT_UPSERT : CLOVE_SQLITE_CONFLICT_NONE;
+    int mode = append ? CLOVE_SQLITE_LOAD_APPEND : CLOVE_SQLITE_LOAD_FULL;
+    if (!append && !d->pk_cols)
+        return clove_sqlite_accel_load(d->sqlite, conn, incoming, d->cfg->name, mode, NULL,
+                                       conflict, loaded, err);
+    char *sql = clove_xasprintf("CREATE OR REPLACE TEMP TABLE __clove_incoming AS %s", incoming);
+    int rc = clove__exec(conn, sql, err);
+    free(sql);
+    if (rc == 0) rc = check_batch_keys(d, conn, err);
+    if (rc != 0) return rc;
+    char *select;
+    if (append && !d->pk_cols && d->time_expr && exists)
+        select = clove_xasprintf("SELECT * FROM " IN_TABLE " EXCEPT ALL SELECT * FROM %s WHERE "
+                                 "%s >= (SELECT min(%s) FROM " IN_TABLE ")", d->target,
+                                 d->time_expr, d->time_expr);
+    else
+        select = deduped_incoming(d);
+    rc = clove_sqlite_accel_load(d->sqlite, conn, select, d->cfg->name, mode, d->pk_cols,
+                                 conflict, loaded, err);
+    free(select);
+    return rc;
+}
+
 int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_t mode,
                        const char *refresh_sql, int64_t *loaded, int64_t *held, clove_err_t *err)
 {
@@ -486,7 +548,8 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
     int n_new = 0;
     int rc = 0;
     bool in_tx = false, shadow = false;
-    bool exists = target_exists(conn, d->target);
+    bool exists = d->sqlite ? clove_sqlite_accel_has_table(d->sqlite, d->cfg->name)
+                            : target_exists(conn, d->target);
     bool append = mode == CLOVE_REFRESH_APPEND && exists;
     bool file_append = mode == CLOVE_REFRESH_APPEND && !d->time_expr && d->reader_fn;
     *loaded = 0;
@@ -546,6 +609,11 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
     }
 
     /* 2. write */
+    if (d->sqlite) {
+        rc = sqlite_write(d, conn, incoming, append, exists, loaded, err);
+        if (rc != 0) goto out;
+        goto count;
+    }
     if (!append && !d->pk_cols && a->indexes.len == 0 && !d->attach_name &&
         !public_is_view(d, conn)) {
         /* the common case: one statement builds the new table and swaps it in atomically */
@@ -610,6 +678,10 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
 
 count:
     if (rc == 0 && d->attach_name) rc = clove__expose_file_table(d, err);
+    if (rc == 0 && d->sqlite &&
+        (public_is_view_missing(d, conn) ||
+         clove_sqlite_accel_schema_changed(d->sqlite, d->cfg->name, &d->sqlite_version)))
+        rc = clove__expose_file_table(d, err);
     if (rc == 0 && file_append && n_new > 0) {
         d->seen_files = clove_xrealloc(d->seen_files,
                                        (d->n_seen_files + (size_t)n_new) * sizeof *d->seen_files);
