@@ -1,6 +1,6 @@
 /*
  * duck_peer: the in-process DuckDB side of the benchmarks, i.e. what the same work costs
- * without clove around it. One binary, six subcommands:
+ * without clove around it. One binary, seven subcommands:
  *
  *   duck_peer exec SQL...            runs each statement (used to write the benchmark data)
  *   duck_peer point --parquet F --rows R [--n 10000] [--warmup 500] [--max-sec 10]
@@ -27,6 +27,12 @@
  *                                    --stdin it prints a line after the first load, then runs
  *                                    one replace per line read from stdin and prints its time
  *                                    (so a script can interleave it with cloved's refreshes)
+ *   duck_peer pointload --parquet F --rows R [--n 5000] [--warmup 500] [--max-sec 20]
+ *                   [--reload]       the point query as in `point` (prepared once, bind +
+ *                                    execute per iteration): p50/p99; with --reload a second
+ *                                    connection runs CREATE OR REPLACE TABLE t AS SELECT * FROM
+ *                                    read_parquet(F) back to back meanwhile (a full refresh
+ *                                    loop, the way cloved's refresh thread does it)
  *   duck_peer repl [--db FILE]       reads one SQL statement per stdin line, runs it and prints
  *                                    ms= (its time) value= (the first value of the answer, or
  *                                    the rows changed) hwm_kb=; with --db, FILE (a new file) is
@@ -40,6 +46,7 @@
 #include <duckdb.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 
@@ -406,6 +413,89 @@ static int cmd_ctas(int argc, char **argv)
     return 0;
 }
 
+typedef struct {
+    duckdb_connection conn;
+    const char *sql;
+    atomic_bool stop;
+    long reloads;
+    double ms_total;
+} reloader_t;
+
+static void *reloader_main(void *arg)
+{
+    reloader_t *r = arg;
+    while (!atomic_load(&r->stop)) {
+        int64_t t0 = bench_now_ns();
+        run_sql(r->conn, r->sql);
+        r->ms_total += (double)(bench_now_ns() - t0) / 1e6;
+        r->reloads++;
+    }
+    return NULL;
+}
+
+static int cmd_pointload(int argc, char **argv)
+{
+    const char *parquet = bench_opt(argc, argv, "--parquet", NULL);
+    long long rows = bench_opt_ll(argc, argv, "--rows", 0);
+    long long n = bench_opt_ll(argc, argv, "--n", 5000);
+    long long warm = bench_opt_ll(argc, argv, "--warmup", 500);
+    double max_sec = bench_opt_d(argc, argv, "--max-sec", 20);
+    uint64_t seed = (uint64_t)bench_opt_ll(argc, argv, "--seed", 1) * 0x9E3779B97F4A7C15ULL + 1;
+    bool reload = false;
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--reload")) reload = true;
+    if (!parquet || rows <= 0 || n <= 0) bench_die(PROG, "pointload: --parquet and --rows are required");
+    duckdb_database db;
+    duckdb_connection c;
+    open_db(&db, &c);
+    char *lit = sql_literal(parquet);
+    char load[4096];
+    snprintf(load, sizeof load, "CREATE OR REPLACE TABLE t AS SELECT * FROM read_parquet(%s)", lit);
+    free(lit);
+    run_sql(c, load);
+    duckdb_prepared_statement st;
+    if (duckdb_prepare(c, "SELECT * FROM t WHERE id = $1", &st) == DuckDBError)
+        bench_die(PROG, "prepare: %s", duckdb_prepare_error(st));
+    uint64_t bad = 0;
+    for (long long i = 0; i < warm; i++)
+        bad += !point_once(st, (int64_t)(bench_rand(&seed) % (uint64_t)rows));
+    static reloader_t rl;
+    pthread_t th;
+    rl.sql = load;
+    atomic_store(&rl.stop, false);
+    if (reload) {
+        if (duckdb_connect(db, &rl.conn) == DuckDBError) bench_die(PROG, "connect");
+        if (pthread_create(&th, NULL, reloader_main, &rl) != 0) bench_die(PROG, "thread");
+    }
+    int64_t *lat = malloc((size_t)n * sizeof *lat);
+    if (!lat) bench_die(PROG, "out of memory");
+    size_t k = 0;
+    int64_t end = bench_now_ns() + (int64_t)(max_sec * 1e9);
+    for (long long i = 0; i < n && bench_now_ns() < end; i++) {
+        int64_t id = (int64_t)(bench_rand(&seed) % (uint64_t)rows);
+        int64_t a = bench_now_ns();
+        bad += !point_once(st, id);
+        lat[k++] = bench_now_ns() - a;
+    }
+    if (reload) {
+        atomic_store(&rl.stop, true);
+        pthread_join(th, NULL);
+        duckdb_disconnect(&rl.conn);
+    }
+    duckdb_destroy_prepare(&st);
+    qsort(lat, k, sizeof *lat, bench_cmp_i64);
+    printf("n=%zu p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f reloads=%ld "
+           "reload_mean_ms=%.1f bad=%llu hwm_kb=%ld\n", k, (double)bench_pct(lat, k, 0.5) / 1e3,
+           (double)bench_pct(lat, k, 0.9) / 1e3, (double)bench_pct(lat, k, 0.99) / 1e3,
+           (double)bench_pct(lat, k, 0.999) / 1e3, k ? (double)lat[k - 1] / 1e3 : 0.0, rl.reloads,
+           rl.reloads ? rl.ms_total / (double)rl.reloads : 0.0, (unsigned long long)bad,
+           bench_status_kb(0, "VmHWM"));
+    free(lat);
+    duckdb_disconnect(&c);
+    duckdb_close(&db);
+    return bad ? 1 : 0;
+}
+
 static int cmd_repl(int argc, char **argv)
 {
     const char *dbfile = bench_opt(argc, argv, "--db", NULL);
@@ -457,6 +547,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "csv")) return cmd_csv(argc, argv);
     if (!strcmp(cmd, "ctas")) return cmd_ctas(argc, argv);
     if (!strcmp(cmd, "repl")) return cmd_repl(argc, argv);
-    fprintf(stderr, "usage: duck_peer exec|point|load|csv|ctas|repl [options] (see bench/duck_peer.c)\n");
+    if (!strcmp(cmd, "pointload")) return cmd_pointload(argc, argv);
+    fprintf(stderr, "usage: duck_peer exec|point|load|csv|ctas|repl|pointload [options] "
+                    "(see bench/duck_peer.c)\n");
     return 2;
 }

@@ -2,11 +2,13 @@
 # bench/run.sh: builds the benchmark programs (bench/*.c -> bench/out/) and runs the benchmarks
 # against cloved, each beside a peer measured in the same run. See bench/README.md.
 #
-#   bash bench/run.sh [point|startup|bigjson ...]     (default: all of them)
+#   bash bench/run.sh [point|startup|bigjson|refresh|append|refreshload ...]   (default: all)
 #
 # Environment: CLOVE_BIN_DIR (default build/bin) holds cloved and clove-example-data;
 # BENCH_ROUNDS (3), BENCH_POINT_ROWS (1000000), BENCH_POINT_N (5000 requests per round),
-# BENCH_TPUT_SEC (4), BENCH_STARTUP_RUNS (10), BENCH_BIG_ROWS (10000000), BENCH_PIN_CPU (0).
+# BENCH_TPUT_SEC (4), BENCH_STARTUP_RUNS (10), BENCH_BIG_ROWS (10000000), BENCH_PIN_CPU (0),
+# BENCH_REFRESH_ROWS (10000000), BENCH_REFRESH_ENGINES (arrow duckdb-memory duckdb-file),
+# BENCH_APPEND_ENGINES (arrow duckdb-file).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,7 +18,7 @@ BIN=${CLOVE_BIN_DIR:-build/bin}
 OUT=$ROOT/bench/out
 LOGS=$OUT/logs
 SUMMARY=$OUT/summary.txt
-ALL=(point startup bigjson)
+ALL=(point startup bigjson refresh append refreshload)
 
 ROUNDS=${BENCH_ROUNDS:-3}
 POINT_ROWS=${BENCH_POINT_ROWS:-1000000}
@@ -25,6 +27,9 @@ TPUT_SEC=${BENCH_TPUT_SEC:-4}
 STARTUP_RUNS=${BENCH_STARTUP_RUNS:-10}
 BIG_ROWS=${BENCH_BIG_ROWS:-10000000}
 PIN_CPU=${BENCH_PIN_CPU:-0}
+REFRESH_ROWS=${BENCH_REFRESH_ROWS:-10000000}
+REFRESH_ENGINES=${BENCH_REFRESH_ENGINES:-arrow duckdb-memory duckdb-file}
+APPEND_ENGINES=${BENCH_APPEND_ENGINES:-arrow duckdb-file}
 # shellcheck disable=SC2016 # $1 is the SQL parameter, not a shell expansion
 POINT_SQL='SELECT * FROM t WHERE id = $1'
 BIG_SQL="SELECT i, i::DOUBLE * 1.5 AS x, 'row ' || i AS label, TIMESTAMP '2024-01-01' + to_seconds(i) AS ts FROM range($BIG_ROWS) t(i)"
@@ -90,6 +95,13 @@ stop_pid() {
     wait "$pid" 2>/dev/null || true
 }
 
+# forget_pid PID: drops a process that has been waited for from PIDS (its id may be reused).
+forget_pid() {
+    local p keep=()
+    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]}")
+}
+
 PIDS=()
 cleanup() {
     local p
@@ -117,13 +129,19 @@ build_all() {
     build_one duck_peer "${duck[@]}"
 }
 
-# start_cloved POD LOG: runs cloved on free ports and waits for /v1/ready;
-# sets CLOVED_PID, CLOVED_PORT and CLOVED_READY_MS.
+# start_cloved POD LOG [--metrics]: runs cloved on free ports and waits for /v1/ready;
+# sets CLOVED_PID, CLOVED_PORT and CLOVED_READY_MS, and with --metrics CLOVED_MPORT (the
+# Prometheus endpoint, --metrics 127.0.0.1:PORT).
 start_cloved() {
-    local pod=$1 log=$2 fport line
-    read -r CLOVED_PORT fport < <("$OUT/httpc" freeport 2)
-    "$BIN/cloved" --http "127.0.0.1:$CLOVED_PORT" --flight "127.0.0.1:$fport" "$pod" \
-        >"$log" 2>&1 &
+    local pod=$1 log=$2 fport mport line extra=()
+    read -r CLOVED_PORT fport mport < <("$OUT/httpc" freeport 3)
+    CLOVED_MPORT=
+    if [[ ${3:-} == --metrics ]]; then
+        CLOVED_MPORT=$mport
+        extra=(--metrics "127.0.0.1:$mport")
+    fi
+    "$BIN/cloved" --http "127.0.0.1:$CLOVED_PORT" --flight "127.0.0.1:$fport" "${extra[@]}" \
+        "$pod" >"$log" 2>&1 &
     CLOVED_PID=$!
     PIDS+=("$CLOVED_PID")
     if ! line=$("$OUT/httpc" wait --port "$CLOVED_PORT" --path /v1/ready --timeout 120 \
@@ -222,9 +240,9 @@ point_rows() { # LABEL: summary rows from the medians of point_rounds
     point_row "$1" 99 "$P_C99" "$P_D99" "$P_E99"
 }
 
-bench_point() {
-    section "point: $POINT_SQL on $POINT_ROWS accelerated rows (arrow engine)"
-    local dir=$OUT/point line k c e
+# The point table, $OUT/point/data/t.parquet ($POINT_ROWS rows), written once.
+prepare_point_data() {
+    local dir=$OUT/point
     mkdir -p "$dir/data"
     if [[ ! -s $dir/data/t.parquet || $(cat "$dir/rows" 2>/dev/null || true) != "$POINT_ROWS" ]]
     then
@@ -235,6 +253,12 @@ bench_point() {
             FROM range($POINT_ROWS) t(i) ORDER BY i) TO '$dir/data/t.parquet' (FORMAT parquet)"
         echo "$POINT_ROWS" >"$dir/rows"
     fi
+}
+
+bench_point() {
+    section "point: $POINT_SQL on $POINT_ROWS accelerated rows (arrow engine)"
+    local dir=$OUT/point line k c e
+    prepare_point_data
     cat >"$dir/spicepod.yaml" <<'EOF'
 version: v1
 kind: Spicepod
@@ -351,6 +375,302 @@ bench_bigjson() {
         "$(calc "$hwm / $(kv hwm_kb "$p")")" "< 200 MB" "$(met lt "$(mb "$hwm")" 200)"
 }
 
+# ---- helpers of the acceleration benchmarks -------------------------------------------------
+
+# engine_yaml ENGINE: the acceleration keys of arrow, duckdb-memory or duckdb-file.
+engine_yaml() {
+    case $1 in
+    arrow) printf '      engine: arrow\n' ;;
+    duckdb-memory) printf '      engine: duckdb\n      mode: memory\n' ;;
+    duckdb-file) printf '      engine: duckdb\n      mode: file\n' ;;
+    *) say "unknown engine \"$1\" (arrow, duckdb-memory, duckdb-file)" >&2; return 1 ;;
+    esac
+}
+
+# log_ms LOG WORD: T of the last "dataset t WORD: ... in T ms" line of a cloved log.
+log_ms() { sed -n "s/.*dataset t $2: .* in \([0-9.]*\) ms.*/\1/p" "$1" | tail -n 1; }
+
+# csv_med "a,b,c": the median of a comma-separated list.
+csv_med() {
+    local IFS=,
+    # shellcheck disable=SC2086 # split on commas on purpose
+    med $1
+}
+
+# peer_start LOG CMD...: runs an interactive duck_peer (ctas --stdin, repl) as a coprocess;
+# peer_cmd LINE sends a line and reads the answer into PEER_LINE; peer_read only reads;
+# peer_stop ends it.
+peer_start() {
+    local log=$1
+    shift
+    coproc PEER { exec "$@" 2>>"$log"; }
+    PEER_IN=${PEER[1]} PEER_OUT=${PEER[0]} PEER_PROC=$PEER_PID
+    PIDS+=("$PEER_PROC")
+}
+peer_read() {
+    if ! read -r -t 600 PEER_LINE <&"$PEER_OUT"; then
+        say "  the DuckDB peer did not answer; see $LOGS/"
+        return 1
+    fi
+}
+peer_cmd() {
+    printf '%s\n' "$1" >&"$PEER_IN"
+    peer_read
+}
+peer_stop() {
+    (printf 'quit\n' >&"$PEER_IN") 2>/dev/null || true
+    wait "$PEER_PROC" 2>/dev/null || true
+    forget_pid "$PEER_PROC"
+}
+
+# refresh_now ARGS...: one refresh of dataset t through httpc refresh (ARGS: --body ...);
+# the answer in RF (key=value pairs); a failed refresh ends the benchmark.
+refresh_now() {
+    if ! RF=$("$OUT/httpc" refresh --port "$CLOVED_PORT" --metrics-port "$CLOVED_MPORT" \
+              --dataset t --pid "$CLOVED_PID" "$@"); then
+        say "  the refresh failed: $RF"
+        return 1
+    fi
+}
+
+# ---- refresh ------------------------------------------------------------------------------
+
+# The refresh table: one Parquet file of $REFRESH_ROWS rows, written once.
+prepare_refresh_data() {
+    local dir=$OUT/refresh/data
+    mkdir -p "$dir"
+    if [[ ! -s $dir/t.parquet || $(cat "$dir/rows" 2>/dev/null || true) != "$REFRESH_ROWS" ]]
+    then
+        say "  writing $dir/t.parquet ($REFRESH_ROWS rows, once)"
+        "$OUT/duck_peer" exec "COPY ($(append_select 0 "$REFRESH_ROWS")) TO '$dir/t.parquet'
+            (FORMAT parquet)"
+        echo "$REFRESH_ROWS" >"$dir/rows"
+    fi
+}
+
+# append_select FROM TO: the rows FROM..TO-1 of the refresh and append tables.
+append_select() {
+    printf "SELECT i AS id, (i * 0.25)::DOUBLE AS amount, 'name ' || i AS name, TIMESTAMP '2024-01-01' + to_seconds(i) AS ts, (i %% 100)::INTEGER AS category FROM range(%s, %s) t(i) ORDER BY i" "$1" "$2"
+}
+
+refresh_engine() { # ENGINE
+    local eng=$1 dir=$OUT/refresh/$1 log=$LOGS/refresh-$1-cloved.log r p what warn=
+    local cms=() pms=() walls=()
+    mkdir -p "$dir"
+    rm -rf "$dir/.clove" "$dir"/peer.db*
+    {
+        printf 'version: v1\nkind: Spicepod\nname: bench_refresh\ndatasets:\n'
+        printf '  - from: file:%s\n    name: t\n    acceleration:\n      enabled: true\n' \
+            "$OUT/refresh/data/t.parquet"
+        engine_yaml "$eng"
+    } >"$dir/spicepod.yaml"
+    start_cloved "$dir" "$log" --metrics
+    say "  $eng: cloved pid $CLOVED_PID, initial load $(log_ms "$log" loaded) ms"
+    local peer=("$OUT/duck_peer" ctas --parquet "$OUT/refresh/data/t.parquet" --stdin)
+    what="CREATE OR REPLACE TABLE t AS SELECT * FROM read_parquet(...), in memory"
+    if [[ $eng == duckdb-file ]]; then
+        peer+=(--db "$dir/peer.db")
+        what="the same into a DuckDB file (ATTACH)"
+    fi
+    peer_start "$LOGS/refresh-$eng-peer.log" "${peer[@]}"
+    peer_read
+    say "  $eng: duckdb peer: $what; initial load $(kv load_ms "$PEER_LINE") ms"
+    for ((r = 1; r <= ROUNDS; r++)); do
+        refresh_now
+        peer_cmd run
+        p=$PEER_LINE
+        say "  $eng round $r: cloved refresh $(kv refresh_ms "$RF") ms (POST to done seen $(kv wall_ms "$RF") ms; $(kv loaded "$RF") rows loaded, $(kv held "$RF") held) | duckdb $(kv ms "$p") ms"
+        [[ $(kv loaded "$RF") == "$REFRESH_ROWS" && $(kv held "$RF") == "$REFRESH_ROWS" ]] ||
+            warn=" (rows!)"
+        cms+=("$(kv refresh_ms "$RF")") walls+=("$(kv wall_ms "$RF")") pms+=("$(kv ms "$p")")
+    done
+    local hwm phwm cm pm crs prs ratio
+    hwm=$(status_kb "$CLOVED_PID" VmHWM)
+    phwm=$(kv hwm_kb "$p")
+    peer_stop
+    cleanup
+    rm -rf "$dir/.clove" "$dir"/peer.db*
+    cm=$(med "${cms[@]}") pm=$(med "${pms[@]}")
+    crs=$(calc "$REFRESH_ROWS / ($cm / 1000) / 1e6") prs=$(calc "$REFRESH_ROWS / ($pm / 1000) / 1e6")
+    ratio=$(calc "$pm / $cm")
+    say "  => $eng: cloved $cm ms = $crs Mrows/s (POST to done seen $(med "${walls[@]}") ms), duckdb $pm ms = $prs Mrows/s: ratio $ratio (target >= 0.9); VmHWM cloved $(mb "$hwm") MB, duckdb $(mb "$phwm") MB"
+    [[ -z $warn ]] || say "  WARNING: a refresh did not load and hold $REFRESH_ROWS rows"
+    row refresh "full refresh rows/s, $eng" "$crs M/s ($cm ms)" "duck CTAS $prs M/s ($pm ms)" \
+        "$ratio" ">= 0.9" "$(met ge "$ratio" 0.9)$warn"
+    row refresh "peak RSS (VmHWM), $eng" "$(mb "$hwm") MB" "duck $(mb "$phwm") MB" \
+        "$(calc "$hwm / $phwm")" "-" "-"
+}
+
+bench_refresh() {
+    section "refresh: full refresh of a $REFRESH_ROWS-row Parquet file vs DuckDB CTAS (median of $ROUNDS)"
+    prepare_refresh_data
+    local eng
+    for eng in $REFRESH_ENGINES; do
+        engine_yaml "$eng" >/dev/null
+        refresh_engine "$eng"
+    done
+}
+
+# ---- append -------------------------------------------------------------------------------
+
+# The append table: $REFRESH_ROWS rows in 10 Parquet files, written once.
+prepare_append_data() {
+    local dir=$OUT/append/base k per end stmts=()
+    if [[ -s $dir/part-009.parquet && $(cat "$dir/rows" 2>/dev/null || true) == "$REFRESH_ROWS" ]]
+    then
+        return 0
+    fi
+    say "  writing $dir/part-000..009.parquet ($REFRESH_ROWS rows, once)"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    per=$((REFRESH_ROWS / 10))
+    for ((k = 0; k < 10; k++)); do
+        end=$(((k + 1) * per))
+        ((k < 9)) || end=$REFRESH_ROWS
+        stmts+=("COPY ($(append_select $((k * per)) "$end")) TO '$dir/part-$(printf %03d "$k").parquet' (FORMAT parquet)")
+    done
+    "$OUT/duck_peer" exec "${stmts[@]}"
+    echo "$REFRESH_ROWS" >"$dir/rows"
+}
+
+append_case() { # VARIANT (time|files) ENGINE
+    local variant=$1 eng=$2 dir=$OUT/append/$1-$2 log=$LOGS/append-$1-$2-cloved.log
+    local new=$((REFRESH_ROWS / 100)) r s f a fu p held warn='' label pt=t
+    local ams=() fms=() pms=()
+    label=$([[ $variant == time ]] && echo "time_column" || echo "new files")
+    rm -rf "$dir"
+    mkdir -p "$dir/data"
+    cp -l "$OUT/append/base/"*.parquet "$dir/data/" 2>/dev/null ||
+        cp "$OUT/append/base/"*.parquet "$dir/data/"
+    {
+        printf 'version: v1\nkind: Spicepod\nname: bench_append\ndatasets:\n'
+        printf '  - from: file:data\n    name: t\n'
+        [[ $variant != time ]] || printf '    time_column: ts\n'
+        printf '    acceleration:\n      enabled: true\n      refresh_mode: append\n'
+        engine_yaml "$eng"
+    } >"$dir/spicepod.yaml"
+    start_cloved "$dir" "$log" --metrics
+    say "  $variant/$eng: cloved pid $CLOVED_PID, initial load of $REFRESH_ROWS rows $(log_ms "$log" loaded) ms"
+    local peer=("$OUT/duck_peer" repl)
+    if [[ $eng == duckdb-file ]]; then
+        peer+=(--db "$dir/peer.db")
+        pt=f.main.t
+    fi
+    peer_start "$LOGS/append-$variant-$eng-peer.log" "${peer[@]}"
+    peer_cmd "CREATE TABLE $pt AS SELECT * FROM read_parquet('$OUT/append/base/*.parquet')"
+    for ((r = 1; r <= ROUNDS; r++)); do
+        s=$((REFRESH_ROWS + (r - 1) * new))
+        f=$dir/data/new-$(printf %03d "$r").parquet
+        "$OUT/duck_peer" exec "COPY ($(append_select "$s" $((s + new)))) TO '$f' (FORMAT parquet)"
+        refresh_now
+        a=$RF
+        refresh_now --body '{"refresh_mode":"full"}'
+        fu=$RF
+        peer_cmd "INSERT INTO $pt SELECT * FROM read_parquet('$f')"
+        p=$PEER_LINE
+        held=$((REFRESH_ROWS + r * new))
+        say "  $variant/$eng round $r: +$new rows: append $(kv refresh_ms "$a") ms ($(kv loaded "$a") loaded, $(kv held "$a") held) | full refresh $(kv refresh_ms "$fu") ms ($(kv held "$fu") held) | duckdb INSERT $(kv ms "$p") ms"
+        [[ $(kv loaded "$a") == "$new" && $(kv held "$a") == "$held" &&
+           $(kv held "$fu") == "$held" ]] || warn=" (rows!)"
+        ams+=("$(kv refresh_ms "$a")") fms+=("$(kv refresh_ms "$fu")") pms+=("$(kv ms "$p")")
+    done
+    local hwm phwm am fm pm ratio
+    hwm=$(status_kb "$CLOVED_PID" VmHWM)
+    phwm=$(kv hwm_kb "$p")
+    peer_stop
+    cleanup
+    rm -rf "$dir"
+    am=$(med "${ams[@]}") fm=$(med "${fms[@]}") pm=$(med "${pms[@]}")
+    ratio=$(calc "$am / $fm")
+    say "  => $variant/$eng: append of 1% $am ms, full refresh $fm ms: append / full = $ratio (target <= 0.05); duckdb INSERT of the new file $pm ms (cloved / duckdb $(calc "$am / $pm")); VmHWM cloved $(mb "$hwm") MB, duckdb $(mb "$phwm") MB"
+    [[ -z $warn ]] || say "  WARNING: an append did not load $new rows or the table does not hold what it should"
+    row append "append +1% ($label), $eng" "$am ms" "full $fm ms; duck INSERT $pm ms" "$ratio" \
+        "<= 0.05" "$(met le "$ratio" 0.05)$warn"
+    row append "peak RSS, $label, $eng" "$(mb "$hwm") MB" "duck $(mb "$phwm") MB" \
+        "$(calc "$hwm / $phwm")" "-" "-"
+}
+
+bench_append() {
+    section "append: refresh_mode append bringing 1% new rows into a $REFRESH_ROWS-row table (median of $ROUNDS)"
+    prepare_append_data
+    local v eng
+    for v in time files; do
+        for eng in $APPEND_ENGINES; do
+            engine_yaml "$eng" >/dev/null
+            append_case "$v" "$eng"
+        done
+    done
+}
+
+# ---- refreshload --------------------------------------------------------------------------
+
+bench_refreshload() {
+    section "refreshload: $POINT_SQL p99 while the same $POINT_ROWS-row dataset refreshes back to back (arrow engine)"
+    prepare_point_data
+    local dir=$OUT/refreshload log=$LOGS/refreshload-cloved.log r i l lp loop pi pl n
+    local ci50=() ci99=() cl50=() cl99=() di99=() dl99=() nref=0 refms=() dn=0 dms=()
+    local req=(--sql "$POINT_SQL" --param-range "$POINT_ROWS" --n "$POINT_N" --max-sec 30)
+    local preq=(--parquet "$OUT/point/data/t.parquet" --rows "$POINT_ROWS" --n "$POINT_N" --max-sec 30)
+    mkdir -p "$dir"
+    cat >"$dir/spicepod.yaml" <<EOF_POD
+version: v1
+kind: Spicepod
+name: bench_refreshload
+datasets:
+  - from: file:$OUT/point/data/t.parquet
+    name: t
+    acceleration:
+      enabled: true
+      engine: arrow
+EOF_POD
+    start_cloved "$dir" "$log" --metrics
+    say "  cloved pid $CLOVED_PID; one refresh of the dataset: $(log_ms "$log" loaded) ms (initial load)"
+    REFRESHLOAD_ERRORS=
+    for ((r = 1; r <= ROUNDS; r++)); do
+        i=$("$OUT/httpc" lat --port "$CLOVED_PORT" "${req[@]}" --check-id --seed "$r")
+        "$OUT/httpc" refreshloop --port "$CLOVED_PORT" --metrics-port "$CLOVED_MPORT" \
+            --dataset t >"$dir/loop.out" 2>>"$LOGS/refreshload-loop.log" &
+        lp=$!
+        PIDS+=("$lp")
+        l=$("$OUT/httpc" lat --port "$CLOVED_PORT" "${req[@]}" --check-id --seed "$r")
+        kill -TERM "$lp" 2>/dev/null || true
+        wait "$lp" || true
+        forget_pid "$lp"
+        loop=$(cat "$dir/loop.out")
+        pi=$("$OUT/duck_peer" pointload "${preq[@]}" --seed "$r")
+        pl=$("$OUT/duck_peer" pointload "${preq[@]}" --seed "$r" --reload)
+        say "  round $r: cloved idle p50 $(kv p50_us "$i") p99 $(kv p99_us "$i") us $(errs "$i")| refreshing p50 $(kv p50_us "$l") p99 $(kv p99_us "$l") us $(errs "$l")($(kv refreshes "$loop") refreshes, mean $(kv refresh_mean_ms "$loop") ms, busy $(kv busy_pct "$loop")%, errors $(kv errors "$loop"))"
+        say "           duckdb idle p50 $(kv p50_us "$pi") p99 $(kv p99_us "$pi") us | reloading p50 $(kv p50_us "$pl") p99 $(kv p99_us "$pl") us ($(kv reloads "$pl") CTAS, mean $(kv reload_mean_ms "$pl") ms)"
+        [[ -z $(errs "$i") && -z $(errs "$l") && $(kv errors "$loop") == 0 ]] ||
+            REFRESHLOAD_ERRORS=yes
+        n=$(kv refreshes "$loop")
+        [[ $n =~ ^[0-9]+$ ]] || n=0
+        ((n > 0)) || { say "  WARNING: no refresh ran during round $r"; REFRESHLOAD_ERRORS=yes; }
+        ci50+=("$(kv p50_us "$i")") ci99+=("$(kv p99_us "$i")")
+        cl50+=("$(kv p50_us "$l")") cl99+=("$(kv p99_us "$l")")
+        di99+=("$(kv p99_us "$pi")") dl99+=("$(kv p99_us "$pl")")
+        nref=$((nref + n)) refms+=("$(kv refresh_mean_ms "$loop")")
+        n=$(kv reloads "$pl")
+        [[ $n =~ ^[0-9]+$ ]] || n=0
+        dn=$((dn + n)) dms+=("$(kv reload_mean_ms "$pl")")
+    done
+    local hwm ci cl di dl ratio
+    hwm=$(status_kb "$CLOVED_PID" VmHWM)
+    cleanup
+    ci=$(med "${ci99[@]}") cl=$(med "${cl99[@]}") di=$(med "${di99[@]}") dl=$(med "${dl99[@]}")
+    ratio=$(calc "$cl / $ci")
+    say "  => p99: cloved $cl us while refreshing vs $ci us idle = $ratio (target <= 2); duckdb in-process $dl us while reloading vs $di us idle = $(calc "$dl / $di")"
+    say "  => p50: cloved $(med "${cl50[@]}") us while refreshing vs $(med "${ci50[@]}") us idle; $nref refreshes (mean $(med "${refms[@]}") ms), duckdb $dn reloads (mean $(med "${dms[@]}") ms); cloved VmHWM $(mb "$hwm") MB"
+    row refreshload "p99 refreshing / idle" "$cl us (idle $ci)" "duck $dl us (idle $di) = $(calc "$dl / $di")" \
+        "$ratio" "<= 2" "$(met le "$ratio" 2)${REFRESHLOAD_ERRORS:+ (errors)}"
+    row refreshload "p50 refreshing / idle" "$(med "${cl50[@]}") us (idle $(med "${ci50[@]}"))" \
+        "-" "$(calc "$(med "${cl50[@]}") / $(med "${ci50[@]}")")" "-" "-"
+    row refreshload "refreshes meanwhile" "$nref (mean $(med "${refms[@]}") ms)" \
+        "duck $dn (mean $(med "${dms[@]}") ms)" "-" "-" "-"
+    row refreshload "peak RSS (VmHWM)" "$(mb "$hwm") MB" "duck $(mb "$(kv hwm_kb "$pl")") MB" \
+        "$(calc "$hwm / $(kv hwm_kb "$pl")")" "-" "-"
+}
+
 # ---- main ---------------------------------------------------------------------------------
 
 print_summary() {
@@ -373,7 +693,7 @@ main() {
     [[ ${#names[@]} -gt 0 ]] || names=("${ALL[@]}")
     for n in "${names[@]}"; do
         case $n in
-        point | startup | bigjson) ;;
+        point | startup | bigjson | refresh | append | refreshload) ;;
         *) say "run.sh: unknown benchmark \"$n\" (known: ${ALL[*]})" >&2; exit 2 ;;
         esac
     done

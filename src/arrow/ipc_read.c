@@ -87,6 +87,8 @@ struct clove_ipc_reader {
     int nfields_seen;
     int nfields_alloc;
     duckdb_logical_type *types;
+    bool *flatten;             /* column comes back as a dictionary or constant vector */
+    duckdb_selection_vector identity;
     struct ArrowSchema **cschemas;
     duckdb_arrow_converted_schema *conv;
     rdict_t *dicts;
@@ -590,9 +592,10 @@ static rslice_t *slice_new(struct ArrowArray *child, int64_t length, rbatch_t *b
 static duckdb_data_chunk to_duckdb(clove_ipc_reader_t *r, int col, rslice_t *s, clove_err_t *err)
 {
     duckdb_data_chunk out = NULL;
-    struct ArrowArray *top = &s->top;
-    duckdb_error_data ed = duckdb_data_chunk_from_arrow(r->conn, top, r->conv[col], &out);
-    if (top->release) top->release(top);       /* DuckDB did not take it */
+    /* DuckDB copies the struct and may release it before returning, freeing s */
+    struct ArrowArray top = s->top;
+    duckdb_error_data ed = duckdb_data_chunk_from_arrow(r->conn, &top, r->conv[col], &out);
+    if (top.release) top.release(&top);        /* DuckDB did not take it */
     if (ed) {
         fail(r, err, CLOVE_EINVAL, "could not convert Arrow column \"%s\" to DuckDB: %s",
              r->fields[col].name, duckdb_error_data_message(ed));
@@ -601,6 +604,16 @@ static duckdb_data_chunk to_duckdb(clove_ipc_reader_t *r, int col, rslice_t *s, 
         return NULL;
     }
     return out;
+}
+
+/* DuckDB turns Arrow dictionaries into dictionary vectors and the null type into constant
+ * vectors; C API readers of a chunk expect flat vectors, so such columns are copied flat. */
+static bool needs_flatten(const rfield_t *f)
+{
+    if (f->dict || f->t.id == FB_T_NULL) return true;
+    for (int i = 0; i < f->nchildren; i++)
+        if (needs_flatten(&f->children[i])) return true;
+    return false;
 }
 
 static int setup_duckdb(clove_ipc_reader_t *r, clove_err_t *err)
@@ -613,6 +626,15 @@ static int setup_duckdb(clove_ipc_reader_t *r, clove_err_t *err)
     }
     int n = r->ncols;
     r->types = clove_xcalloc((size_t)(n ? n : 1), sizeof(*r->types));
+    r->flatten = clove_xcalloc((size_t)(n ? n : 1), sizeof(*r->flatten));
+    for (int i = 0; i < n; i++) {
+        r->flatten[i] = needs_flatten(&r->fields[i]);
+        if (r->flatten[i] && !r->identity) {
+            r->identity = duckdb_create_selection_vector(CHUNK_ROWS);
+            sel_t *sel = duckdb_selection_vector_get_data_ptr(r->identity);
+            for (sel_t k = 0; k < CHUNK_ROWS; k++) sel[k] = k;
+        }
+    }
     r->cschemas = clove_xcalloc((size_t)(n ? n : 1), sizeof(*r->cschemas));
     r->conv = clove_xcalloc((size_t)(n ? n : 1), sizeof(*r->conv));
     for (int i = 0; i < n; i++) {
@@ -758,10 +780,11 @@ static int next_buffer(dec_t *d, const uint8_t **out, int64_t *out_len)
     uint32_t i = d->buf_i++;
     int64_t off = fb_vec_i64(&d->bufs, i, 16, 0);
     int64_t len = fb_vec_i64(&d->bufs, i, 16, 1);
-    if (off < 0 || len < 0 || (uint64_t)off > d->body_len || (uint64_t)len > d->body_len - (uint64_t)off)
-        return MALFORMED(r, d->err, "buffer %u of column \"%s\" extends past the body (offset %lld, "
-                         "length %lld, body %zu)", i, d->col, (long long)off, (long long)len,
-                         d->body_len);
+    if (off < 0 || len < 0 || (uint64_t)off > d->body_len ||
+        (uint64_t)len > d->body_len - (uint64_t)off)
+        return MALFORMED(r, d->err, "buffer %u of column \"%s\" extends past the body (offset "
+                         "%lld, length %lld, body %zu)", i, d->col, (long long)off,
+                         (long long)len, d->body_len);
     *out_len = len;
     if (len == 0) {
         *out = NULL;
@@ -987,7 +1010,8 @@ static int dec_array(dec_t *d, const rfield_t *f, bool value, int depth,
     }
     switch (t->id) {
     case FB_T_BOOL:
-        if ((rc = next_buffer(d, &data, &dlen)) || (rc = check_size(d, "data", dlen, (len + 7) / 8)))
+        if ((rc = next_buffer(d, &data, &dlen)) ||
+            (rc = check_size(d, "data", dlen, (len + 7) / 8)))
             return rc;
         a->buffers[1] = data ? data : (const void *)zero_block;
         return 0;
@@ -1064,6 +1088,20 @@ static int dec_array(dec_t *d, const rfield_t *f, bool value, int depth,
         if ((rc = next_buffer(d, &data, &dlen)) || (rc = check_size(d, "data", dlen, len * w)))
             return rc;
         a->buffers[1] = data ? data : (const void *)zero_block;
+        if (t->id == FB_T_TIME) {
+            /* time since midnight: 0 to 24:00:00 inclusive (DuckDB's TIME range) */
+            static const int64_t per_day[4] = {86400LL, 86400000LL, 86400000000LL,
+                                               86400000000000LL};
+            int64_t max = per_day[t->unit & 3];
+            for (int64_t i = 0; i < len; i++) {
+                if (valid && !bit_get(valid, i)) continue;
+                int64_t v = w == 4 ? (int64_t)((const int32_t *)data)[i]
+                                   : ((const int64_t *)data)[i];
+                if (v < 0 || v > max)
+                    return MALFORMED(r, d->err, "time value %lld of column \"%s\" is outside a "
+                                     "day", (long long)v, d->col);
+            }
+        }
         return 0;
     }
     }
@@ -1267,6 +1305,8 @@ void clove_ipc_reader_destroy(clove_ipc_reader_t *r)
     free(r->conv);
     free(r->cschemas);
     free(r->types);
+    free(r->flatten);
+    if (r->identity) duckdb_destroy_selection_vector(r->identity);
     if (r->fields)
         for (int i = 0; i < r->ncols; i++) rfield_dispose(&r->fields[i]);
     free(r->fields);
@@ -1455,8 +1495,10 @@ int clove_ipc_reader_next_chunk(clove_ipc_reader_t *r, duckdb_data_chunk *chunk,
                 duckdb_destroy_data_chunk(&out);
                 return r->failed;
             }
-            duckdb_vector_reference_vector(duckdb_data_chunk_get_vector(out, (idx_t)c),
-                                           duckdb_data_chunk_get_vector(one, 0));
+            duckdb_vector dst = duckdb_data_chunk_get_vector(out, (idx_t)c);
+            duckdb_vector src = duckdb_data_chunk_get_vector(one, 0);
+            if (r->flatten[c]) duckdb_vector_copy_sel(src, dst, r->identity, (idx_t)n, 0, 0);
+            else duckdb_vector_reference_vector(dst, src);
             duckdb_destroy_data_chunk(&one);
         }
         duckdb_data_chunk_set_size(out, (idx_t)n);

@@ -62,6 +62,7 @@ struct clove_ipc_writer {
     wdict_t *dicts;
     int ndicts;
     bool has_views;
+    uint8_t uuid_view_layout;  /* what DuckDB really writes for a UUID it declares "vu" */
     fb_builder_t fb;
     enc_t rb, db;
     void **scratch;            /* allocations that live until the end of one call */
@@ -125,8 +126,53 @@ static void wnode_dispose(wnode_t *n)
     free(n->children);
 }
 
+/* DuckDB 1.4 declares UUID as utf8_view when string views are on but still appends the
+ * utf8 (or large utf8) layout; a one-row probe tells which layout it writes. */
+static uint8_t probe_uuid_layout(clove_ipc_writer_t *w)
+{
+    uint8_t layout = FB_T_UTF8_VIEW;
+    duckdb_logical_type t = duckdb_create_logical_type(DUCKDB_TYPE_UUID);
+    duckdb_data_chunk c = duckdb_create_data_chunk(&t, 1);
+    duckdb_hugeint *v = duckdb_vector_get_data(duckdb_data_chunk_get_vector(c, 0));
+    v[0].lower = 0;
+    v[0].upper = 0;
+    duckdb_data_chunk_set_size(c, 1);
+    struct ArrowArray a;
+    memset(&a, 0, sizeof(a));
+    duckdb_error_data ed = duckdb_data_chunk_to_arrow(w->opts, c, &a);
+    if (ed) {
+        duckdb_destroy_error_data(&ed);
+    } else if (a.n_children == 1 && a.children[0]->n_buffers >= 3) {
+        const int32_t *o32 = a.children[0]->buffers[1];
+        if (o32 && o32[0] == 0 && o32[1] == 36) layout = FB_T_UTF8;
+        else if (o32 && o32[0] == 0 && o32[1] == 0 && o32[2] == 36) layout = FB_T_LARGE_UTF8;
+    }
+    if (a.release) a.release(&a);
+    duckdb_destroy_data_chunk(&c);
+    duckdb_destroy_logical_type(&t);
+    return layout;
+}
+
+/* The DuckDB type of child i of an Arrow node of type lt (NULL when not known); caller
+ * destroys. A MAP's entries struct has no DuckDB type of its own: its children are the key
+ * and value types (map_entries). */
+static duckdb_logical_type duck_child(duckdb_logical_type lt, bool map_entries, int64_t i)
+{
+    if (!lt) return NULL;
+    if (map_entries)
+        return i == 0 ? duckdb_map_type_key_type(lt) : duckdb_map_type_value_type(lt);
+    switch (duckdb_get_type_id(lt)) {
+    case DUCKDB_TYPE_LIST: return duckdb_list_type_child_type(lt);
+    case DUCKDB_TYPE_ARRAY: return duckdb_array_type_child_type(lt);
+    case DUCKDB_TYPE_STRUCT: return duckdb_struct_type_child_type(lt, (idx_t)i);
+    case DUCKDB_TYPE_UNION: return duckdb_union_type_member_type(lt, (idx_t)i);
+    default: return NULL;
+    }
+}
+
 static int wnode_build(clove_ipc_writer_t *w, wnode_t *n, const struct ArrowSchema *s,
-                       const char *col, int depth, bool in_dict, clove_err_t *err)
+                       duckdb_logical_type lt, bool map_entries, const char *col, int depth,
+                       bool in_dict, clove_err_t *err)
 {
     memset(n, 0, sizeof(*n));
     n->dict_slot = -1;
@@ -151,7 +197,7 @@ static int wnode_build(clove_ipc_writer_t *w, wnode_t *n, const struct ArrowSche
         w->dicts[w->ndicts].id = w->ndicts;
         w->dicts[w->ndicts].value = n->value;
         w->ndicts++;
-        return wnode_build(w, n->value, s->dictionary, col, depth + 1, true, err);
+        return wnode_build(w, n->value, s->dictionary, NULL, false, col, depth + 1, true, err);
     }
     switch (n->t.id) {
     case FB_T_LIST_VIEW:
@@ -162,6 +208,11 @@ static int wnode_build(clove_ipc_writer_t *w, wnode_t *n, const struct ArrowSche
                              arrow_type_name(n->t.id));
     case FB_T_BINARY_VIEW:
     case FB_T_UTF8_VIEW:
+        if (lt && !map_entries && duckdb_get_type_id(lt) == DUCKDB_TYPE_UUID) {
+            if (!w->uuid_view_layout) w->uuid_view_layout = probe_uuid_layout(w);
+            n->t.id = w->uuid_view_layout;
+            if (n->t.id != FB_T_UTF8_VIEW) break;
+        }
         w->has_views = true;
         break;
     case FB_T_UNION:
@@ -177,8 +228,13 @@ static int wnode_build(clove_ipc_writer_t *w, wnode_t *n, const struct ArrowSche
     if (s->n_children) {
         n->children = clove_xcalloc((size_t)s->n_children, sizeof(*n->children));
         n->nchildren = s->n_children;
+        bool is_map = n->t.id == FB_T_MAP && lt && !map_entries &&
+                      duckdb_get_type_id(lt) == DUCKDB_TYPE_MAP;
         for (int64_t i = 0; i < s->n_children; i++) {
-            int rc = wnode_build(w, &n->children[i], s->children[i], col, depth + 1, in_dict, err);
+            duckdb_logical_type ct = is_map ? NULL : duck_child(lt, map_entries, i);
+            int rc = wnode_build(w, &n->children[i], s->children[i], is_map ? lt : ct, is_map,
+                                 col, depth + 1, in_dict, err);
+            if (ct) duckdb_destroy_logical_type(&ct);
             if (rc) return rc;
         }
     }
@@ -451,6 +507,40 @@ static int add_offsets(clove_ipc_writer_t *w, enc_t *e, const void *buf, int wid
     return 0;
 }
 
+/* DuckDB 1.4 writes BIT and BIGNUM as string views under arrow_output_version 1.4 even when
+ * their lossless schema says binary: rebuild offsets and data of the declared width. */
+static int add_views_as_offsets(clove_ipc_writer_t *w, enc_t *e, const struct ArrowArray *a,
+                                int width, int64_t pos, int64_t len)
+{
+    const uint8_t *views = (const uint8_t *)a->buffers[1] + 16 * pos;
+    int64_t nvar = a->n_buffers - 3;
+    int64_t total = 0;
+    for (int64_t i = 0; i < len; i++) total += (int64_t)fb_rd32(views + 16 * i);
+    if (width == 4 && total > INT32_MAX) return CLOVE_EUNSUPPORTED;
+    uint8_t *offs = scratch_alloc(w, (size_t)(len + 1) * (size_t)width);
+    uint8_t *data = scratch_alloc(w, (size_t)total);
+    if (!offs || !data) return CLOVE_ENOMEM;
+    int64_t at = 0;
+    for (int64_t i = 0; i <= len; i++) {
+        if (width == 4) fb_wr32(offs + 4 * i, (uint32_t)at);
+        else fb_wr64(offs + 8 * i, (uint64_t)at);
+        if (i == len) break;
+        const uint8_t *v = views + 16 * i;
+        uint32_t n = fb_rd32(v);
+        const uint8_t *src = v + 4;
+        if (n > 12) {
+            uint32_t bi = fb_rd32(v + 8);
+            if ((int64_t)bi >= nvar) return CLOVE_EINTERNAL;
+            src = (const uint8_t *)a->buffers[2 + bi] + fb_rd32(v + 12);
+        }
+        memcpy(data + at, src, n);
+        at += n;
+    }
+    enc_buf_add(e, offs, (len + 1) * width);
+    enc_buf_add(e, data, total);
+    return 0;
+}
+
 static int64_t cdata_min_buffers(const wnode_t *n)
 {
     if (n->value) return 2;
@@ -504,6 +594,11 @@ static int enc_array(clove_ipc_writer_t *w, enc_t *e, const wnode_t *n, const st
         return add_bitmap(w, e, a->buffers[1], pos, len);
     case FB_T_BINARY: case FB_T_UTF8: case FB_T_LARGE_BINARY: case FB_T_LARGE_UTF8: {
         int width = (t->id == FB_T_BINARY || t->id == FB_T_UTF8) ? 4 : 8;
+        if (a->n_buffers == 4) {
+            rc = add_views_as_offsets(w, e, a, width, pos, len);
+            if (rc) return clove_err_set(err, rc, "could not re-encode DuckDB's string views");
+            return 0;
+        }
         rc = add_offsets(w, e, a->buffers[1], width, pos, len, &first, &last);
         if (rc) return rc;
         enc_buf_add(e, (const uint8_t *)a->buffers[2] + first, last - first);
@@ -673,8 +768,8 @@ clove_ipc_writer_t *clove_ipc_writer_create(duckdb_connection conn, idx_t ncols,
     }
     w->cols = clove_xcalloc(ncols ? ncols : 1, sizeof(*w->cols));
     for (idx_t i = 0; i < ncols; i++) {
-        if (wnode_build(w, &w->cols[i], w->schema.children[i], names[i] ? names[i] : "", 1,
-                        false, err))
+        if (wnode_build(w, &w->cols[i], w->schema.children[i], types[i], false,
+                        names[i] ? names[i] : "", 1, false, err))
             goto fail;
     }
     return w;
@@ -799,7 +894,8 @@ static int write_batch(clove_ipc_writer_t *w, duckdb_data_chunk chunk, clove_buf
         return clove_err_set(err, CLOVE_EINVAL, "chunk has %llu columns, the Arrow writer %llu",
                              (unsigned long long)nc, (unsigned long long)w->ncols);
     for (idx_t i = 0; i < nc; i++) {
-        duckdb_logical_type lt = duckdb_vector_get_column_type(duckdb_data_chunk_get_vector(chunk, i));
+        duckdb_vector v = duckdb_data_chunk_get_vector(chunk, i);
+        duckdb_logical_type lt = duckdb_vector_get_column_type(v);
         duckdb_type id = duckdb_get_type_id(lt);
         duckdb_destroy_logical_type(&lt);
         if (id != w->type_ids[i])
