@@ -12,7 +12,7 @@ APT_PACKAGES=(
     libyaml-dev libmicrohttpd-dev libjansson-dev
     libgrpc-dev protobuf-c-compiler libprotobuf-c-dev
     libssl-dev libcurl4-openssl-dev libpq-dev libsqlite3-dev
-    libcmocka-dev libedit-dev
+    libcmocka-dev libedit-dev clang libclang-rt-14-dev
     postgresql postgresql-client python3 nodejs npm
 )
 

@@ -310,6 +310,15 @@ static uint64_t enum_index(const clove_fmt_node_t *node, const void *data, idx_t
  * floats; the text is what CSV and text/plain show). Returns -1 when the type is not a
  * fixed-size scalar.
  */
+/* TIME values outside a day can arrive from foreign Arrow data: saturate instead of
+ * overflowing the conversion to nanoseconds. */
+static int64_t us_to_ns(int64_t us)
+{
+    if (us > INT64_MAX / 1000) return INT64_MAX;
+    if (us < INT64_MIN / 1000) return INT64_MIN + 1;
+    return us * 1000;
+}
+
 static long scalar_text(char *p, const clove_fmt_node_t *node, const void *data, idx_t row,
                         char *kind)
 {
@@ -378,14 +387,14 @@ static long scalar_text(char *p, const clove_fmt_node_t *node, const void *data,
         return (long)clove_fmt_date(p, d);
     }
     case DUCKDB_TYPE_TIME:
-        return (long)clove_fmt_time_ns(p, ((const int64_t *)data)[row] * 1000);
+        return (long)clove_fmt_time_ns(p, us_to_ns(((const int64_t *)data)[row]));
     case DUCKDB_TYPE_TIME_NS: return (long)clove_fmt_time_ns(p, ((const int64_t *)data)[row]);
     case DUCKDB_TYPE_TIME_TZ: {
         /* 40 bits of microseconds, then 24 bits holding (16h - 1s) - offset in seconds. */
         uint64_t bits = ((const uint64_t *)data)[row];
         int64_t micros = (int64_t)(bits >> 24);
         int32_t offset = 57599 - (int32_t)(bits & 0xFFFFFF);
-        size_t n = clove_fmt_time_ns(p, micros * 1000);
+        size_t n = clove_fmt_time_ns(p, us_to_ns(micros));
         return (long)(n + clove_fmt_utc_offset(p + n, offset));
     }
     case DUCKDB_TYPE_TIMESTAMP:
