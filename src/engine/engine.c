@@ -815,6 +815,8 @@ int clove_query_next(clove_query_t *q, duckdb_data_chunk *chunk, clove_err_t *er
     return 0;
 }
 
+duckdb_connection clove_query_connection(clove_query_t *q) { return q->pc->conn; }
+
 double clove_query_elapsed_ms(clove_query_t *q)
 {
     return (double)(clove_mono_ns() - q->start_ns) / 1e6;

@@ -130,6 +130,9 @@ duckdb_logical_type clove_query_column_type(clove_query_t *q, idx_t col); /* bor
 int clove_query_next(clove_query_t *q, duckdb_data_chunk *chunk, clove_err_t *err);
 /* Ends the query (interrupting it if still running) and returns its connection. */
 void clove_query_end(clove_query_t *q);
+/* The query's DuckDB connection (borrowed; valid until clove_query_end). For reading client
+ * settings such as Arrow export options on the query's thread, never for other queries. */
+duckdb_connection clove_query_connection(clove_query_t *q);
 /* Milliseconds since the query started. */
 double clove_query_elapsed_ms(clove_query_t *q);
 /* Marks the query canceled (thread-safe); the next clove_query_next fails. */

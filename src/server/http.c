@@ -7,6 +7,7 @@
  * result size and a slow query never holds up another client.
  */
 #include "server/server.h"
+#include "arrow/arrow.h"
 #include "server/server_int.h"
 
 #include <errno.h>
@@ -76,12 +77,15 @@ typedef struct {
 /* A streamed /v1/sql answer; owned by the MHD response and freed by stream_free_cb. */
 typedef struct {
     clove_query_t *q;              /* NULL once the result is exhausted */
-    clove_fmt_t *fmt;
+    clove_fmt_t *fmt;              /* text formats; NULL for Arrow */
+    clove_ipc_writer_t *ipc;       /* Accept: application/vnd.apache.arrow.stream */
     clove_fmt_kind_t kind;
     clove_buf_t buf;               /* formatted bytes not yet handed to MHD */
     size_t off;                    /* how much of buf MHD has taken */
     bool done;                     /* the writer's trailer is in buf */
 } sql_stream_t;
+
+#define ARROW_STREAM_CT "application/vnd.apache.arrow.stream"
 
 static _Thread_local bool t_named;
 
@@ -489,6 +493,7 @@ static void stream_destroy(sql_stream_t *st)
     if (!st) return;
     if (st->q) clove_query_end(st->q);
     if (st->fmt) clove_fmt_destroy(st->fmt);
+    if (st->ipc) clove_ipc_writer_destroy(st->ipc);
     clove_buf_dispose(&st->buf);
     free(st);
 }
@@ -501,13 +506,20 @@ static int stream_step(sql_stream_t *st, clove_err_t *err)
     int rc = clove_query_next(st->q, &chunk, err);
     if (rc < 0) return rc;
     if (rc == 0) {
-        clove_fmt_end(st->fmt, &st->buf, clove_query_elapsed_ms(st->q));
+        if (st->ipc) clove_ipc_write_eos(&st->buf);
+        else clove_fmt_end(st->fmt, &st->buf, clove_query_elapsed_ms(st->q));
         clove_query_end(st->q);      /* give the connection back before the last bytes go */
         st->q = NULL;
         st->done = true;
     } else {
-        rc = clove_fmt_chunk(st->fmt, chunk, &st->buf);
-        duckdb_destroy_data_chunk(&chunk);
+        if (st->ipc) {
+            rc = clove_ipc_writer_batch(st->ipc, chunk, &st->buf, err);
+            duckdb_destroy_data_chunk(&chunk);
+            if (rc < 0) return rc;
+        } else {
+            rc = clove_fmt_chunk(st->fmt, chunk, &st->buf);
+            duckdb_destroy_data_chunk(&chunk);
+        }
         if (rc < 0)
             return clove_err_set(err, rc, "could not format the query result: %s",
                                  clove_strerror(rc));
@@ -636,12 +648,24 @@ static enum MHD_Result handle_sql(struct MHD_Connection *c, http_req_t *r)
         names[i] = clove_query_column_name(q, i);
         types[i] = clove_query_column_type(q, i);
     }
-    st->fmt = clove_fmt_create(kind, ncols, names, types);
-    if (!st->fmt) {
-        res = respond_text(c, r, 500, "out of memory while starting the answer");
-        goto out;
+    const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    if (accept && strstr(accept, ARROW_STREAM_CT)) {
+        /* the Arrow IPC stream: the same bytes a Flight DoGet carries */
+        st->ipc = clove_ipc_writer_create(clove_query_connection(q), ncols, names, types, &err);
+        if (!st->ipc || clove_ipc_writer_schema(st->ipc, &st->buf, &err) != 0) {
+            res = respond_text(c, r, 500, err.message[0] ? err.message
+                                                         : "could not start the Arrow stream");
+            goto out;
+        }
+        ct = ARROW_STREAM_CT;
+    } else {
+        st->fmt = clove_fmt_create(kind, ncols, names, types);
+        if (!st->fmt) {
+            res = respond_text(c, r, 500, "out of memory while starting the answer");
+            goto out;
+        }
+        clove_fmt_begin(st->fmt, &st->buf);
     }
-    clove_fmt_begin(st->fmt, &st->buf);
 
     /* Read ahead before answering: an error while executing still gets its 4xx, and a small
      * answer goes out whole with a Content-Length. */
