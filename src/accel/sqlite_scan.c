@@ -207,6 +207,7 @@ static void scan_init(duckdb_init_info info)
                  b->table, oerr);
         goto fail;
     }
+    clove_debug("sqlite", "scan of %s runs in SQLite: %s", b->table, sql);
     if (sqlite3_prepare_v2(s->db, sql, -1, &s->st, NULL) != SQLITE_OK) {
         snprintf(msg, sizeof msg, "could not read SQLite acceleration table \"%s\": %s",
                  b->table, sqlite3_errmsg(s->db));

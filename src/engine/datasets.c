@@ -1052,6 +1052,7 @@ void clove__datasets_dispose(clove_engine_t *e)
         free(d->seen_files);
         free(d->refresh_sql_override);
         free(d->next_refresh_sql);
+        if (d->pushdown) clove_pushdown_target_unref(d->pushdown);
         free(d->pk_cols);
         free(d->time_expr);
         free(d->source_error);

@@ -169,6 +169,7 @@ static void stmt_entry_clear(stmt_entry_t *s)
     free(s->sql);
     free(s->deps);
     free(s->not_ready_view);
+    free(s->exec_sql);
     memset(s, 0, sizeof *s);
 }
 
@@ -480,8 +481,27 @@ static stmt_entry_t *prepare_cached(clove_engine_t *e, pooled_conn_t *pc, const 
             deps[n++] = add[k];
         }
     }
+    /* filters and LIMIT for SQLite accelerations named in the query go into SQLite; the
+     * sandbox has checked the user's own SQL above */
+    clove_pushdown_target_t *pts[16];
+    size_t np = 0;
+    for (size_t i = 0; i < sb.n_tables && np < 16; i++) {
+        dataset_t *d = clove__dataset_find(e, sb.tables[i]);
+        if (!d || !d->sqlite) continue;
+        pthread_mutex_lock(&d->lock);
+        if (d->loaded && d->pushdown) pts[np++] = clove_pushdown_target_ref(d->pushdown);
+        pthread_mutex_unlock(&d->lock);
+    }
+    char *exec_sql = NULL;
+    if (np) {
+        clove_err_t perr;
+        if (clove_pushdown_rewrite(pc->conn, sql, pts, np, &exec_sql, &perr) != 0)
+            clove_debug(COMP, "filter pushdown skipped: %s", perr.message);
+    }
+    for (size_t i = 0; i < np; i++) clove_pushdown_target_unref(pts[i]);
     clove_sandbox_result_dispose(&sb);
 
+    victim->exec_sql = exec_sql;
     victim->sql = clove_xstrdup(sql);
     victim->hash = h;
     victim->deps = deps;
@@ -620,6 +640,16 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
     if (check_ready(e, s, err) != 0) {
         count_failure("not_ready");
         goto fail;
+    }
+    if (!s->stmt && s->exec_sql) {
+        if (duckdb_prepare(q->pc->conn, s->exec_sql, &s->stmt) == DuckDBError) {
+            clove_warn(COMP, "the query with pushed-down filters did not prepare (%s); running "
+                       "it without", duckdb_prepare_error(s->stmt));
+            duckdb_destroy_prepare(&s->stmt);
+            s->stmt = NULL;
+            free(s->exec_sql);
+            s->exec_sql = NULL;
+        }
     }
     if (!s->stmt) {
         if (duckdb_prepare(q->pc->conn, sql, &s->stmt) == DuckDBError) {

@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "accel/sqlite_accel.h"
 #include "common/cron.h"
+#include "engine/pushdown.h"
 #include "engine/sandbox.h"
 
 typedef struct dataset dataset_t;
@@ -35,6 +36,7 @@ struct dataset {
     unsigned seed;                   /* jitter */
     clove_sqlite_accel_t *sqlite;    /* engine sqlite: the store (borrowed from the engine) */
     uint64_t sqlite_version;         /* schema version seen by the view over the store */
+    clove_pushdown_target_t *pushdown; /* engine sqlite: how filters reach the store (lock) */
     bool serves_source;              /* ready_state on_registration: the source answers until
                                         the first load */
     bool accelerated;
@@ -80,6 +82,8 @@ typedef struct {
     dataset_t **deps;                /* datasets the statement reads (for readiness) */
     size_t n_deps;
     char *not_ready_view;            /* a view it reads that is not created yet, or NULL */
+    char *exec_sql;                  /* what is prepared when it differs from sql (filters
+                                        pushed into SQLite accelerations), or NULL */
     uint64_t last_used;
     uint64_t generation;             /* engine->ddl_generation when prepared */
 } stmt_entry_t;

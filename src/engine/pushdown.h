@@ -8,7 +8,7 @@
  * clove_sqlite_scan call. Analysis and rewriting go through DuckDB's parser only
  * (json_serialize_sql / json_deserialize_sql); the original WHERE stays in the query, so
  * DuckDB re-checks every row and a pushed condition only has to keep every row the original
- * keeps (it may keep more). See src/engine/README.md "Filter pushdown" for what is pushed.
+ * keeps (it may keep more). The comment at the top of pushdown.c lists what is pushed.
  */
 #ifndef CLOVE_PUSHDOWN_H
 #define CLOVE_PUSHDOWN_H

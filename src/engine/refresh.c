@@ -75,6 +75,21 @@ int clove__expose_file_table(dataset_t *d, clove_err_t *err)
         sql = clove_xasprintf("CREATE OR REPLACE VIEW spice.public.%s AS %s", qi, view);
         free(view);
         clove_sqlite_accel_schema_changed(d->sqlite, d->cfg->name, &d->sqlite_version);
+        pthread_mutex_lock(&d->e->admin_lock);
+        int rc = clove__exec(d->e->admin, sql, err);
+        clove_pushdown_target_t *pt =
+            rc == 0 ? clove_pushdown_target_create_sqlite(d->e->admin, d->sqlite, d->cfg->name,
+                                                          d->cfg->name, NULL)
+                    : NULL;
+        pthread_mutex_unlock(&d->e->admin_lock);
+        pthread_mutex_lock(&d->lock);
+        clove_pushdown_target_t *old = d->pushdown;
+        d->pushdown = pt;
+        pthread_mutex_unlock(&d->lock);
+        if (old) clove_pushdown_target_unref(old);
+        free(sql);
+        free(qi);
+        return rc;
     } else {
         sql = clove_xasprintf("CREATE OR REPLACE VIEW spice.public.%s AS SELECT * FROM %s", qi,
                               d->target);

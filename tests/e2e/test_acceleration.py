@@ -630,3 +630,30 @@ class SqliteEngineTest(CloveTest):
         refresh_and_wait(self, c, "t")
         self.assertEqual(c.rows("SELECT id, v FROM t ORDER BY id"),
                          [{"id": 1, "v": "a"}, {"id": 2, "v": "B"}, {"id": 3, "v": "c"}])
+
+    def test_filters_and_limit_run_inside_sqlite(self):
+        d = self.tempdir()
+        write_atomic(os.path.join(d, "data", "t.csv"),
+                     csv_text(["id", "v", "x"], [(i, "v%d" % i, i * 0.5) for i in range(200)]))
+        c = self.start(pod("""\
+  - from: file:data/t.csv
+    name: t
+    acceleration:
+      enabled: true
+      engine: sqlite
+  - from: file:data/t.csv
+    name: fed
+"""), workdir=d, args=["-v"])
+        q = "SELECT id, v FROM t WHERE id BETWEEN 10 AND 12 AND v <> 'v11' ORDER BY id"
+        self.assertEqual(c.rows(q), [{"id": 10, "v": "v10"}, {"id": 12, "v": "v12"}])
+        # the same rows as the file itself, and the filter reached SQLite
+        self.assertEqual(c.rows(q.replace("FROM t", "FROM fed")), c.rows(q))
+        scans = [l for l in c.logs().splitlines() if "runs in SQLite" in l]
+        self.assertTrue(any("WHERE" in l and "10" in l and "12" in l and "'v11'" in l
+                            for l in scans), scans)
+        self.assertEqual(len(c.rows("SELECT * FROM t WHERE id > 5 LIMIT 3")), 3)
+        self.assertTrue(any("LIMIT 3" in l for l in c.logs().splitlines()
+                            if "runs in SQLite" in l))
+        # a join with another dataset still answers exactly
+        self.assertEqual(c.rows("SELECT t.id, f.x FROM t JOIN fed f USING (id) WHERE t.id < 2 "
+                                "ORDER BY 1"), [{"id": 0, "x": 0.0}, {"id": 1, "x": 0.5}])

@@ -1,0 +1,1318 @@
+/*
+ * engine/pushdown.c: filter and LIMIT pushdown into SQLite accelerations. The user query is
+ * parsed by DuckDB (json_serialize_sql), its tree walked with jansson: in every SELECT, each
+ * FROM reference to a target dataset collects the conjuncts of WHERE (and of JOIN ... ON) that
+ * read only that reference's columns and constants, translated to SQLite syntax, and the
+ * reference is replaced in place by a SUBQUERY node holding the dataset's view query whose
+ * clove_sqlite_scan call gains `where_sql :=` (and `row_limit :=`). The tree goes back to SQL
+ * with json_deserialize_sql and that text is parsed once more: it must give exactly the
+ * rewritten tree, else nothing is pushed.
+ *
+ * Soundness rule: the original WHERE stays in the query and DuckDB re-checks every row, so a
+ * pushed condition P only needs "every row the query's condition keeps also satisfies P"
+ * (three-valued: TRUE rows of the condition are TRUE rows of P). Negation is pushed down to
+ * the leaves (NOT (a < 5) is a >= 5, De Morgan for AND/OR), so dropping an untranslatable
+ * child of an AND only widens P. A translation is "exact" when P keeps exactly the rows the
+ * condition keeps; row_limit is pushed only when the whole WHERE of a plain single-table
+ * SELECT went in exactly (else SQLite could stop before enough rows pass DuckDB's re-check).
+ *
+ * What compares in SQLite (storage per src/accel/README.md):
+ * - INTEGER columns (booleans, integers) against integer literals, booleans against
+ *   true/false; DECIMAL literals against integer columns become integer bounds;
+ * - UBIGINT (values above INT64_MAX are BLOBs, which SQLite orders after numbers) and
+ *   FLOAT/DOUBLE (NaN and -0.0 are BLOBs) through a CASE that gives a BLOB the answer DuckDB
+ *   gives for that value (NaN is greater than every number in DuckDB, -0.0 equals 0);
+ *   non-integer literals against FLOAT/DOUBLE only as a widened range (relative 1e-6), since
+ *   DuckDB rounds the literal to the column type and SQLite's text-to-double conversion need
+ *   not round the same way;
+ * - TEXT (VARCHAR) against string literals: SQLite's BINARY collation is memcmp, which is
+ *   DuckDB's default order; LIKE without ESCAPE becomes GLOB (case-sensitive like DuckDB's
+ *   LIKE; %->*, _->?, and *?[ bracketed). GLOB stops at a NUL byte, so rows holding one pass
+ *   through unfiltered (the LIKE translation is therefore never exact);
+ * - IS [NOT] NULL on every stored column (text-held types store NULL as NULL);
+ * - IN / NOT IN lists and BETWEEN of the above; OR only when every branch translates.
+ * Never pushed: parameters, casts other than boolean literals, functions, ILIKE, SIMILAR,
+ * IS DISTINCT FROM, subqueries, comparisons between columns, text-held types (DECIMAL, dates,
+ * timestamps, intervals, UUID, nested types, BLOB) beyond null checks, conditions on the
+ * nullable side of an outer join, anything under ASOF/POSITIONAL/SEMI/ANTI joins, references
+ * with TABLESAMPLE, queries with column references of three or more parts.
+ */
+#include "engine/pushdown.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define COMP "pushdown"
+#define SERIALIZE_SQL "SELECT json_serialize_sql($1::VARCHAR)"
+#define DESERIALIZE_SQL "SELECT json_deserialize_sql($1::JSON)"
+/* query_location of nodes without a position: too big for jansson's json_int_t */
+#define NO_LOCATION "\"query_location\":18446744073709551615"
+#define MAX_TREE_DEPTH 2100
+/* Relative widening of non-integer literals compared with FLOAT/DOUBLE columns: far above
+ * FLOAT's rounding (2^-24) and any text-to-double error. */
+#define REAL_SLACK 1e-6
+
+struct clove_pushdown_target {
+    atomic_int refs;
+    char *name;
+    json_t *view_node;  /* SELECT_NODE of the view query, without query_location */
+    char **cols;
+    clove_pushdown_col_kind_t *kinds;
+    size_t ncols;
+};
+
+/* ---- DuckDB parser calls ------------------------------------------------------------------- */
+
+/* Runs `q` (one VARCHAR/JSON parameter) with `arg` bound and returns the first value of the
+ * first row as a new string in *out (NULL when the result is NULL). */
+static int run_parser(duckdb_connection conn, const char *q, const char *arg, char **out,
+                      clove_err_t *err)
+{
+    duckdb_prepared_statement ps = NULL;
+    duckdb_result r;
+    bool have_result = false;
+    int rc = 0;
+    *out = NULL;
+    if (duckdb_prepare(conn, q, &ps) == DuckDBError) {
+        const char *m = duckdb_prepare_error(ps);
+        rc = clove_err_set(err, CLOVE_EINTERNAL, "could not prepare the SQL parser call: %s",
+                           m ? m : "unknown error");
+        goto done;
+    }
+    if (duckdb_bind_varchar(ps, 1, arg) == DuckDBError) {
+        rc = clove_err_set(err, CLOVE_EINTERNAL, "could not bind the SQL parser argument");
+        goto done;
+    }
+    have_result = true;
+    if (duckdb_execute_prepared(ps, &r) == DuckDBError) {
+        const char *m = duckdb_result_error(&r);
+        rc = clove_err_set(err, CLOVE_EINTERNAL, "the SQL parser call failed: %s",
+                           m ? m : "unknown error");
+        goto done;
+    }
+    duckdb_data_chunk chunk = duckdb_fetch_chunk(r);
+    if (chunk) {
+        if (duckdb_data_chunk_get_size(chunk) > 0) {
+            duckdb_vector vec = duckdb_data_chunk_get_vector(chunk, 0);
+            uint64_t *validity = duckdb_vector_get_validity(vec);
+            duckdb_string_t *data = (duckdb_string_t *)duckdb_vector_get_data(vec);
+            if (!validity || duckdb_validity_row_is_valid(validity, 0))
+                *out = clove_xstrndup(duckdb_string_t_data(&data[0]),
+                                      duckdb_string_t_length(data[0]));
+        }
+        duckdb_destroy_data_chunk(&chunk);
+    }
+    if (!*out) rc = clove_err_set(err, CLOVE_EINTERNAL, "the SQL parser returned no result");
+done:
+    if (have_result) duckdb_destroy_result(&r);
+    duckdb_destroy_prepare(&ps);
+    return rc;
+}
+
+/* Removes every query_location member: positions mean nothing in a rewritten tree, and the
+ * comparison of trees must not see them. */
+static void strip_locations(json_t *v, int depth)
+{
+    if (depth > MAX_TREE_DEPTH) return;
+    if (json_is_object(v)) {
+        json_object_del(v, "query_location");
+        const char *key;
+        json_t *child;
+        json_object_foreach(v, key, child) strip_locations(child, depth + 1);
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            strip_locations(json_array_get(v, i), depth + 1);
+    }
+}
+
+/* Parses `sql` into DuckDB's JSON tree. Returns 0 with *out set, or 0 with *out NULL when
+ * DuckDB does not serialise it (not a plain query, syntax error) or the JSON cannot be read
+ * exactly (integers beyond int64); negative when the parser call failed. */
+static int parse_sql(duckdb_connection conn, const char *sql, json_t **out, clove_err_t *err)
+{
+    char *text = NULL;
+    *out = NULL;
+    int rc = run_parser(conn, SERIALIZE_SQL, sql, &text, err);
+    if (rc != 0) return rc;
+    /* the marker is outside any JSON string: inside one its quotes would be escaped */
+    clove_buf_t b;
+    clove_buf_init(&b);
+    const char *p = text, *hit;
+    while ((hit = strstr(p, NO_LOCATION)) != NULL) {
+        clove_buf_append(&b, p, (size_t)(hit - p));
+        clove_buf_puts(&b, "\"query_location\":0");
+        p = hit + strlen(NO_LOCATION);
+    }
+    clove_buf_puts(&b, p);
+    free(text);
+    if (b.failed) {
+        clove_buf_dispose(&b);
+        return clove_err_set(err, CLOVE_ENOMEM, "out of memory reading a parse tree");
+    }
+    json_error_t jerr;
+    json_t *root = json_loads(b.data, 0, &jerr);
+    clove_buf_dispose(&b);
+    if (!root) return 0;
+    if (!json_is_false(json_object_get(root, "error")) ||
+        json_array_size(json_object_get(root, "statements")) != 1) {
+        json_decref(root);
+        return 0;
+    }
+    strip_locations(root, 0);
+    *out = root;
+    return 0;
+}
+
+/* ---- small helpers ------------------------------------------------------------------------- */
+
+static const char *str_field(json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "";
+}
+
+static bool is_type(json_t *obj, const char *type)
+{
+    return strcmp(str_field(obj, "type"), type) == 0;
+}
+
+static void put_ident(clove_buf_t *b, const char *s)
+{
+    clove_buf_putc(b, '"');
+    for (; *s; s++) {
+        if (*s == '"') clove_buf_putc(b, '"');
+        clove_buf_putc(b, *s);
+    }
+    clove_buf_putc(b, '"');
+}
+
+static void put_string(clove_buf_t *b, const char *s)
+{
+    clove_buf_putc(b, '\'');
+    for (; *s; s++) {
+        if (*s == '\'') clove_buf_putc(b, '\'');
+        clove_buf_putc(b, *s);
+    }
+    clove_buf_putc(b, '\'');
+}
+
+/* ---- targets ------------------------------------------------------------------------------- */
+
+/* Parses the view query and checks its shape; returns its SELECT_NODE (new reference). */
+static json_t *parse_view(duckdb_connection conn, const char *view_sql, size_t ncols,
+                          clove_err_t *err)
+{
+    json_t *root = NULL;
+    if (parse_sql(conn, view_sql, &root, err) != 0) return NULL;
+    json_t *node = root ? json_object_get(json_array_get(json_object_get(root, "statements"), 0),
+                                          "node")
+                        : NULL;
+    json_t *from = json_object_get(node, "from_table");
+    json_t *fn = json_object_get(from, "function");
+    if (!node || !is_type(node, "SELECT_NODE") || !is_type(from, "TABLE_FUNCTION") ||
+        !clove_str_ieq(str_field(fn, "function_name"), CLOVE_SQLITE_SCAN_FN) ||
+        !json_is_array(json_object_get(fn, "children")) ||
+        json_array_size(json_object_get(node, "modifiers")) != 0 ||
+        !json_is_null(json_object_get(node, "where_clause")) ||
+        json_array_size(json_object_get(node, "select_list")) != ncols) {
+        clove_err_set(err, CLOVE_EINVAL,
+                      "the view query is not a plain SELECT of %zu columns FROM "
+                      CLOVE_SQLITE_SCAN_FN "(...)",
+                      ncols);
+        json_decref(root);
+        return NULL;
+    }
+    json_incref(node);
+    json_decref(root);
+    return node;
+}
+
+static clove_pushdown_target_t *target_new(const char *name, json_t *node, size_t ncols)
+{
+    clove_pushdown_target_t *t = clove_xcalloc(1, sizeof *t);
+    atomic_init(&t->refs, 1);
+    t->name = clove_xstrdup(name);
+    t->view_node = node;
+    t->ncols = ncols;
+    t->cols = clove_xcalloc(ncols ? ncols : 1, sizeof *t->cols);
+    t->kinds = clove_xcalloc(ncols ? ncols : 1, sizeof *t->kinds);
+    return t;
+}
+
+clove_pushdown_target_t *clove_pushdown_target_create(duckdb_connection conn, const char *name,
+                                                      const char *view_sql,
+                                                      const clove_pushdown_col_t *cols,
+                                                      size_t ncols, clove_err_t *err)
+{
+    if (!conn || !name || !view_sql || (ncols && !cols)) {
+        clove_err_set(err, CLOVE_EINVAL, "pushdown target: missing arguments");
+        return NULL;
+    }
+    json_t *node = parse_view(conn, view_sql, ncols, err);
+    if (!node) return NULL;
+    clove_pushdown_target_t *t = target_new(name, node, ncols);
+    for (size_t i = 0; i < ncols; i++) {
+        t->cols[i] = clove_xstrdup(cols[i].name ? cols[i].name : "");
+        t->kinds[i] = cols[i].kind;
+    }
+    return t;
+}
+
+static clove_pushdown_col_kind_t kind_of(duckdb_logical_type lt)
+{
+    char *alias = duckdb_logical_type_get_alias(lt);
+    bool aliased = alias != NULL;
+    duckdb_free(alias);
+    if (aliased) return CLOVE_PUSHDOWN_COL_NULLS;
+    switch (duckdb_get_type_id(lt)) {
+    case DUCKDB_TYPE_BOOLEAN: return CLOVE_PUSHDOWN_COL_BOOL;
+    case DUCKDB_TYPE_TINYINT:
+    case DUCKDB_TYPE_SMALLINT:
+    case DUCKDB_TYPE_INTEGER:
+    case DUCKDB_TYPE_BIGINT:
+    case DUCKDB_TYPE_UTINYINT:
+    case DUCKDB_TYPE_USMALLINT:
+    case DUCKDB_TYPE_UINTEGER: return CLOVE_PUSHDOWN_COL_INT;
+    case DUCKDB_TYPE_UBIGINT: return CLOVE_PUSHDOWN_COL_UBIGINT;
+    case DUCKDB_TYPE_FLOAT: return CLOVE_PUSHDOWN_COL_FLOAT;
+    case DUCKDB_TYPE_DOUBLE: return CLOVE_PUSHDOWN_COL_DOUBLE;
+    case DUCKDB_TYPE_VARCHAR: return CLOVE_PUSHDOWN_COL_TEXT;
+    default: return CLOVE_PUSHDOWN_COL_NULLS;
+    }
+}
+
+clove_pushdown_target_t *clove_pushdown_target_create_sqlite(duckdb_connection conn,
+                                                             clove_sqlite_accel_t *a,
+                                                             const char *table,
+                                                             const char *name,
+                                                             clove_err_t *err)
+{
+    clove_pushdown_target_t *t = NULL;
+    duckdb_prepared_statement ps = NULL;
+    char *q = NULL;
+    if (!conn || !a || !table || !name) {
+        clove_err_set(err, CLOVE_EINVAL, "pushdown target: missing arguments");
+        return NULL;
+    }
+    char *view = clove_sqlite_accel_view_sql(a, table, err);
+    if (!view) return NULL;
+    q = clove_xasprintf("SELECT * FROM (%s) LIMIT 0", view);
+    if (duckdb_prepare(conn, q, &ps) == DuckDBError) {
+        const char *m = duckdb_prepare_error(ps);
+        clove_err_set(err, CLOVE_EINTERNAL,
+                      "could not read the columns of SQLite acceleration table \"%s\": %s",
+                      table, m ? m : "unknown error");
+        goto done;
+    }
+    size_t ncols = (size_t)duckdb_prepared_statement_column_count(ps);
+    json_t *node = parse_view(conn, view, ncols, err);
+    if (!node) goto done;
+    t = target_new(name, node, ncols);
+    json_t *list = json_object_get(node, "select_list");
+    for (size_t i = 0; i < ncols; i++) {
+        /* DuckDB hands out a copy here, despite the const */
+        char *cn = (char *)duckdb_prepared_statement_column_name(ps, (idx_t)i);
+        t->cols[i] = clove_xstrdup(cn ? cn : "");
+        duckdb_free(cn);
+        json_t *item = json_array_get(list, i);
+        if (strcmp(str_field(item, "class"), "COLUMN_REF") != 0) {
+            t->kinds[i] = CLOVE_PUSHDOWN_COL_NULLS; /* text the view casts back */
+            continue;
+        }
+        duckdb_logical_type lt = duckdb_prepared_statement_column_logical_type(ps, (idx_t)i);
+        t->kinds[i] = kind_of(lt);
+        duckdb_destroy_logical_type(&lt);
+    }
+done:
+    duckdb_destroy_prepare(&ps);
+    free(q);
+    free(view);
+    return t;
+}
+
+clove_pushdown_target_t *clove_pushdown_target_ref(clove_pushdown_target_t *t)
+{
+    if (t) atomic_fetch_add(&t->refs, 1);
+    return t;
+}
+
+void clove_pushdown_target_unref(clove_pushdown_target_t *t)
+{
+    if (!t || atomic_fetch_sub(&t->refs, 1) != 1) return;
+    for (size_t i = 0; i < t->ncols; i++) free(t->cols[i]);
+    free(t->cols);
+    free(t->kinds);
+    json_decref(t->view_node);
+    free(t->name);
+    free(t);
+}
+
+const char *clove_pushdown_target_name(const clove_pushdown_target_t *t)
+{
+    return t ? t->name : NULL;
+}
+
+/* ---- FROM bindings ------------------------------------------------------------------------- */
+
+/* One name a SELECT's FROM clause binds. Targets know their columns; everything else
+ * (other tables, subqueries, table functions) does not, which blocks unqualified names. */
+typedef struct {
+    const char *name;                    /* alias, or table / function name (borrowed) */
+    const clove_pushdown_target_t *t;    /* NULL: columns unknown */
+    json_t *ref;                         /* the BASE_TABLE node (targets) */
+    json_t *col_alias;                   /* column_name_alias (targets) */
+    clove_buf_t cond;                    /* pushed conjuncts, " AND "-joined */
+    size_t n_cond;
+} binding_t;
+
+typedef struct {
+    binding_t *v;
+    size_t n, cap;
+} bindings_t;
+
+typedef struct {
+    clove_pushdown_target_t *const *targets;
+    size_t n_targets;
+    const char **scope;                  /* CTE names in scope (borrowed) */
+    size_t n_scope, cap_scope;
+    size_t replaced;
+    bool bail;                           /* the query has a shape the rewrite avoids */
+} ctx_t;
+
+static bool scope_has(const ctx_t *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_scope; i++)
+        if (clove_str_ieq(c->scope[i], name)) return true;
+    return false;
+}
+
+static void scope_push(ctx_t *c, const char *name)
+{
+    if (c->n_scope == c->cap_scope) {
+        c->cap_scope = c->cap_scope ? c->cap_scope * 2 : 8;
+        c->scope = clove_xrealloc(c->scope, c->cap_scope * sizeof *c->scope);
+    }
+    c->scope[c->n_scope++] = name;
+}
+
+/* The target a BASE_TABLE node names (bare, public.x, spice.public.x; not a CTE), or NULL. */
+static const clove_pushdown_target_t *match_target(ctx_t *c, json_t *ref)
+{
+    const char *catalog = str_field(ref, "catalog_name");
+    const char *schema = str_field(ref, "schema_name");
+    const char *table = str_field(ref, "table_name");
+    bool bare = !*catalog && !*schema;
+    bool qualified = clove_str_ieq(schema, "public") && (!*catalog || clove_str_ieq(catalog,
+                                                                                    "spice"));
+    if (!bare && !qualified) return NULL;
+    if (bare && scope_has(c, table)) return NULL;
+    for (size_t i = 0; i < c->n_targets; i++)
+        if (c->targets[i] && clove_str_ieq(c->targets[i]->name, table)) return c->targets[i];
+    return NULL;
+}
+
+static binding_t *binding_add(bindings_t *bs)
+{
+    if (bs->n == bs->cap) {
+        bs->cap = bs->cap ? bs->cap * 2 : 4;
+        bs->v = clove_xrealloc(bs->v, bs->cap * sizeof *bs->v);
+    }
+    binding_t *b = &bs->v[bs->n++];
+    memset(b, 0, sizeof *b);
+    clove_buf_init(&b->cond);
+    return b;
+}
+
+static void bindings_dispose(bindings_t *bs)
+{
+    for (size_t i = 0; i < bs->n; i++) clove_buf_dispose(&bs->v[i].cond);
+    free(bs->v);
+}
+
+/* Joins whose inputs may be filtered before joining (on their preserved sides). */
+static bool regular_join(json_t *j)
+{
+    const char *rt = str_field(j, "ref_type");
+    const char *jt = str_field(j, "join_type");
+    return (!strcmp(rt, "REGULAR") || !strcmp(rt, "CROSS") || !strcmp(rt, "NATURAL")) &&
+           (!strcmp(jt, "INNER") || !strcmp(jt, "LEFT") || !strcmp(jt, "RIGHT") ||
+            !strcmp(jt, "OUTER"));
+}
+
+static void collect(ctx_t *c, json_t *ref, bindings_t *bs, int depth)
+{
+    if (depth > MAX_TREE_DEPTH) return;
+    const char *type = str_field(ref, "type");
+    if (!strcmp(type, "JOIN")) {
+        collect(c, json_object_get(ref, "left"), bs, depth + 1);
+        collect(c, json_object_get(ref, "right"), bs, depth + 1);
+        return;
+    }
+    const char *alias = str_field(ref, "alias");
+    binding_t *b = binding_add(bs);
+    if (!strcmp(type, "BASE_TABLE")) {
+        b->name = *alias ? alias : str_field(ref, "table_name");
+        const clove_pushdown_target_t *t = match_target(c, ref);
+        if (t && json_is_null(json_object_get(ref, "sample")) &&
+            json_is_null(json_object_get(ref, "at_clause"))) {
+            b->t = t;
+            b->ref = ref;
+            b->col_alias = json_object_get(ref, "column_name_alias");
+        }
+    } else if (!strcmp(type, "TABLE_FUNCTION")) {
+        b->name = *alias ? alias : str_field(json_object_get(ref, "function"), "function_name");
+    } else {
+        b->name = alias;
+    }
+}
+
+/* Whether filtering `target` before the joins under `ref` equals filtering after them:
+ * -1 not under ref, 0 under a nullable side or a join that forbids it, 1 yes. */
+static int reach(json_t *ref, json_t *target, int depth)
+{
+    if (ref == target) return 1;
+    if (depth > MAX_TREE_DEPTH || !is_type(ref, "JOIN")) return -1;
+    int l = reach(json_object_get(ref, "left"), target, depth + 1);
+    int r = reach(json_object_get(ref, "right"), target, depth + 1);
+    if (l < 0 && r < 0) return -1;
+    if (!regular_join(ref)) return 0;
+    const char *jt = str_field(ref, "join_type");
+    if (l >= 0) return l == 1 && (!strcmp(jt, "INNER") || !strcmp(jt, "LEFT"));
+    return r == 1 && (!strcmp(jt, "INNER") || !strcmp(jt, "RIGHT"));
+}
+
+/* Column index of `name` as the binding shows it (column aliases rename leading columns). */
+static int binding_col(const binding_t *b, const char *name)
+{
+    for (size_t i = 0; i < b->t->ncols; i++) {
+        const char *vis = i < json_array_size(b->col_alias)
+                              ? json_string_value(json_array_get(b->col_alias, i))
+                              : b->t->cols[i];
+        if (vis && clove_str_ieq(vis, name)) return (int)i;
+    }
+    return -1;
+}
+
+/* Resolves a COLUMN_REF to a target binding; -1 when it is not (certainly) one. */
+static int resolve(const bindings_t *bs, json_t *colref, int *col)
+{
+    json_t *names = json_object_get(colref, "column_names");
+    size_t n = json_array_size(names);
+    int found = -1;
+    if (n == 1) {
+        const char *cn = json_string_value(json_array_get(names, 0));
+        for (size_t i = 0; cn && i < bs->n; i++) {
+            if (!bs->v[i].t) return -1; /* unknown columns: could be theirs */
+            int k = binding_col(&bs->v[i], cn);
+            if (k < 0) continue;
+            if (found >= 0) return -1; /* ambiguous */
+            found = (int)i;
+            *col = k;
+        }
+        return found;
+    }
+    if (n != 2) return -1;
+    const char *q = json_string_value(json_array_get(names, 0));
+    const char *cn = json_string_value(json_array_get(names, 1));
+    for (size_t i = 0; q && cn && i < bs->n; i++) {
+        if (!clove_str_ieq(bs->v[i].name, q)) continue;
+        if (found >= 0 || !bs->v[i].t) return -1;
+        found = (int)i;
+    }
+    if (found < 0) return -1;
+    *col = binding_col(&bs->v[found], cn);
+    return *col < 0 ? -1 : found;
+}
+
+/* ---- predicate translation ----------------------------------------------------------------- */
+
+typedef enum { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE } op_t;
+
+static const char *const op_sql[] = {"=", "<>", "<", "<=", ">", ">="};
+
+static op_t op_negate(op_t o)
+{
+    static const op_t neg[] = {OP_NE, OP_EQ, OP_GE, OP_GT, OP_LE, OP_LT};
+    return neg[o];
+}
+
+static op_t op_flip(op_t o)
+{
+    static const op_t flip[] = {OP_EQ, OP_NE, OP_GT, OP_GE, OP_LT, OP_LE};
+    return flip[o];
+}
+
+static bool op_parse(const char *type, op_t *o)
+{
+    static const char *const names[] = {"COMPARE_EQUAL", "COMPARE_NOTEQUAL", "COMPARE_LESSTHAN",
+                                        "COMPARE_LESSTHANOREQUALTO", "COMPARE_GREATERTHAN",
+                                        "COMPARE_GREATERTHANOREQUALTO"};
+    for (int i = 0; i < 6; i++) {
+        if (!strcmp(type, names[i])) {
+            *o = (op_t)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool op_holds(op_t o, int cmp)
+{
+    switch (o) {
+    case OP_EQ: return cmp == 0;
+    case OP_NE: return cmp != 0;
+    case OP_LT: return cmp < 0;
+    case OP_LE: return cmp <= 0;
+    case OP_GT: return cmp > 0;
+    default: return cmp >= 0;
+    }
+}
+
+typedef enum { LIT_INT, LIT_DEC, LIT_DBL, LIT_STR, LIT_BOOL } lit_kind_t;
+
+typedef struct {
+    lit_kind_t k;
+    int64_t i;          /* INT, BOOL (0/1), DEC (unscaled) */
+    int scale;          /* DEC */
+    double d;           /* DBL */
+    const char *s;      /* STR (borrowed, no NUL inside) */
+} lit_t;
+
+/* A literal DuckDB compares with its own value (no implicit cast from text). */
+static bool parse_lit(json_t *e, lit_t *l)
+{
+    const char *cls = str_field(e, "class");
+    if (!strcmp(cls, "CAST")) {
+        /* `true` / `false` arrive as CAST('t' AS BOOLEAN) */
+        json_t *child = json_object_get(e, "child");
+        lit_t inner;
+        if (strcmp(str_field(json_object_get(e, "cast_type"), "id"), "BOOLEAN") != 0 ||
+            json_is_true(json_object_get(e, "try_cast")) || !parse_lit(child, &inner) ||
+            inner.k != LIT_STR)
+            return false;
+        l->k = LIT_BOOL;
+        if (!strcmp(inner.s, "t") || !strcmp(inner.s, "true")) l->i = 1;
+        else if (!strcmp(inner.s, "f") || !strcmp(inner.s, "false")) l->i = 0;
+        else return false;
+        return true;
+    }
+    if (strcmp(cls, "CONSTANT") != 0) return false;
+    json_t *val = json_object_get(e, "value");
+    if (!json_is_false(json_object_get(val, "is_null"))) return false;
+    json_t *type = json_object_get(val, "type");
+    const char *id = str_field(type, "id");
+    json_t *v = json_object_get(val, "value");
+    static const char *const ints[] = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT",
+                                       "USMALLINT", "UINTEGER", "UBIGINT", NULL};
+    for (size_t i = 0; ints[i]; i++) {
+        if (!strcmp(id, ints[i])) {
+            if (!json_is_integer(v)) return false;
+            l->k = LIT_INT;
+            l->i = (int64_t)json_integer_value(v);
+            return true;
+        }
+    }
+    if (!strcmp(id, "DECIMAL")) {
+        json_t *scale = json_object_get(json_object_get(type, "type_info"), "scale");
+        if (!json_is_integer(v) || !json_is_integer(scale) || json_integer_value(scale) < 0 ||
+            json_integer_value(scale) > 18)
+            return false;
+        l->k = json_integer_value(scale) == 0 ? LIT_INT : LIT_DEC;
+        l->i = (int64_t)json_integer_value(v);
+        l->scale = (int)json_integer_value(scale);
+        return true;
+    }
+    if (!strcmp(id, "DOUBLE") || !strcmp(id, "FLOAT")) {
+        if (!json_is_number(v) || !isfinite(json_number_value(v))) return false;
+        l->k = LIT_DBL;
+        l->d = json_number_value(v);
+        return true;
+    }
+    if (!strcmp(id, "VARCHAR")) {
+        const char *s = json_string_value(v);
+        if (!s || strlen(s) != json_string_length(v)) return false; /* NUL inside */
+        l->k = LIT_STR;
+        l->s = s;
+        return true;
+    }
+    if (!strcmp(id, "BOOLEAN")) {
+        if (!json_is_boolean(v)) return false;
+        l->k = LIT_BOOL;
+        l->i = json_is_true(v);
+        return true;
+    }
+    return false;
+}
+
+static int64_t pow10_i(int s)
+{
+    int64_t p = 1;
+    while (s-- > 0) p *= 10;
+    return p;
+}
+
+static double lit_double(const lit_t *l)
+{
+    if (l->k == LIT_DBL) return l->d;
+    if (l->k == LIT_DEC) return (double)l->i / (double)pow10_i(l->scale);
+    return (double)l->i;
+}
+
+typedef struct {
+    const bindings_t *bs;
+    int slot;           /* binding the condition reads, -1 until a column fixes it */
+    bool exact;         /* the translation keeps exactly the rows the condition keeps */
+} tr_t;
+
+/* Resolves a column operand of the current slot; -1 when it is not one. */
+static int tr_column(tr_t *t, json_t *e, int *slot)
+{
+    int col;
+    if (strcmp(str_field(e, "class"), "COLUMN_REF") != 0) return -1;
+    int s = resolve(t->bs, e, &col);
+    if (s < 0 || (t->slot >= 0 && s != t->slot)) return -1;
+    if (t->bs->v[s].t->kinds[col] == CLOVE_PUSHDOWN_COL_NONE) return -1;
+    *slot = s;
+    return col;
+}
+
+static void put_real(clove_buf_t *b, double d)
+{
+    char num[64];
+    snprintf(num, sizeof num, "%.17g", d);
+    clove_buf_puts(b, num);
+    if (!strpbrk(num, ".eE")) clove_buf_puts(b, ".0");
+}
+
+/* Writes `col op lit` in SQLite terms for a column of kind k. Returns false when it cannot be
+ * written; clears *exact when what it writes keeps more rows than the comparison. */
+static bool put_compare(clove_buf_t *b, const char *col, clove_pushdown_col_kind_t k, op_t o,
+                        const lit_t *l, bool *exact)
+{
+    switch (k) {
+    case CLOVE_PUSHDOWN_COL_BOOL:
+        if (l->k != LIT_BOOL) return false;
+        put_ident(b, col);
+        clove_buf_printf(b, " %s %" PRId64, op_sql[o], l->i);
+        return true;
+    case CLOVE_PUSHDOWN_COL_INT:
+        if (l->k == LIT_INT) {
+            put_ident(b, col);
+            clove_buf_printf(b, " %s %" PRId64, op_sql[o], l->i);
+            return true;
+        }
+        if (l->k == LIT_DEC) {
+            /* x vs m/10^s, not an integer: compare with floor(m/10^s) */
+            int64_t p = pow10_i(l->scale), q = l->i / p, r = l->i % p;
+            int64_t fl = r < 0 ? q - 1 : q;
+            if (r == 0) {
+                put_ident(b, col);
+                clove_buf_printf(b, " %s %" PRId64, op_sql[o], fl);
+            } else if (o == OP_EQ) {
+                clove_buf_puts(b, "0");
+            } else if (o == OP_NE) {
+                put_ident(b, col);
+                clove_buf_puts(b, " IS NOT NULL");
+            } else {
+                put_ident(b, col);
+                clove_buf_printf(b, " %s %" PRId64, (o == OP_GT || o == OP_GE) ? ">" : "<=", fl);
+            }
+            return true;
+        }
+        return false;
+    case CLOVE_PUSHDOWN_COL_UBIGINT:
+        if (l->k != LIT_INT) return false;
+        /* a BLOB holds a value above INT64_MAX: greater than any int64 literal */
+        clove_buf_puts(b, "CASE WHEN typeof(");
+        put_ident(b, col);
+        clove_buf_puts(b, ") = 'blob' THEN ");
+        clove_buf_puts(b, op_holds(o, 1) ? "1" : "0");
+        clove_buf_puts(b, " ELSE ");
+        put_ident(b, col);
+        clove_buf_printf(b, " %s %" PRId64 " END", op_sql[o], l->i);
+        return true;
+    case CLOVE_PUSHDOWN_COL_FLOAT:
+    case CLOVE_PUSHDOWN_COL_DOUBLE: {
+        if (l->k != LIT_INT && l->k != LIT_DEC && l->k != LIT_DBL) return false;
+        int64_t lim = k == CLOVE_PUSHDOWN_COL_FLOAT ? (INT64_C(1) << 24) : (INT64_C(1) << 53);
+        if (l->k == LIT_INT && l->i <= lim && l->i >= -lim) {
+            /* exact: a BLOB is -0.0 (equal to 0) or NaN (greater than every number) */
+            clove_buf_puts(b, "CASE WHEN typeof(");
+            put_ident(b, col);
+            clove_buf_puts(b, ") <> 'blob' THEN ");
+            put_ident(b, col);
+            clove_buf_printf(b, " %s %" PRId64 " WHEN ", op_sql[o], l->i);
+            put_ident(b, col);
+            clove_buf_printf(b, " = X'8000000000000000' THEN %d ELSE %d END",
+                             op_holds(o, l->i < 0 ? 1 : l->i > 0 ? -1 : 0) ? 1 : 0,
+                             op_holds(o, 1) ? 1 : 0);
+            return true;
+        }
+        if (o == OP_NE) return false;
+        double v = lit_double(l);
+        double s = fabs(v) * REAL_SLACK + 1e-30;
+        double lo = v - s, hi = v + s;
+        if (!isfinite(lo) || !isfinite(hi)) return false;
+        *exact = false;
+        clove_buf_puts(b, "(typeof(");
+        put_ident(b, col);
+        clove_buf_puts(b, ") = 'blob' OR ");
+        put_ident(b, col);
+        if (o == OP_EQ) {
+            clove_buf_puts(b, " BETWEEN ");
+            put_real(b, lo);
+            clove_buf_puts(b, " AND ");
+            put_real(b, hi);
+        } else if (o == OP_GT || o == OP_GE) {
+            clove_buf_puts(b, " >= ");
+            put_real(b, lo);
+        } else {
+            clove_buf_puts(b, " <= ");
+            put_real(b, hi);
+        }
+        clove_buf_putc(b, ')');
+        return true;
+    }
+    case CLOVE_PUSHDOWN_COL_TEXT:
+        if (l->k != LIT_STR) return false;
+        put_ident(b, col);
+        clove_buf_printf(b, " %s ", op_sql[o]);
+        put_string(b, l->s);
+        return true;
+    default:
+        return false;
+    }
+}
+
+static char *tr_expr(tr_t *t, json_t *e, bool neg, int depth);
+
+/* Takes the column of the comparison from either side. */
+static char *tr_comparison(tr_t *t, json_t *e, op_t o)
+{
+    json_t *left = json_object_get(e, "left"), *right = json_object_get(e, "right");
+    int slot, col = tr_column(t, left, &slot);
+    json_t *other = right;
+    if (col < 0) {
+        col = tr_column(t, right, &slot);
+        other = left;
+        o = op_flip(o);
+    }
+    lit_t l;
+    if (col < 0 || !parse_lit(other, &l)) return NULL;
+    const clove_pushdown_target_t *tg = t->bs->v[slot].t;
+    clove_buf_t b;
+    clove_buf_init(&b);
+    bool exact = true;
+    if (!put_compare(&b, tg->cols[col], tg->kinds[col], o, &l, &exact) || b.failed) {
+        clove_buf_dispose(&b);
+        return NULL;
+    }
+    t->slot = slot;
+    t->exact &= exact;
+    return clove_buf_steal(&b);
+}
+
+/* Joins the translations of `n` pieces with AND / OR. With `all`, every piece must
+ * translate; otherwise untranslatable pieces are left out (only valid under AND). */
+typedef char *(*piece_fn)(tr_t *t, void *ud, size_t i, bool neg, int depth);
+
+static char *tr_join(tr_t *t, size_t n, piece_fn fn, void *ud, bool neg, bool is_and,
+                     int depth)
+{
+    clove_buf_t b;
+    clove_buf_init(&b);
+    size_t got = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *p = fn(t, ud, i, neg, depth);
+        if (!p) {
+            if (!is_and) {
+                clove_buf_dispose(&b);
+                return NULL;
+            }
+            t->exact = false;
+            continue;
+        }
+        clove_buf_printf(&b, "%s(%s)", got++ ? (is_and ? " AND " : " OR ") : "", p);
+        free(p);
+    }
+    if (got == 0 || b.failed) {
+        clove_buf_dispose(&b);
+        return NULL;
+    }
+    return clove_buf_steal(&b);
+}
+
+static char *piece_child(tr_t *t, void *ud, size_t i, bool neg, int depth)
+{
+    return tr_expr(t, json_array_get((json_t *)ud, i), neg, depth + 1);
+}
+
+typedef struct {
+    json_t *col;
+    json_t *list;       /* IN: children, [0] is the column */
+    json_t *lower, *upper;
+} in_ud_t;
+
+/* IN item i (list index i + 1): col = item, or col <> item under negation. */
+static char *piece_in(tr_t *t, void *ud, size_t i, bool neg, int depth)
+{
+    in_ud_t *u = ud;
+    json_t *cmp = json_pack("{s:s, s:s, s:O, s:O}", "class", "COMPARISON", "type",
+                            neg ? "COMPARE_NOTEQUAL" : "COMPARE_EQUAL", "left", u->col,
+                            "right", json_array_get(u->list, i + 1));
+    char *r = cmp ? tr_expr(t, cmp, false, depth + 1) : NULL;
+    json_decref(cmp);
+    return r;
+}
+
+/* BETWEEN piece 0: col >= lower, piece 1: col <= upper (negated: <, >). */
+static char *piece_between(tr_t *t, void *ud, size_t i, bool neg, int depth)
+{
+    in_ud_t *u = ud;
+    const char *type = i == 0 ? (neg ? "COMPARE_LESSTHAN" : "COMPARE_GREATERTHANOREQUALTO")
+                              : (neg ? "COMPARE_GREATERTHAN" : "COMPARE_LESSTHANOREQUALTO");
+    json_t *cmp = json_pack("{s:s, s:s, s:O, s:O}", "class", "COMPARISON", "type", type, "left",
+                            u->col, "right", i == 0 ? u->lower : u->upper);
+    char *r = cmp ? tr_expr(t, cmp, false, depth + 1) : NULL;
+    json_decref(cmp);
+    return r;
+}
+
+/* col IN (literals) as one SQLite IN list, for kinds compared natively. */
+static char *tr_in_list(tr_t *t, json_t *kids, bool neg)
+{
+    int slot, col = tr_column(t, json_array_get(kids, 0), &slot);
+    if (col < 0) return NULL;
+    const clove_pushdown_target_t *tg = t->bs->v[slot].t;
+    clove_pushdown_col_kind_t k = tg->kinds[col];
+    int want = k == CLOVE_PUSHDOWN_COL_INT ? (int)LIT_INT
+               : k == CLOVE_PUSHDOWN_COL_BOOL ? (int)LIT_BOOL
+               : k == CLOVE_PUSHDOWN_COL_TEXT ? (int)LIT_STR : -1;
+    clove_buf_t b;
+    clove_buf_init(&b);
+    put_ident(&b, tg->cols[col]);
+    clove_buf_puts(&b, neg ? " NOT IN (" : " IN (");
+    for (size_t i = 1; i < json_array_size(kids); i++) {
+        lit_t l;
+        if (!parse_lit(json_array_get(kids, i), &l) || (int)l.k != want) {
+            clove_buf_dispose(&b);
+            return NULL;
+        }
+        if (i > 1) clove_buf_puts(&b, ", ");
+        if (l.k == LIT_STR) put_string(&b, l.s);
+        else clove_buf_printf(&b, "%" PRId64, l.i);
+    }
+    clove_buf_putc(&b, ')');
+    if (b.failed) {
+        clove_buf_dispose(&b);
+        return NULL;
+    }
+    t->slot = slot;
+    return clove_buf_steal(&b);
+}
+
+/* LIKE 'pattern' (no ESCAPE) as GLOB: DuckDB's LIKE is case-sensitive, has no default escape
+ * character and `_` matches one character, like GLOB's `?`. */
+static char *tr_like(tr_t *t, json_t *kids, bool neg)
+{
+    int slot, col = tr_column(t, json_array_get(kids, 0), &slot);
+    lit_t l;
+    if (col < 0 || json_array_size(kids) != 2 || !parse_lit(json_array_get(kids, 1), &l) ||
+        l.k != LIT_STR)
+        return NULL;
+    const clove_pushdown_target_t *tg = t->bs->v[slot].t;
+    if (tg->kinds[col] != CLOVE_PUSHDOWN_COL_TEXT) return NULL;
+    clove_buf_t pat;
+    clove_buf_init(&pat);
+    for (const char *p = l.s; *p; p++) {
+        switch (*p) {
+        case '%': clove_buf_putc(&pat, '*'); break;
+        case '_': clove_buf_putc(&pat, '?'); break;
+        case '*': clove_buf_puts(&pat, "[*]"); break;
+        case '?': clove_buf_puts(&pat, "[?]"); break;
+        case '[': clove_buf_puts(&pat, "[[]"); break;
+        default: clove_buf_putc(&pat, *p); break;
+        }
+    }
+    clove_buf_t b;
+    clove_buf_init(&b);
+    clove_buf_putc(&b, '(');
+    put_ident(&b, tg->cols[col]);
+    clove_buf_puts(&b, neg ? " NOT GLOB " : " GLOB ");
+    put_string(&b, pat.data ? pat.data : "");
+    /* GLOB stops at a NUL byte: such values go to DuckDB unfiltered */
+    clove_buf_puts(&b, " OR instr(");
+    put_ident(&b, tg->cols[col]);
+    clove_buf_puts(&b, ", char(0)) > 0)");
+    clove_buf_dispose(&pat);
+    if (b.failed) {
+        clove_buf_dispose(&b);
+        return NULL;
+    }
+    t->slot = slot;
+    t->exact = false;
+    return clove_buf_steal(&b);
+}
+
+/* Translates e (negated when neg) into a SQLite condition keeping at least the rows e (NOT e)
+ * keeps; NULL when it cannot. */
+static char *tr_expr(tr_t *t, json_t *e, bool neg, int depth)
+{
+    if (depth > 200) return NULL;
+    const char *cls = str_field(e, "class");
+    const char *type = str_field(e, "type");
+    json_t *kids = json_object_get(e, "children");
+    op_t o;
+    if (!strcmp(cls, "CONJUNCTION")) {
+        bool is_and = !strcmp(type, "CONJUNCTION_AND");
+        if (!is_and && strcmp(type, "CONJUNCTION_OR") != 0) return NULL;
+        if (neg) is_and = !is_and; /* De Morgan */
+        return tr_join(t, json_array_size(kids), piece_child, kids, neg, is_and, depth);
+    }
+    if (!strcmp(cls, "COMPARISON") && op_parse(type, &o))
+        return tr_comparison(t, e, neg ? op_negate(o) : o);
+    if (!strcmp(cls, "OPERATOR")) {
+        if (!strcmp(type, "OPERATOR_NOT") && json_array_size(kids) == 1)
+            return tr_expr(t, json_array_get(kids, 0), !neg, depth + 1);
+        bool is_null = !strcmp(type, "OPERATOR_IS_NULL");
+        if ((is_null || !strcmp(type, "OPERATOR_IS_NOT_NULL")) && json_array_size(kids) == 1) {
+            int slot, col = tr_column(t, json_array_get(kids, 0), &slot);
+            if (col < 0) return NULL;
+            clove_buf_t b;
+            clove_buf_init(&b);
+            put_ident(&b, t->bs->v[slot].t->cols[col]);
+            clove_buf_puts(&b, is_null != neg ? " IS NULL" : " IS NOT NULL");
+            if (b.failed) {
+                clove_buf_dispose(&b);
+                return NULL;
+            }
+            t->slot = slot;
+            return clove_buf_steal(&b);
+        }
+        bool in = !strcmp(type, "COMPARE_IN");
+        if ((in || !strcmp(type, "COMPARE_NOT_IN")) && json_array_size(kids) >= 2) {
+            bool n2 = in == neg; /* effective NOT IN */
+            char *r = tr_in_list(t, kids, n2);
+            if (r) return r;
+            in_ud_t u = {.col = json_array_get(kids, 0), .list = kids};
+            return tr_join(t, json_array_size(kids) - 1, piece_in, &u, n2, n2, depth);
+        }
+        return NULL;
+    }
+    if (!strcmp(cls, "BETWEEN")) {
+        in_ud_t u = {.col = json_object_get(e, "input"), .lower = json_object_get(e, "lower"),
+                     .upper = json_object_get(e, "upper")};
+        /* AND of the bounds (one may be left out), or under NOT an OR of both */
+        return tr_join(t, 2, piece_between, &u, neg, !neg, depth);
+    }
+    if (!strcmp(cls, "FUNCTION")) {
+        const char *fn = str_field(e, "function_name");
+        if (*str_field(e, "catalog") || *str_field(e, "schema") ||
+            !json_is_null(json_object_get(e, "filter")) ||
+            json_is_true(json_object_get(e, "distinct")))
+            return NULL;
+        if (!strcmp(fn, "~~")) return tr_like(t, kids, neg);
+        if (!strcmp(fn, "!~~")) return tr_like(t, kids, !neg);
+        return NULL;
+    }
+    if (!strcmp(cls, "COLUMN_REF")) {
+        /* a BOOLEAN column as the condition */
+        int slot, col = tr_column(t, e, &slot);
+        if (col < 0 || t->bs->v[slot].t->kinds[col] != CLOVE_PUSHDOWN_COL_BOOL) return NULL;
+        clove_buf_t b;
+        clove_buf_init(&b);
+        put_ident(&b, t->bs->v[slot].t->cols[col]);
+        clove_buf_puts(&b, neg ? " = 0" : " = 1");
+        if (b.failed) {
+            clove_buf_dispose(&b);
+            return NULL;
+        }
+        t->slot = slot;
+        return clove_buf_steal(&b);
+    }
+    return NULL;
+}
+
+/* ---- per SELECT ---------------------------------------------------------------------------- */
+
+static void flatten_and(json_t *e, json_t *out, int depth)
+{
+    if (depth < 200 && !strcmp(str_field(e, "class"), "CONJUNCTION") &&
+        is_type(e, "CONJUNCTION_AND")) {
+        json_t *kids = json_object_get(e, "children");
+        for (size_t i = 0; i < json_array_size(kids); i++)
+            flatten_and(json_array_get(kids, i), out, depth + 1);
+    } else if (e && !json_is_null(e)) {
+        json_array_append(out, e);
+    }
+}
+
+/* May a conjunct of `origin` (the WHERE, or the ON of join j) filter binding b's input? */
+static bool may_push(json_t *from, json_t *j, const binding_t *b)
+{
+    if (!j) return reach(from, b->ref, 0) == 1;
+    if (!regular_join(j)) return false;
+    const char *jt = str_field(j, "join_type");
+    bool l = reach(json_object_get(j, "left"), b->ref, 0) == 1;
+    bool r = reach(json_object_get(j, "right"), b->ref, 0) == 1;
+    if (!strcmp(jt, "INNER")) return l || r;
+    if (!strcmp(jt, "LEFT")) return r;
+    if (!strcmp(jt, "RIGHT")) return l;
+    return false;
+}
+
+/* Pushes the conjuncts of cond (WHERE when j is NULL, else ON of join j). Returns true when
+ * every conjunct went, exactly, into one binding (for row_limit). */
+static bool push_conjuncts(bindings_t *bs, json_t *from, json_t *j, json_t *cond)
+{
+    json_t *list = json_array();
+    bool all_exact = true;
+    int only = -1;
+    flatten_and(cond, list, 0);
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        tr_t t = {.bs = bs, .slot = -1, .exact = true};
+        char *sql = tr_expr(&t, json_array_get(list, i), false, 0);
+        if (!sql || t.slot < 0 || !may_push(from, j, &bs->v[t.slot])) {
+            free(sql);
+            all_exact = false;
+            continue;
+        }
+        if (!t.exact || (only >= 0 && only != t.slot)) all_exact = false;
+        only = t.slot;
+        binding_t *b = &bs->v[t.slot];
+        clove_buf_printf(&b->cond, "%s(%s)", b->n_cond++ ? " AND " : "", sql);
+        free(sql);
+    }
+    json_decref(list);
+    return all_exact;
+}
+
+static void push_joins(bindings_t *bs, json_t *from, json_t *ref, int depth)
+{
+    if (depth > MAX_TREE_DEPTH || !is_type(ref, "JOIN")) return;
+    json_t *cond = json_object_get(ref, "condition");
+    if (cond && !json_is_null(cond)) push_conjuncts(bs, from, ref, cond);
+    push_joins(bs, from, json_object_get(ref, "left"), depth + 1);
+    push_joins(bs, from, json_object_get(ref, "right"), depth + 1);
+}
+
+/* A select-list expression that maps one input row to one output row: no functions (which
+ * may be aggregates, set-returning or windows), subqueries or windows. */
+static bool row_wise(json_t *e, int depth)
+{
+    if (depth > 100 || !json_is_object(e)) return false;
+    const char *cls = str_field(e, "class");
+    if (!strcmp(cls, "COLUMN_REF") || !strcmp(cls, "CONSTANT")) return true;
+    if (!strcmp(cls, "STAR"))
+        return json_is_null(json_object_get(e, "expr")) &&
+               !json_is_true(json_object_get(e, "columns")) &&
+               json_array_size(json_object_get(e, "replace_list")) == 0;
+    if (!strcmp(cls, "CAST")) return row_wise(json_object_get(e, "child"), depth + 1);
+    if (!strcmp(cls, "COMPARISON"))
+        return row_wise(json_object_get(e, "left"), depth + 1) &&
+               row_wise(json_object_get(e, "right"), depth + 1);
+    if (!strcmp(cls, "CONJUNCTION") || !strcmp(cls, "OPERATOR")) {
+        json_t *kids = json_object_get(e, "children");
+        for (size_t i = 0; i < json_array_size(kids); i++)
+            if (!row_wise(json_array_get(kids, i), depth + 1)) return false;
+        return true;
+    }
+    return false;
+}
+
+/* LIMIT n [OFFSET m] of a plain SELECT over one binding: the rows SQLite must return, or -1. */
+static int64_t plain_limit(json_t *node)
+{
+    json_t *mods = json_object_get(node, "modifiers");
+    json_t *lm = json_array_get(mods, 0);
+    if (json_array_size(mods) != 1 || !is_type(lm, "LIMIT_MODIFIER")) return -1;
+    if (json_array_size(json_object_get(node, "group_expressions")) ||
+        json_array_size(json_object_get(node, "group_sets")) ||
+        !json_is_null(json_object_get(node, "having")) ||
+        !json_is_null(json_object_get(node, "qualify")) ||
+        !json_is_null(json_object_get(node, "sample")) ||
+        strcmp(str_field(node, "aggregate_handling"), "STANDARD_HANDLING") != 0)
+        return -1;
+    json_t *list = json_object_get(node, "select_list");
+    for (size_t i = 0; i < json_array_size(list); i++)
+        if (!row_wise(json_array_get(list, i), 0)) return -1;
+    lit_t lim, off = {.k = LIT_INT, .i = 0};
+    json_t *oe = json_object_get(lm, "offset");
+    if (!parse_lit(json_object_get(lm, "limit"), &lim) || lim.k != LIT_INT || lim.i < 0)
+        return -1;
+    if (oe && !json_is_null(oe) && (!parse_lit(oe, &off) || off.k != LIT_INT || off.i < 0))
+        return -1;
+    if (lim.i > INT64_MAX - off.i) return -1;
+    return lim.i + off.i;
+}
+
+static json_t *constant(const char *alias, json_t *type_id, json_t *value)
+{
+    return json_pack("{s:s, s:s, s:s, s:{s:{s:o, s:n}, s:b, s:o}}", "class", "CONSTANT", "type",
+                     "VALUE_CONSTANT", "alias", alias, "value", "type", "id", type_id,
+                     "type_info", "is_null", 0, "value", value);
+}
+
+/* Replaces b's BASE_TABLE node, in place, by a SUBQUERY of the target's view query. */
+static void replace_ref(ctx_t *c, binding_t *b, int64_t limit)
+{
+    json_t *node = json_deep_copy(b->t->view_node);
+    json_t *args = json_object_get(json_object_get(json_object_get(node, "from_table"),
+                                                   "function"),
+                                   "children");
+    if (b->n_cond > 0 && !b->cond.failed)
+        json_array_append_new(args, constant("where_sql", json_string("VARCHAR"),
+                                             json_string(b->cond.data)));
+    if (limit >= 0)
+        /* typed as DuckDB's parser types the literal, so the text reads back the same */
+        json_array_append_new(args, constant("row_limit",
+                                             json_string(limit <= INT32_MAX ? "INTEGER"
+                                                                            : "BIGINT"),
+                                             json_integer(limit)));
+    json_t *cna = b->col_alias ? json_incref(b->col_alias) : json_array();
+    json_t *sub = json_pack("{s:s, s:s, s:n, s:{s:o, s:[]}, s:o}", "type", "SUBQUERY", "alias",
+                            b->name, "sample", "subquery", "node", node, "named_param_map",
+                            "column_name_alias", cna);
+    if (!sub) {
+        c->bail = true;
+        return;
+    }
+    json_object_clear(b->ref);
+    json_object_update(b->ref, sub);
+    json_decref(sub);
+    c->replaced++;
+}
+
+static void handle_select(ctx_t *c, json_t *node)
+{
+    json_t *from = json_object_get(node, "from_table");
+    bindings_t bs = {0};
+    collect(c, from, &bs, 0);
+    bool any = false;
+    for (size_t i = 0; i < bs.n; i++) any |= bs.v[i].t != NULL;
+    if (!any) goto done;
+
+    json_t *where = json_object_get(node, "where_clause");
+    bool exact = push_conjuncts(&bs, from, NULL, where);
+    push_joins(&bs, from, from, 0);
+
+    int64_t limit = -1;
+    if (bs.n == 1 && bs.v[0].ref == from && exact) limit = plain_limit(node);
+    for (size_t i = 0; i < bs.n; i++) {
+        binding_t *b = &bs.v[i];
+        int64_t lim = i == 0 ? limit : -1;
+        if (b->t && (b->n_cond > 0 || lim >= 0)) replace_ref(c, b, lim);
+    }
+done:
+    bindings_dispose(&bs);
+}
+
+static void walk(ctx_t *c, json_t *v, int depth);
+
+static void walk_object(ctx_t *c, json_t *obj, int depth)
+{
+    size_t pushed = 0;
+    /* CTE i sees CTEs 0..i-1; the body sees all of them (as the sandbox reads them) */
+    json_t *ctes = json_object_get(json_object_get(obj, "cte_map"), "map");
+    for (size_t i = 0; i < json_array_size(ctes); i++) {
+        json_t *entry = json_array_get(ctes, i);
+        walk(c, json_object_get(entry, "value"), depth + 1);
+        const char *name = json_string_value(json_object_get(entry, "key"));
+        if (name) {
+            scope_push(c, name);
+            pushed++;
+        }
+    }
+    if (is_type(obj, "RECURSIVE_CTE_NODE")) {
+        const char *name = json_string_value(json_object_get(obj, "cte_name"));
+        if (name) {
+            scope_push(c, name);
+            pushed++;
+        }
+    }
+    if (!strcmp(str_field(obj, "class"), "COLUMN_REF") &&
+        json_array_size(json_object_get(obj, "column_names")) >= 3)
+        c->bail = true; /* catalog.schema.table.column no longer names a replaced table */
+    if (is_type(obj, "SELECT_NODE")) handle_select(c, obj);
+    const char *key;
+    json_t *child;
+    json_object_foreach(obj, key, child) {
+        if (strcmp(key, "cte_map") != 0) walk(c, child, depth + 1);
+    }
+    c->n_scope -= pushed;
+}
+
+static void walk(ctx_t *c, json_t *v, int depth)
+{
+    if (depth > MAX_TREE_DEPTH) {
+        c->bail = true;
+        return;
+    }
+    if (json_is_object(v)) {
+        walk_object(c, v, depth);
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) walk(c, json_array_get(v, i), depth + 1);
+    }
+}
+
+/* ---- public -------------------------------------------------------------------------------- */
+
+/* A cheap test before parsing: can the text name any target at all? */
+static bool mentions_target(const char *sql, clove_pushdown_target_t *const *targets, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!targets[i]) continue;
+        size_t len = strlen(targets[i]->name);
+        for (const char *p = sql; len && *p; p++)
+            if (strncasecmp(p, targets[i]->name, len) == 0) return true;
+    }
+    return false;
+}
+
+int clove_pushdown_rewrite(duckdb_connection conn, const char *sql,
+                           clove_pushdown_target_t *const *targets, size_t n, char **out,
+                           clove_err_t *err)
+{
+    json_t *root = NULL, *check = NULL;
+    char *json = NULL, *text = NULL;
+    ctx_t c = {.targets = targets, .n_targets = n};
+    int rc = 0;
+    if (!out) return clove_err_set(err, CLOVE_EINVAL, "pushdown: no output given");
+    *out = NULL;
+    if (!conn || !sql || (n && !targets))
+        return clove_err_set(err, CLOVE_EINVAL, "pushdown: missing arguments");
+    if (n == 0 || !mentions_target(sql, targets, n)) return 0;
+
+    if ((rc = parse_sql(conn, sql, &root, err)) != 0 || !root) goto done;
+    walk(&c, json_array_get(json_object_get(root, "statements"), 0), 0);
+    if (c.bail || c.replaced == 0) goto done;
+
+    json = json_dumps(root, JSON_COMPACT);
+    if (!json) {
+        rc = clove_err_set(err, CLOVE_ENOMEM, "out of memory writing a parse tree");
+        goto done;
+    }
+    if ((rc = run_parser(conn, DESERIALIZE_SQL, json, &text, err)) != 0) goto done;
+    /* the text must mean exactly the rewritten tree */
+    if ((rc = parse_sql(conn, text, &check, err)) != 0) goto done;
+    if (!check || !json_equal(check, root)) {
+        clove_debug(COMP, "not pushing filters: the rewritten query does not read back the "
+                    "same");
+        goto done;
+    }
+    *out = text;
+    text = NULL;
+done:
+    free(c.scope);
+    free(text);
+    free(json);
+    json_decref(check);
+    json_decref(root);
+    return rc;
+}
