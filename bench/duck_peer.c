@@ -28,11 +28,15 @@
  *                                    one replace per line read from stdin and prints its time
  *                                    (so a script can interleave it with cloved's refreshes)
  *   duck_peer pointload --parquet F --rows R [--n 5000] [--warmup 500] [--max-sec 20]
- *                   [--reload]       the point query as in `point` (prepared once, bind +
+ *                   [--reload] [--reload-into NAME] [--threads N]
+ *                                    the point query as in `point` (prepared once, bind +
  *                                    execute per iteration): p50/p99; with --reload a second
  *                                    connection runs CREATE OR REPLACE TABLE t AS SELECT * FROM
  *                                    read_parquet(F) back to back meanwhile (a full refresh
- *                                    loop, the way cloved's refresh thread does it)
+ *                                    loop, the way cloved's refresh thread does it); --threads
+ *                                    sets DuckDB's worker threads (default: one per CPU);
+ *                                    --reload-into reloads another table instead (CPU
+ *                                    contention without replacing the queried table)
  *   duck_peer repl [--db FILE]       reads one SQL statement per stdin line, runs it and prints
  *                                    ms= (its time) value= (the first value of the answer, or
  *                                    the rows changed) hwm_kb=; with --db, FILE (a new file) is
@@ -445,14 +449,28 @@ static int cmd_pointload(int argc, char **argv)
     for (int i = 2; i < argc; i++)
         if (!strcmp(argv[i], "--reload")) reload = true;
     if (!parquet || rows <= 0 || n <= 0) bench_die(PROG, "pointload: --parquet and --rows are required");
+    long long threads = bench_opt_ll(argc, argv, "--threads", 0);
     duckdb_database db;
     duckdb_connection c;
     open_db(&db, &c);
+    if (threads > 0) {
+        char set[64];
+        snprintf(set, sizeof set, "SET threads = %lld", threads);
+        run_sql(c, set);
+    }
     char *lit = sql_literal(parquet);
     char load[4096];
     snprintf(load, sizeof load, "CREATE OR REPLACE TABLE t AS SELECT * FROM read_parquet(%s)", lit);
     free(lit);
     run_sql(c, load);
+    /* --reload-into NAME: reload another table, so the loop only competes for the CPUs */
+    const char *into = bench_opt(argc, argv, "--reload-into", NULL);
+    if (into) {
+        lit = sql_literal(parquet);
+        snprintf(load, sizeof load, "CREATE OR REPLACE TABLE \"%s\" AS SELECT * FROM read_parquet(%s)",
+                 into, lit);
+        free(lit);
+    }
     duckdb_prepared_statement st;
     if (duckdb_prepare(c, "SELECT * FROM t WHERE id = $1", &st) == DuckDBError)
         bench_die(PROG, "prepare: %s", duckdb_prepare_error(st));

@@ -418,8 +418,15 @@ peer_cmd() {
     peer_read
 }
 peer_stop() {
-    (printf 'quit\n' >&"$PEER_IN") 2>/dev/null || true
-    wait "$PEER_PROC" 2>/dev/null || true
+    local i
+    # not in a subshell: bash closes a coprocess's descriptors there
+    # shellcheck disable=SC2261 # >&"$fd" duplicates a descriptor; stderr is not redirected twice
+    printf 'quit\n' >&"$PEER_IN" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$PEER_PROC" 2>/dev/null || break
+        sleep 0.05
+    done
+    stop_pid "$PEER_PROC"
     forget_pid "$PEER_PROC"
 }
 
@@ -535,7 +542,7 @@ prepare_append_data() {
 
 append_case() { # VARIANT (time|files) ENGINE
     local variant=$1 eng=$2 dir=$OUT/append/$1-$2 log=$LOGS/append-$1-$2-cloved.log
-    local new=$((REFRESH_ROWS / 100)) r s f a fu p held warn='' label pt=t
+    local new=$((REFRESH_ROWS / 100)) r s f a fu p held warn='' label pt=t hwm phwm
     local ams=() fms=() pms=()
     label=$([[ $variant == time ]] && echo "time_column" || echo "new files")
     rm -rf "$dir"
@@ -564,29 +571,30 @@ append_case() { # VARIANT (time|files) ENGINE
         "$OUT/duck_peer" exec "COPY ($(append_select "$s" $((s + new)))) TO '$f' (FORMAT parquet)"
         refresh_now
         a=$RF
+        # peak RSS after the initial load and one append, before any full refresh
+        ((r > 1)) || hwm=$(status_kb "$CLOVED_PID" VmHWM)
         refresh_now --body '{"refresh_mode":"full"}'
         fu=$RF
         peer_cmd "INSERT INTO $pt SELECT * FROM read_parquet('$f')"
         p=$PEER_LINE
+        ((r > 1)) || phwm=$(kv hwm_kb "$p")
         held=$((REFRESH_ROWS + r * new))
         say "  $variant/$eng round $r: +$new rows: append $(kv refresh_ms "$a") ms ($(kv loaded "$a") loaded, $(kv held "$a") held) | full refresh $(kv refresh_ms "$fu") ms ($(kv held "$fu") held) | duckdb INSERT $(kv ms "$p") ms"
         [[ $(kv loaded "$a") == "$new" && $(kv held "$a") == "$held" &&
            $(kv held "$fu") == "$held" ]] || warn=" (rows!)"
         ams+=("$(kv refresh_ms "$a")") fms+=("$(kv refresh_ms "$fu")") pms+=("$(kv ms "$p")")
     done
-    local hwm phwm am fm pm ratio
-    hwm=$(status_kb "$CLOVED_PID" VmHWM)
-    phwm=$(kv hwm_kb "$p")
+    local am fm pm ratio
     peer_stop
     cleanup
     rm -rf "$dir"
     am=$(med "${ams[@]}") fm=$(med "${fms[@]}") pm=$(med "${pms[@]}")
     ratio=$(calc "$am / $fm")
-    say "  => $variant/$eng: append of 1% $am ms, full refresh $fm ms: append / full = $ratio (target <= 0.05); duckdb INSERT of the new file $pm ms (cloved / duckdb $(calc "$am / $pm")); VmHWM cloved $(mb "$hwm") MB, duckdb $(mb "$phwm") MB"
+    say "  => $variant/$eng: append of 1% $am ms, full refresh $fm ms: append / full = $ratio (target <= 0.05); duckdb INSERT of the new file $pm ms (cloved / duckdb $(calc "$am / $pm")); VmHWM after the load and one append: cloved $(mb "$hwm") MB, duckdb $(mb "$phwm") MB"
     [[ -z $warn ]] || say "  WARNING: an append did not load $new rows or the table does not hold what it should"
     row append "append +1% ($label), $eng" "$am ms" "full $fm ms; duck INSERT $pm ms" "$ratio" \
         "<= 0.05" "$(met le "$ratio" 0.05)$warn"
-    row append "peak RSS, $label, $eng" "$(mb "$hwm") MB" "duck $(mb "$phwm") MB" \
+    row append "VmHWM after load+append, $label, $eng" "$(mb "$hwm") MB" "duck $(mb "$phwm") MB" \
         "$(calc "$hwm / $phwm")" "-" "-"
 }
 
@@ -685,7 +693,8 @@ print_summary() {
                 line = ""
                 for (i = 1; i <= nf; i++) line = line sprintf("%-" w[i] "s  ", cell[r, i])
                 sub(/ +$/, "", line); print line } }'
-    say "ratios: point p50/p99 = (cloved - duckdb) / echo; req/s = cloved / echo; others = cloved / peer"
+    say "ratios: point p50/p99 = (cloved - duckdb) / echo; req/s = cloved / echo; refresh = cloved rows/s / duckdb rows/s;"
+    say "        append = append ms / full refresh ms (same cloved); refreshload = p99 refreshing / p99 idle; others = cloved / peer"
 }
 
 main() {
@@ -713,6 +722,7 @@ main() {
         # each benchmark in its own subshell with errexit on: a failure ends that benchmark
         # (its EXIT trap stops the servers it started) and the next one still runs
         set +e
+        local t0=$SECONDS
         (
             set -e
             trap cleanup EXIT
@@ -721,6 +731,7 @@ main() {
         )
         local rc=$?
         set -e
+        say "  ($n took $((SECONDS - t0)) s)"
         if [[ -n $INTERRUPTED || $rc -eq 130 ]]; then
             say "run.sh: interrupted" >&2
             exit 130

@@ -98,6 +98,31 @@ class Cloved:
         if dotenv is not None:
             with open(os.path.join(self.dir, ".env"), "w") as f:
                 f.write(dotenv)
+        full_env = dict(os.environ)
+        full_env.update(SANITIZER_ENV)
+        full_env.update(env or {})
+        # Ports are picked free and bound by cloved a moment later; when a parallel test takes
+        # one in between, cloved fails to bind: start again on other ports.
+        for attempt in range(3):
+            self._spawn(args, metrics, full_env)
+            try:
+                self.wait_health()
+                break
+            except Exception:
+                lost_race = (self.proc.poll() is not None and attempt < 2
+                             and "Address already in use" in self.logs())
+                self.stop(check=False, cleanup=not lost_race)
+                if not lost_race:
+                    raise
+                self.stopped = False
+        try:
+            if wait_ready:
+                self.wait_ready(ready_timeout)
+        except Exception:
+            self.stop(check=False)
+            raise
+
+    def _spawn(self, args, metrics, full_env):
         self.port = free_port()
         self.http = "127.0.0.1:%d" % self.port
         self.endpoint = "http://" + self.http
@@ -114,18 +139,8 @@ class Cloved:
             n += 1
         self.log_path = os.path.join(self.dir, "cloved%s.log" % (n or ""))
         self.log = open(self.log_path, "wb")
-        full_env = dict(os.environ)
-        full_env.update(SANITIZER_ENV)
-        full_env.update(env or {})
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=full_env)
         self.pid = self.proc.pid
-        try:
-            self.wait_health()
-            if wait_ready:
-                self.wait_ready(ready_timeout)
-        except Exception:
-            self.stop(check=False)
-            raise
 
     def __enter__(self):
         return self
@@ -263,7 +278,7 @@ class Cloved:
             raise AssertionError("cloved did not exit within %ss\n%s"
                                  % (timeout, self.logs()[-4000:]))
 
-    def stop(self, sig=SIGTERM, timeout=30, check=True):
+    def stop(self, sig=SIGTERM, timeout=30, check=True, cleanup=True):
         """Stops cloved (if still running) and cleans up. With check, raises AssertionError
         when cloved needed SIGKILL, exited non-zero after the signal, or logged a sanitizer
         report."""
@@ -290,7 +305,7 @@ class Cloved:
         if signalled and self.proc.returncode != 0 and not problems:
             problems.append("cloved exited with %s after %s (expected 0)"
                             % (self.proc.returncode, signal.Signals(sig).name))
-        if self.own_dir and not problems:
+        if self.own_dir and cleanup and not problems:
             shutil.rmtree(self.dir, ignore_errors=True)
         if problems and check:
             raise AssertionError("\n".join(problems) + "\n--- log tail ---\n" + text[-3000:]
@@ -410,4 +425,4 @@ class CloveTest(unittest.TestCase):
 
     def assertStatus(self, response, status, msg=None):
         self.assertEqual(response.status, status,
-                         "%s%r" % (msg + ": " if msg else "", response))
+                         "%s%r" % ("%s: " % (msg,) if msg else "", response))

@@ -412,6 +412,76 @@ class AccelerationTest(CloveTest):
         finally:
             c2.stop()
 
+    def test_datasets_sharing_one_duckdb_file(self):
+        # Spice keeps every file-mode DuckDB dataset in one file by default, and spicepods
+        # point several datasets at the same duckdb_file: both must load and survive a restart
+        d = self.tempdir()
+        make_data(os.path.join(d, "data"), 100)
+        spec = pod("""\
+  - from: file:data/taxi_trips.parquet
+    name: a
+    acceleration:
+      enabled: true
+      engine: duckdb
+      mode: file
+      params:
+        duckdb_file: shared.db
+  - from: file:data/zones.csv
+    name: b
+    acceleration:
+      enabled: true
+      engine: duckdb
+      mode: file
+      params:
+        duckdb_file: shared.db
+""")
+        try:
+            for _ in range(2):                   # start, then restart on the same file
+                c = Cloved(spec, workdir=d)
+                try:
+                    self.assertEqual(c.rows("SELECT (SELECT count(*) FROM a) AS a, "
+                                            "(SELECT count(*) FROM b) AS b"), [{"a": 100, "b": 20}])
+                    self.assertEqual(c.datasets()["a"]["status"], "Ready")
+                    self.assertEqual(c.datasets()["b"]["status"], "Ready")
+                finally:
+                    c.stop()
+        finally:
+            moved = [f for f in os.listdir(d) if ".corrupt-" in f]
+            self.assertEqual(moved, [], "a healthy shared acceleration file was moved aside")
+
+    def test_acceleration_file_in_use_is_not_moved_aside(self):
+        # a second cloved started on the same spicepod (a mistake, or a rolling restart on a
+        # shared volume) finds the file locked: it must not rename the running instance's
+        # file as "corrupt" and build a new one beside it
+        d = self.tempdir()
+        make_data(os.path.join(d, "data"), 100)
+        spec = pod("""\
+  - from: file:data/taxi_trips.parquet
+    name: a
+    acceleration:
+      enabled: true
+      engine: duckdb
+      mode: file
+      params:
+        duckdb_file: a.db
+""")
+        first = self.start(spec, workdir=d)
+        self.assertEqual(first.scalar("SELECT count(*) FROM a"), 100)
+        ino = os.stat(os.path.join(d, "a.db")).st_ino
+        second = None
+        try:
+            second = Cloved(spec, workdir=d, wait_ready=False)
+            time.sleep(1.0)
+        except RuntimeError:
+            pass                                  # refusing to start is fine
+        finally:
+            if second is not None:
+                second.stop(check=False)
+        moved = [f for f in os.listdir(d) if ".corrupt-" in f]
+        self.assertEqual(moved, [], "the running instance's acceleration file was moved aside")
+        self.assertEqual(os.stat(os.path.join(d, "a.db")).st_ino, ino)
+        self.assertEqual(first.scalar("SELECT count(*) FROM a"), 100)
+
     def test_refresh_sql_filters_loaded_rows(self):
         d = self.tempdir()
         make_data(os.path.join(d, "data"), 1000)
@@ -482,6 +552,8 @@ class AccelerationTest(CloveTest):
         self.assertIsNone(c.datasets()["s"]["error_message"])
 
     def test_atomic_refresh_under_readers(self):
+        # the same source accelerated three ways; readers hammer each while the source flips
+        # between 100k and 150k rows and every acceleration is refreshed again and again
         d = self.tempdir()
         small = os.path.join(d, "small")
         big = os.path.join(d, "big")
@@ -490,52 +562,78 @@ class AccelerationTest(CloveTest):
         src = os.path.join(d, "data", "trips.parquet")
         os.makedirs(os.path.dirname(src))
         shutil.copy(os.path.join(small, "taxi_trips.parquet"), src)
+        names = ("t_arrow", "t_duck", "t_file")
         c = self.start(pod("""\
   - from: file:data/trips.parquet
-    name: trips
+    name: t_arrow
+    acceleration:
+      enabled: true
+      engine: arrow
+  - from: file:data/trips.parquet
+    name: t_duck
     acceleration:
       enabled: true
       engine: duckdb
+  - from: file:data/trips.parquet
+    name: t_file
+    acceleration:
+      enabled: true
+      engine: duckdb
+      mode: file
+""", """\
+  - name: t_view
+    sql: SELECT a.trip_id FROM t_file a JOIN t_duck b USING (trip_id)
 """), workdir=d)
         seen = {}
         bad = []
         stop = threading.Event()
         errors = []
+        lock = threading.Lock()
+        ok_keys = ((100000, 99999, 100000), (150000, 149999, 150000))
 
-        def reader(sql):
+        def reader(name, sql):
             try:
                 while not stop.is_set():
                     r = c.rows(sql)[0]
                     key = (r["n"], r["hi"], r["u"])
-                    seen[key] = seen.get(key, 0) + 1
-                    if key not in ((100000, 99999, 100000), (150000, 149999, 150000)):
-                        bad.append(key)
+                    with lock:
+                        seen.setdefault(name, {})
+                        seen[name][key] = seen[name].get(key, 0) + 1
+                        if key not in ok_keys:
+                            bad.append((name, key))
             except Exception as e:        # reported by the main thread
                 errors.append(e)
 
-        threads = [threading.Thread(target=reader, args=(sql,)) for sql in (
-            "SELECT count(*) AS n, max(trip_id) AS hi, count(DISTINCT trip_id) AS u FROM trips",
-            "SELECT count(*) AS n, max(trip_id) AS hi, max(trip_id) + 1 AS u FROM trips",
-            "SELECT count(*) AS n, max(trip_id) AS hi, count(*) AS u FROM trips")]
+        queries = [(n, "SELECT count(*) AS n, max(trip_id) AS hi, count(DISTINCT trip_id) AS u "
+                       "FROM %s" % n) for n in names]
+        queries.append(("t_duck", "SELECT count(*) AS n, max(trip_id) AS hi, count(*) AS u "
+                                  "FROM t_duck"))
+        threads = [threading.Thread(target=reader, args=q) for q in queries]
         for t in threads:
             t.start()
         try:
-            for i in range(12):
-                version = big if i % 2 == 0 else small
+            for i in range(10):
                 want = 150000 if i % 2 == 0 else 100000
+                version = big if i % 2 == 0 else small
                 tmp = src + ".tmp"
                 shutil.copy(os.path.join(version, "taxi_trips.parquet"), tmp)
                 os.replace(tmp, src)
-                self.assertStatus(c.refresh("trips"), 201)
-                c.wait_until(lambda: c.scalar("SELECT count(*) FROM trips") == want,
-                             timeout=30, what="refresh %d to %d rows" % (i, want))
+                for n in names:
+                    self.assertStatus(c.refresh(n), 201)
+                for n in names:
+                    c.wait_until(lambda: c.scalar("SELECT count(*) FROM %s" % n) == want,
+                                 timeout=30, what="%s refresh %d to %d rows" % (n, i, want))
         finally:
             stop.set()
             for t in threads:
                 t.join(30)
         self.assertEqual(errors, [])
         self.assertEqual(bad, [], "readers saw a partial table: %r" % seen)
-        self.assertEqual(len(seen), 2, "readers should have seen both versions: %r" % seen)
+        for n in names:
+            self.assertEqual(len(seen.get(n, {})), 2,
+                             "readers of %s should have seen both versions: %r" % (n, seen))
+        # a view over two file/memory accelerations follows them
+        self.assertEqual(c.scalar("SELECT count(*) FROM t_view"), 100000)
 
 
 class ViewsTest(CloveTest):

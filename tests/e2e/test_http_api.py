@@ -76,7 +76,7 @@ class HttpApiTest(CloveTest):
         self.assertEqual(r.text, "ready")
 
     def test_unknown_route_404(self):
-        for path in ("/nope", "/v1", "/v1/sqlx", "/v1/datasets/x/acceleration", "/v2/sql"):
+        for path in ("/nope", "/v1", "/v1/sqlx", "/v1/datasets/x/acceleration/nope", "/v2/sql"):
             r = self.c.get(path)
             self.assertStatus(r, 404, path)
             self.assertEqual(r.body, b"", path)
@@ -123,6 +123,21 @@ class HttpApiTest(CloveTest):
             {"from": "file:data/does_not_exist.csv", "name": "broken",
              "replication_enabled": False, "acceleration_enabled": False, "error_message": None},
         ])
+
+    def test_datasets_source_filter(self):
+        r = self.c.get("/v1/datasets?source=file")
+        self.assertStatus(r, 200)
+        self.assertEqual([d["name"] for d in r.json()], ["taxi_trips", "zones", "broken"])
+        r = self.c.get("/v1/datasets?source=postgres")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json(), [])
+
+    def test_head_requests(self):
+        r = self.c.request("HEAD", "/health")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.body, b"")
+        r = self.c.request("HEAD", "/v1/ready")
+        self.assertStatus(r, 200)
 
     def test_datasets_status(self):
         r = self.c.get("/v1/datasets?status=true")
@@ -507,6 +522,107 @@ class HttpApiTest(CloveTest):
             self.assertEqual(r.read(), b"ready")
         finally:
             conn.close()
+
+
+class HostileRequestsTest(CloveTest):
+    """Requests no client should send: each gets a 4xx and the server keeps serving."""
+
+    def test_hostile_requests(self):
+        c = self.start("version: v1\nkind: Spicepod\nname: hostile\ndatasets:\n"
+                       "  - from: file:data/zones.csv\n    name: zones\n",
+                       files={"data/zones.csv": "zone_id,zone_name,borough\n1,a,b\n"})
+        r = c.get("/v1/datasets?x=" + "a" * 200000)
+        self.assertIn(r.status, (400, 413, 414, 431))
+        r = c.get("/v1/ready", headers={"X-H%d" % i: "v" * 100 for i in range(2000)})
+        self.assertIn(r.status, (400, 413, 431))
+        r = c.post("/v1/sql", b"SELECT 1\x00")
+        self.assertStatus(r, 400)
+        self.assertIn("NUL", r.text)
+        r = c.post("/v1/sql", '{"sql": "SELECT 1", "parameters": ' + "[" * 100000 + "]" * 100000 + "}",
+                   headers={"Content-Type": "application/json"})
+        self.assertStatus(r, 400)
+        r = c.sql("SELECT " + "(" * 100000 + "1" + ")" * 100000)
+        self.assertStatus(r, 400)
+        r = c.sql("SELECT length('" + "c" * (4 << 20) + "') AS n")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json(), [{"n": 4 << 20}])
+        r = c.post("/v1/datasets/a%00b/acceleration/refresh", "")
+        self.assertStatus(r, 400)
+        r = c.post("/v1/datasets/a%2Fb/acceleration/refresh", "")
+        self.assertStatus(r, 404)
+        self.assertEqual(r.json(), {"message": "Dataset a/b not found"})
+        # half a request, then the client goes away
+        import socket as _s
+        s = _s.create_connection(("127.0.0.1", c.port))
+        s.sendall(b"POST /v1/sql HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nSELECT")
+        s.close()
+        s = _s.create_connection(("127.0.0.1", c.port))
+        s.sendall(b"GARBAGE\r\n\r\n")
+        s.close()
+        self.assertEqual(c.scalar("SELECT count(*) FROM zones"), 1)
+        self.assertEqual(c.get("/health").status, 200)
+
+
+class AuthTest(CloveTest):
+    def test_api_keys(self):
+        rw = "rw-Key-Secret-e2e-31"
+        c = self.start("""\
+version: v1
+kind: Spicepod
+name: auth
+runtime:
+  auth:
+    api-key:
+      enabled: true
+      keys:
+        - ${secrets:RW_KEY}:rw
+        - readkey:ro
+datasets:
+  - from: file:data/t.csv
+    name: t
+    acceleration:
+      enabled: true
+""", files={"data/t.csv": "a\n1\n"}, dotenv="RW_KEY=%s\n" % rw)
+        # /health and /v1/ready need no key
+        self.assertStatus(c.get("/health"), 200)
+        self.assertStatus(c.get("/v1/ready"), 200)
+        for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"},
+                        {"X-API-Key": rw + "x"}, {"Authorization": "Basic cmVhZGtleQ=="}):
+            r = c.sql("SELECT 1 AS a", headers=headers)
+            self.assertStatus(r, 401, headers)
+            self.assertEqual(r.text, "Unauthorized")
+            for path in ("/v1/status", "/v1/datasets", "/v1/spicepods"):
+                self.assertStatus(c.get(path, headers=headers), 401, path)
+            self.assertStatus(c.post("/v1/datasets/t/acceleration/refresh", "", headers=headers), 401)
+        for headers in ({"X-API-Key": "readkey"}, {"Authorization": "Bearer readkey"},
+                        {"X-API-Key": rw}, {"Authorization": "Bearer " + rw}):
+            r = c.sql("SELECT 1 AS a", headers=headers)
+            self.assertStatus(r, 200, headers)
+            self.assertEqual(r.text, '[{"a":1}]')
+            self.assertStatus(c.get("/v1/datasets", headers=headers), 200)
+        # a read-only key may not refresh; a read-write key may
+        r = c.post("/v1/datasets/t/acceleration/refresh", "", headers={"X-API-Key": "readkey"})
+        self.assertStatus(r, 403)
+        self.assertIn("read-only", r.json()["message"])
+        r = c.post("/v1/datasets/t/acceleration/refresh", "", headers={"X-API-Key": rw})
+        self.assertStatus(r, 201)
+        # the key from the secret is nowhere to be seen
+        sp = c.get("/v1/spicepods", headers={"X-API-Key": rw}).text
+        self.assertNotIn(rw, sp)
+        self.assertNotIn(rw, c.logs())
+        # the CLI sends --api-key / CLOVE_API_KEY
+        p = c.clove("status")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("Error: Unauthorized", p.stderr)
+        p = c.clove("--api-key", "readkey", "sql", "-e", "SELECT 1 AS a")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "+---+\n| a |\n+---+\n| 1 |\n+---+\n")
+        p = c.clove("refresh", "t", env={"CLOVE_API_KEY": "readkey"})
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("read-only", p.stderr)
+        p = c.clove("refresh", "t", env={"CLOVE_API_KEY": rw})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout, "Dataset refresh triggered for t.\n")
 
 
 class SecretInErrorMessagesTest(CloveTest):
