@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -71,6 +72,10 @@ fail:
 static char *normalize_endpoint(const char *s)
 {
     char *url = strstr(s, "://") ? clove_xstrdup(s) : clove_xasprintf("http://%s", s);
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+        free(url); /* only HTTP(S) endpoints, for now */
+        return NULL;
+    }
     size_t n = strlen(url);
     while (n > 0 && url[n - 1] == '/') url[--n] = '\0';
     if (n == 0 || !strcmp(url, "http:") || !strcmp(url, "https:") || url[n - 1] == '/' ||

@@ -98,6 +98,8 @@ static void config_free(clove_config_t *c)
     }
     free(c->views);
     free(c->redacted_json);
+    for (size_t i = 0; i < c->n_secret_values; i++) free(c->secret_values[i]);
+    free(c->secret_values);
     free(c->snapshots.location);
     cfg_kv_dispose(&c->snapshots.params);
     free(c);

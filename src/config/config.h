@@ -151,6 +151,9 @@ typedef struct clove_config {
     char *redacted_json;               /* /v1/spicepods entry: the pod as JSON, secrets redacted */
     /* ---- added by config (additions only) ---- */
     clove_snapshots_cfg_t snapshots;
+    char **secret_values;              /* every value a ${...} reference expanded to, for
+                                          redacting messages (never shown) */
+    size_t n_secret_values;
 } clove_config_t;
 
 /* One problem found while loading. */

@@ -416,6 +416,16 @@ static bool resolve(cfg_ctx_t *c, const yaml_node_t *at, const char *store, size
         goto done;
     }
     clove_buf_puts(out, value);
+    if (c->cfg && *value) { /* remembered so messages can be redacted later */
+        bool seen = false;
+        for (size_t i = 0; i < c->cfg->n_secret_values && !seen; i++)
+            seen = strcmp(c->cfg->secret_values[i], value) == 0;
+        if (!seen) {
+            c->cfg->secret_values = clove_xrealloc(
+                c->cfg->secret_values, (c->cfg->n_secret_values + 1) * sizeof(char *));
+            c->cfg->secret_values[c->cfg->n_secret_values++] = clove_xstrdup(value);
+        }
+    }
     ok = true;
 done:
     for (size_t i = 0; i < n; i++) free(names[i]);

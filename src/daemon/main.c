@@ -146,6 +146,19 @@ int main(int argc, char **argv)
     }
     clove_config_diags_dispose(&diags);
     if (o.test_config) {
+        char **msgs = NULL;
+        size_t nmsgs = 0;
+        if (cfg && clove_engine_validate(cfg, &msgs, &nmsgs) > 0) {
+            for (size_t i = 0; i < nmsgs; i++) {
+                fprintf(stderr, "error: %s\n", msgs[i]);
+                free(msgs[i]);
+            }
+            free(msgs);
+            clove_config_unref(cfg);
+            free(o.overrides);
+            return 1;
+        }
+        free(msgs);
         if (cfg) printf("spicepod %s is valid: %zu dataset(s), %zu view(s)\n", cfg->path,
                         cfg->n_datasets, cfg->n_views);
         int rc = cfg ? 0 : 1;
@@ -199,18 +212,31 @@ int main(int argc, char **argv)
     clove_http_begin_shutdown(http);
     clove_engine_begin_shutdown(engine);
     int64_t deadline = clove_mono_ns() + cfg->runtime.shutdown_timeout_ms * 1000000;
+    bool forced = false;
     while (clove_http_active(http) > 0 && clove_mono_ns() < deadline) {
         /* a second signal stops waiting */
         struct timespec ts = {0, 10 * 1000000};
         siginfo_t si;
         if (sigtimedwait(&sigs, &si, &ts) > 0) {
             clove_warn(COMP, "second signal: not waiting for in-flight queries");
+            forced = true;
             break;
         }
     }
-    int64_t left_ms = (deadline - clove_mono_ns()) / 1000000;
+    int64_t left_ms = forced ? 0 : (deadline - clove_mono_ns()) / 1000000;
     if (!clove_engine_drain(engine, left_ms > 0 ? left_ms : 0))
         clove_warn(COMP, "in-flight queries interrupted after the shutdown timeout");
+    left_ms = forced ? 0 : (deadline - clove_mono_ns()) / 1000000;
+    if (!clove_engine_stop_threads(engine, left_ms > 1000 ? left_ms : 1000)) {
+        /* a refresh is stuck in a read no interrupt reaches (a pipe, a hung mount): the data
+         * it would change is untouched, so leave without waiting for it */
+        clove_warn(COMP, "a dataset refresh is blocked reading its source; exiting without it");
+        clove_http_stop(http);
+        if (metrics) clove_metrics_stop(metrics);
+        clove_info(COMP, "stopped");
+        fflush(stderr);
+        _exit(0);
+    }
     rc = 0;
 
 out:

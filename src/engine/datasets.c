@@ -62,6 +62,24 @@ static void publish_state(dataset_t *d)
                            "3=Error, 4=ShuttingDown.", labels, (double)d->state);
 }
 
+/* A copy of msg with every secret-derived value replaced by [REDACTED]. */
+static char *redacted(dataset_t *d, const char *msg)
+{
+    size_t cap = strlen(msg) * 3 + 64;
+    char *out = clove_xmalloc(cap);
+    snprintf(out, cap, "%s", msg);
+    clove__redact(d->e, out, cap);
+    return out;
+}
+
+/* Logs an error about a dataset with secret values redacted. */
+static void log_error(dataset_t *d, const char *msg)
+{
+    char *r = redacted(d, msg);
+    clove_error(COMP, "%s", r);
+    free(r);
+}
+
 /* Sets state and error (error may be NULL); caller does not hold d->lock. */
 static void set_state(dataset_t *d, clove_ds_state_t st, const char *error)
 {
@@ -69,7 +87,7 @@ static void set_state(dataset_t *d, clove_ds_state_t st, const char *error)
     d->state = st;
     if (error) {
         free(d->error);
-        d->error = clove_xstrdup(error);
+        d->error = redacted(d, error);
     } else if (st == CLOVE_DS_READY) {
         free(d->error);
         d->error = NULL;
@@ -372,14 +390,37 @@ static int setup_acceleration(dataset_t *d, clove_buf_t *allowed, clove_err_t *e
         free(qi);
         return CLOVE_EIO;
     }
-    if (a->mode == CLOVE_MODE_FILE_CREATE) unlink(path);
+    clove_engine_t *e = d->e;
+    for (size_t i = 0; i < e->n_attached; i++) {
+        if (strcmp(e->attached[i].path, path) != 0) continue;
+        /* another dataset already keeps its table in this file: share the ATTACH */
+        d->attach_name = clove_xstrdup(e->attached[i].alias);
+        char *qa = clove__quote_ident(d->attach_name);
+        d->target = clove_xasprintf("%s.main.%s", qa, qi);
+        d->file_path = path;
+        free(qa);
+        free(dir);
+        free(qi);
+        return 0;
+    }
+    if (a->mode == CLOVE_MODE_FILE_CREATE) {
+        unlink(path);
+        char *wal = clove_xasprintf("%s.wal", path);
+        unlink(wal);
+        free(wal);
+    }
     d->attach_name = clove_xasprintf("accel_%s", d->lname);
     char *qa = clove__quote_ident(d->attach_name);
     char *lit = clove__quote_literal(path);
     char *sql = clove_xasprintf("ATTACH %s AS %s", lit, qa);
     int rc = clove__exec(d->e->admin, sql, err);
     struct stat st;
-    if (rc != 0 && stat(path, &st) == 0) {
+    /* only a damaged file is moved aside; a file another process holds (lock), or one we may
+     * not read, is an error that loses nothing */
+    bool damaged = rc != 0 && (strstr(err->message, "not a valid DuckDB database") ||
+                               strcasestr(err->message, "corrupt") ||
+                               strcasestr(err->message, "checksum"));
+    if (damaged && stat(path, &st) == 0) {
         /* a corrupt or unreadable file: keep it for inspection, rebuild from the source */
         char *aside = clove_xasprintf("%s.corrupt-%lld", path, (long long)clove_now_ms());
         clove_error(COMP, "acceleration file \"%s\" of dataset %s cannot be opened (%s); moved "
@@ -399,6 +440,10 @@ static int setup_acceleration(dataset_t *d, clove_buf_t *allowed, clove_err_t *e
                       path, d->cfg->name, err->message);
     } else {
         d->target = clove_xasprintf("%s.main.%s", qa, qi);
+        e->attached = clove_xrealloc(e->attached, (e->n_attached + 1) * sizeof *e->attached);
+        e->attached[e->n_attached].path = clove_xstrdup(path);
+        e->attached[e->n_attached].alias = clove_xstrdup(d->attach_name);
+        e->n_attached++;
         d->file_path = path;
         path = NULL;
         char *entry = clove_xasprintf("%s/", dir);
@@ -591,7 +636,7 @@ static bool refresh_once(dataset_t *d, duckdb_connection conn)
         char *msg = clove_xasprintf("%s of dataset %s failed: %s",
                                     initial ? "initial load" : "refresh", d->cfg->name,
                                     err.message);
-        clove_error(COMP, "%s", msg);
+        log_error(d, msg);
         pthread_mutex_lock(&d->lock);
         d->initial_done = true;
         pthread_mutex_unlock(&d->lock);
@@ -636,6 +681,7 @@ static void retention_tick(dataset_t *d, duckdb_connection conn)
     char labels[256];
     snprintf(labels, sizeof labels, "dataset=\"%s\"", d->cfg->name);
     if (n < 0) {
+        clove__redact(d->e, err.message, sizeof err.message);
         clove_error(COMP, "retention check of dataset %s failed: %s", d->cfg->name, err.message);
         clove_metric_counter_add("dataset_acceleration_retention_errors",
                                  "Number of failed retention checks.", labels, 1);
@@ -960,7 +1006,9 @@ int clove__datasets_init(clove_engine_t *e, clove_err_t *err)
         dataset_t *d = &e->datasets[i];
         if (d->source_error) {
             d->state = CLOVE_DS_ERROR;
-            d->error = clove_xasprintf("dataset %s: %s", d->cfg->name, d->source_error);
+            char *m = clove_xasprintf("dataset %s: %s", d->cfg->name, d->source_error);
+            d->error = redacted(d, m);
+            free(m);
             d->initial_done = true;
             clove_error(COMP, "%s", d->error);
         } else if (d->accelerated) {
@@ -982,8 +1030,10 @@ int clove__datasets_init(clove_engine_t *e, clove_err_t *err)
                            d->cfg->from);
             } else {
                 d->state = CLOVE_DS_ERROR;
-                d->error = clove_xasprintf("could not register dataset %s: %s", d->cfg->name,
-                                           ferr.message);
+                char *m = clove_xasprintf("could not register dataset %s: %s", d->cfg->name,
+                                          ferr.message);
+                d->error = redacted(d, m);
+                free(m);
                 d->initial_done = true;
                 clove_error(COMP, "%s", d->error);
             }
@@ -1020,6 +1070,39 @@ void clove__datasets_start(clove_engine_t *e)
     }
 }
 
+void clove__rebind_views(clove_engine_t *e)
+{
+    for (size_t i = 0; i < e->n_datasets; i++) {
+        dataset_t *d = &e->datasets[i];
+        pthread_mutex_lock(&d->lock);
+        bool fed = (!d->accelerated && d->loaded) || (d->serves_source && !d->loaded);
+        pthread_mutex_unlock(&d->lock);
+        clove_err_t err;
+        if (fed && d->source_sql && register_federated(d, &err) != 0)
+            clove_warn(COMP, "could not rebuild the view of dataset %s", d->cfg->name);
+    }
+    pthread_mutex_lock(&e->views_lock);
+    for (size_t i = 0; i < e->n_views; i++) e->views[i].created = false;
+    pthread_mutex_unlock(&e->views_lock);
+    try_create_views(e);
+    atomic_fetch_add(&e->ddl_generation, 1);
+    clove_info(COMP, "rebuilt dataset views: a source's columns changed");
+}
+
+bool clove__datasets_join(clove_engine_t *e, int64_t timeout_ms)
+{
+    int64_t end = clove_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    bool all = true;
+    for (size_t i = 0; i < e->n_datasets; i++) {
+        dataset_t *d = &e->datasets[i];
+        if (!d->thread_started) continue;
+        struct timespec ts = {.tv_sec = end / 1000, .tv_nsec = (end % 1000) * 1000000};
+        if (pthread_timedjoin_np(d->thread, NULL, &ts) == 0) d->thread_started = false;
+        else all = false;
+    }
+    return all;
+}
+
 void clove__datasets_stop(clove_engine_t *e)
 {
     for (size_t i = 0; i < e->n_datasets; i++) {
@@ -1028,13 +1111,6 @@ void clove__datasets_stop(clove_engine_t *e)
         pthread_cond_broadcast(&d->cond);
         if (d->refresh_conn) duckdb_interrupt(d->refresh_conn); /* a refresh in flight */
         pthread_mutex_unlock(&d->lock);
-    }
-    for (size_t i = 0; i < e->n_datasets; i++) {
-        dataset_t *d = &e->datasets[i];
-        if (d->thread_started) {
-            pthread_join(d->thread, NULL);
-            d->thread_started = false;
-        }
     }
 }
 
@@ -1071,6 +1147,11 @@ void clove__datasets_dispose(clove_engine_t *e)
         free(e->views[i].error);
     }
     free(e->views);
+    for (size_t i = 0; i < e->n_attached; i++) {
+        free(e->attached[i].path);
+        free(e->attached[i].alias);
+    }
+    free(e->attached);
     for (size_t i = 0; i < e->n_sqlite_stores; i++) {
         clove_sqlite_accel_close(e->sqlite_stores[i].a);
         free(e->sqlite_stores[i].path);

@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,39 @@ static int ncpus(void)
 
 const clove_config_t *clove_engine_config(const clove_engine_t *e) { return e->cfg; }
 
+/* Secret values shorter than this are not searched for: they would match ordinary words. */
+#define SECRET_MIN_LEN 4
+
+static void collect_secrets(clove_engine_t *e, const clove_kvlist_t *l)
+{
+    for (size_t i = 0; i < l->len; i++) {
+        const char *v = l->items[i].value;
+        if (!l->items[i].secret || !v || strlen(v) < SECRET_MIN_LEN) continue;
+        e->secrets = clove_xrealloc(e->secrets, (e->n_secrets + 1) * sizeof *e->secrets);
+        e->secrets[e->n_secrets++] = clove_xstrdup(v);
+    }
+}
+
+void clove__redact(const clove_engine_t *e, char *msg, size_t cap)
+{
+    static const char R[] = "[REDACTED]";
+    for (size_t i = 0; e && msg && i < e->n_secrets; i++) {
+        const char *sv = e->secrets[i];
+        size_t sl = strlen(sv), rl = sizeof R - 1;
+        char *p;
+        while ((p = strstr(msg, sv)) != NULL) {
+            size_t tail = strlen(p + sl);
+            if ((size_t)(p - msg) + rl + tail + 1 > cap) { /* no room: cut the message */
+                memcpy(p, R, rl < cap - (size_t)(p - msg) - 1 ? rl : cap - (size_t)(p - msg) - 1);
+                p[rl < cap - (size_t)(p - msg) - 1 ? rl : cap - (size_t)(p - msg) - 1] = '\0';
+                break;
+            }
+            memmove(p + rl, p + sl, tail + 1);
+            memcpy(p, R, rl);
+        }
+    }
+}
+
 /* ---- watchdog ----------------------------------------------------------------------------- */
 
 static void *watchdog_main(void *arg)
@@ -122,6 +156,16 @@ static void *watchdog_main(void *arg)
                 }
             }
             if (stop) duckdb_interrupt(q->pc->conn);
+            /* still here well past the deadline: the thread is not in DuckDB but blocked
+             * sending to a client that stopped reading. Shutting the socket down makes that
+             * send fail, which ends the query and frees its slot. */
+            if (q->deadline_ns && q->client_fd >= 0 && !q->fd_shut &&
+                now >= q->deadline_ns + 1000 * 1000000ll) {
+                q->fd_shut = true;
+                shutdown(q->client_fd, SHUT_RDWR);
+                clove_warn(COMP, "closed a client connection that stopped reading an answer "
+                           "past runtime.query.timeout");
+            }
         }
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -329,6 +373,15 @@ clove_engine_t *clove_engine_create(clove_config_t *cfg, const clove_engine_opts
         clove__exec(e->admin, "USE spice.public", err))
         goto fail;
 
+    for (size_t i = 0; i < cfg->n_secret_values; i++) {
+        if (strlen(cfg->secret_values[i]) < SECRET_MIN_LEN) continue;
+        e->secrets = clove_xrealloc(e->secrets, (e->n_secrets + 1) * sizeof *e->secrets);
+        e->secrets[e->n_secrets++] = clove_xstrdup(cfg->secret_values[i]);
+    }
+    for (size_t i = 0; i < cfg->n_datasets; i++) {
+        collect_secrets(e, &cfg->datasets[i].params);
+        collect_secrets(e, &cfg->datasets[i].acceleration.params);
+    }
     if (clove_sqlite_accel_register(e->admin, err) != 0) goto fail;
     if (clove__datasets_init(e, err) != 0) goto fail;
 
@@ -353,6 +406,47 @@ fail:
     e->wd_thread = 0;
     clove_engine_destroy(e);
     return NULL;
+}
+
+static void add_msg(char ***msgs, size_t *n, char *m)
+{
+    *msgs = clove_xrealloc(*msgs, (*n + 1) * sizeof **msgs);
+    (*msgs)[(*n)++] = m;
+}
+
+size_t clove_engine_validate(const clove_config_t *cfg, char ***msgs, size_t *n)
+{
+    duckdb_database db = NULL;
+    duckdb_connection conn = NULL;
+    size_t before = *n;
+    const char *base = strrchr(cfg->path, '/') ? strrchr(cfg->path, '/') + 1 : cfg->path;
+    if (duckdb_open(NULL, &db) == DuckDBError || duckdb_connect(db, &conn) == DuckDBError) {
+        add_msg(msgs, n, clove_xstrdup("could not open DuckDB to check the spicepod's SQL"));
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->n_views; i++) {
+        clove_sandbox_result_t sb = {0};
+        clove_err_t err;
+        if (clove_sandbox_check(conn, cfg->views[i].sql, &sb, &err) != 0)
+            add_msg(msgs, n, clove_xasprintf("%s:%d:%d: views[%zu].sql: %s", base,
+                                             cfg->views[i].line, cfg->views[i].col, i,
+                                             err.message));
+        clove_sandbox_result_dispose(&sb);
+    }
+    for (size_t i = 0; i < cfg->n_datasets; i++) {
+        const clove_dataset_cfg_t *c = &cfg->datasets[i];
+        if (!c->acceleration.enabled) continue;
+        dataset_t d = {.cfg = c};
+        clove_err_t err;
+        if (c->acceleration.refresh_sql &&
+            clove__validate_refresh_sql(&d, conn, c->acceleration.refresh_sql, &err) != 0)
+            add_msg(msgs, n, clove_xasprintf("%s:%d:%d: datasets[%zu].acceleration.refresh_sql: "
+                                             "%s", base, c->line, c->col, i, err.message));
+    }
+out:
+    if (conn) duckdb_disconnect(&conn);
+    if (db) duckdb_close(&db);
+    return *n - before;
 }
 
 int clove_engine_start(clove_engine_t *e)
@@ -389,11 +483,22 @@ bool clove_engine_drain(clove_engine_t *e, int64_t timeout_ms)
     return true;
 }
 
+bool clove_engine_stop_threads(clove_engine_t *e, int64_t timeout_ms)
+{
+    atomic_store(&e->shutting_down, true);
+    clove__datasets_stop(e);
+    return clove__datasets_join(e, timeout_ms);
+}
+
 void clove_engine_destroy(clove_engine_t *e)
 {
     if (!e) return;
     atomic_store(&e->shutting_down, true);
     clove__datasets_stop(e);
+    /* a dataset thread blocked in a source read cannot be interrupted: callers that must not
+     * hang use clove_engine_stop_threads first and skip destroy when it fails */
+    while (!clove__datasets_join(e, 1000))
+        clove_warn(COMP, "waiting for a dataset thread blocked reading its source");
     if (e->wd_thread) {
         pthread_mutex_lock(&e->wd_lock);
         e->wd_stop = true;
@@ -417,6 +522,8 @@ void clove_engine_destroy(clove_engine_t *e)
     pthread_mutex_destroy(&e->wd_lock);
     pthread_cond_destroy(&e->wd_cond);
     free(e->data_dir);
+    for (size_t i = 0; i < e->n_secrets; i++) free(e->secrets[i]);
+    free(e->secrets);
     clove_config_unref(e->cfg);
     free(e);
 }
@@ -652,7 +759,15 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
         }
     }
     if (!s->stmt) {
-        if (duckdb_prepare(q->pc->conn, sql, &s->stmt) == DuckDBError) {
+        if (duckdb_prepare(q->pc->conn, sql, &s->stmt) == DuckDBError &&
+            strstr(duckdb_prepare_error(s->stmt), "Contents of view were altered")) {
+            /* a federated file gained or changed columns: rebuild the views, try again */
+            duckdb_destroy_prepare(&s->stmt);
+            s->stmt = NULL;
+            clove__rebind_views(e);
+            duckdb_prepare(q->pc->conn, sql, &s->stmt);
+        }
+        if (!s->stmt || duckdb_prepare_error(s->stmt)) {
             clove_err_set(err, CLOVE_EQUERY, "%s",
                           clove__clean_duckdb_error(duckdb_prepare_error(s->stmt)));
             stmt_entry_clear(s);
@@ -700,6 +815,7 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
 
 fail:
     free(rewritten);
+    if (err) clove__redact(e, err->message, sizeof err->message);
     q->failed = true;
     clove_query_end(q);
     return NULL;
@@ -840,7 +956,9 @@ int clove_query_next(clove_query_t *q, duckdb_data_chunk *chunk, clove_err_t *er
             duckdb_result_error_type(&q->result) == DUCKDB_ERROR_INTERRUPT)
             return interrupted_error(q, err);
         count_failure("execution_error");
-        return clove_err_set(err, CLOVE_EQUERY, "%s", clove__clean_duckdb_error(msg));
+        clove_err_set(err, CLOVE_EQUERY, "%s", clove__clean_duckdb_error(msg));
+        if (err) clove__redact(q->e, err->message, sizeof err->message);
+        return CLOVE_EQUERY;
     }
     return 0;
 }

@@ -26,6 +26,11 @@ typedef struct {
  * loaded until clove_engine_start. Returns NULL and fills err on failure. */
 clove_engine_t *clove_engine_create(clove_config_t *cfg, const clove_engine_opts_t *opts,
                                     clove_err_t *err);
+/* Checks what only the engine can check without starting anything: view SQL and
+ * refresh_sql / retention_sql against the sandbox. Appends one message per problem
+ * ("spicepod.yaml:L:C: views[0].sql: ...") to *msgs (caller frees each and the array).
+ * Returns the number of problems. */
+size_t clove_engine_validate(const clove_config_t *cfg, char ***msgs, size_t *n);
 /* Starts initial loads and refresh schedules (background threads). */
 int clove_engine_start(clove_engine_t *e);
 /* From now on new queries fail with CLOVE_ESHUTDOWN and refreshes stop being scheduled. */
@@ -33,6 +38,9 @@ void clove_engine_begin_shutdown(clove_engine_t *e);
 /* Waits until no query runs, at most timeout_ms; returns true when idle, false on timeout
  * (remaining queries are then interrupted). */
 bool clove_engine_drain(clove_engine_t *e, int64_t timeout_ms);
+/* Stops refresh threads, waiting at most timeout_ms; false when some are still blocked (a
+ * source read that cannot be interrupted): the caller should then exit without destroy. */
+bool clove_engine_stop_threads(clove_engine_t *e, int64_t timeout_ms);
 /* Stops every thread and frees everything. */
 void clove_engine_destroy(clove_engine_t *e);
 

@@ -112,6 +112,7 @@ struct clove_query {
     atomic_bool canceled;
     bool finished;
     bool in_wd;                      /* on the watchdog list */
+    bool fd_shut;                    /* the watchdog shut the client socket down */
     stmt_entry_t *entry;             /* the cached statement (deps for on_zero_results) */
     char *sql;                       /* copies kept for an on_zero_results re-run */
     clove_param_t *params;
@@ -158,6 +159,14 @@ struct clove_engine {
     bool wd_sleeping;                /* waits without a timeout: wd_add must signal */
     pthread_t wd_thread;
 
+    char **secrets;                  /* secret-derived values to keep out of messages */
+    size_t n_secrets;
+    struct attached_file {           /* duckdb file accelerations: one ATTACH per file */
+        char *path;
+        char *alias;
+    } *attached;
+    size_t n_attached;
+
     atomic_int active_queries;
     atomic_bool shutting_down;
     bool started;
@@ -183,6 +192,13 @@ int64_t clove__count_rows(duckdb_connection conn, const char *target);
 int clove__expose_file_table(dataset_t *d, clove_err_t *err);
 /* Reads / writes the last successful refresh time kept beside a file-mode table (0 if none). */
 int64_t clove__meta_last_refresh(dataset_t *d, duckdb_connection conn);
+
+/* Replaces every secret-derived value in msg (in place, bounded by cap) with [REDACTED]. */
+void clove__redact(const clove_engine_t *e, char *msg, size_t cap);
+/* Recreates the views of federated datasets and user views (the files' columns changed). */
+void clove__rebind_views(clove_engine_t *e);
+/* Waits up to timeout_ms for the dataset threads; false when some are still blocked. */
+bool clove__datasets_join(clove_engine_t *e, int64_t timeout_ms);
 
 /* datasets.c */
 int clove__datasets_init(clove_engine_t *e, clove_err_t *err);
