@@ -377,13 +377,17 @@ bench_bigjson() {
 
 # ---- helpers of the acceleration benchmarks -------------------------------------------------
 
-# engine_yaml ENGINE: the acceleration keys of arrow, duckdb-memory or duckdb-file.
+# engine_yaml ENGINE: the acceleration keys of arrow, duckdb-memory, duckdb-file, sqlite-memory
+# or sqlite-file.
 engine_yaml() {
     case $1 in
     arrow) printf '      engine: arrow\n' ;;
     duckdb-memory) printf '      engine: duckdb\n      mode: memory\n' ;;
     duckdb-file) printf '      engine: duckdb\n      mode: file\n' ;;
-    *) say "unknown engine \"$1\" (arrow, duckdb-memory, duckdb-file)" >&2; return 1 ;;
+    sqlite-memory) printf '      engine: sqlite\n      mode: memory\n' ;;
+    sqlite-file) printf '      engine: sqlite\n      mode: file\n' ;;
+    *) say "unknown engine \"$1\" (arrow, duckdb-memory, duckdb-file, sqlite-memory, sqlite-file)" >&2
+       return 1 ;;
     esac
 }
 
@@ -475,7 +479,7 @@ refresh_engine() { # ENGINE
     say "  $eng: cloved pid $CLOVED_PID, initial load $(log_ms "$log" loaded) ms"
     local peer=("$OUT/duck_peer" ctas --parquet "$OUT/refresh/data/t.parquet" --stdin)
     what="CREATE OR REPLACE TABLE t AS SELECT * FROM read_parquet(...), in memory"
-    if [[ $eng == duckdb-file ]]; then
+    if [[ $eng == *-file ]]; then
         peer+=(--db "$dir/peer.db")
         what="the same into a DuckDB file (ATTACH)"
     fi
@@ -502,8 +506,12 @@ refresh_engine() { # ENGINE
     ratio=$(calc "$pm / $cm")
     say "  => $eng: cloved $cm ms = $crs Mrows/s (POST to done seen $(med "${walls[@]}") ms), duckdb $pm ms = $prs Mrows/s: ratio $ratio (target >= 0.9); VmHWM cloved $(mb "$hwm") MB, duckdb $(mb "$phwm") MB"
     [[ -z $warn ]] || say "  WARNING: a refresh did not load and hold $REFRESH_ROWS rows"
+    # the target is for the DuckDB-backed engines; sqlite is shown for information
+    local tgt=">= 0.9" ok
+    ok=$(met ge "$ratio" 0.9)
+    [[ $eng != sqlite-* ]] || tgt=- ok=-
     row refresh "full refresh rows/s, $eng" "$crs M/s ($cm ms)" "duck CTAS $prs M/s ($pm ms)" \
-        "$ratio" ">= 0.9" "$(met ge "$ratio" 0.9)$warn"
+        "$ratio" "$tgt" "$ok$warn"
     row refresh "peak RSS (VmHWM), $eng" "$(mb "$hwm") MB" "duck $(mb "$phwm") MB" \
         "$(calc "$hwm / $phwm")" "-" "-"
 }
@@ -559,7 +567,7 @@ append_case() { # VARIANT (time|files) ENGINE
     start_cloved "$dir" "$log" --metrics
     say "  $variant/$eng: cloved pid $CLOVED_PID, initial load of $REFRESH_ROWS rows $(log_ms "$log" loaded) ms"
     local peer=("$OUT/duck_peer" repl)
-    if [[ $eng == duckdb-file ]]; then
+    if [[ $eng == *-file ]]; then
         peer+=(--db "$dir/peer.db")
         pt=f.main.t
     fi
@@ -682,7 +690,7 @@ EOF_POD
 # ---- main ---------------------------------------------------------------------------------
 
 print_summary() {
-    section "summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, cloved from $BIN)"
+    section "summary ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), cloved from $BIN)"
     {
         echo "BENCH|METRIC|CLOVE|PEER (same run)|RATIO|TARGET|MET"
         cat "$SUMMARY"

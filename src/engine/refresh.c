@@ -313,7 +313,7 @@ int64_t clove__meta_last_refresh(dataset_t *d, duckdb_connection conn)
 
 /* Records the refresh time (and newly loaded files) inside the current transaction. */
 static int meta_record(dataset_t *d, duckdb_connection conn, char **files, size_t n_files,
-                       clove_err_t *err)
+                       bool reset_files, clove_err_t *err)
 {
     if (!d->attach_name) return 0;
     char *qa = clove__quote_ident(d->attach_name);
@@ -322,6 +322,11 @@ static int meta_record(dataset_t *d, duckdb_connection conn, char **files, size_
                                 qa, lit, (long long)clove_now_ms());
     int rc = clove__exec(conn, sql, err);
     free(sql);
+    if (rc == 0 && reset_files) {
+        sql = clove_xasprintf("DELETE FROM %s.main.__clove_files WHERE dataset = %s", qa, lit);
+        rc = clove__exec(conn, sql, err);
+        free(sql);
+    }
     for (size_t i = 0; rc == 0 && i < n_files; i++) {
         char *fl = clove__quote_literal(files[i]);
         sql = clove_xasprintf("INSERT INTO %s.main.__clove_files VALUES (%s, %s)", qa, lit, fl);
@@ -566,8 +571,17 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
     bool exists = d->sqlite ? clove_sqlite_accel_has_table(d->sqlite, d->cfg->name)
                             : target_exists(conn, d->target);
     bool append = mode == CLOVE_REFRESH_APPEND && exists;
-    bool file_append = mode == CLOVE_REFRESH_APPEND && !d->time_expr && d->reader_fn;
+    /* datasets that append new files keep the list of files loaded; a full refresh of one
+     * reloads every file and starts the list over */
+    bool file_append = (mode == CLOVE_REFRESH_APPEND || a->refresh_mode == CLOVE_REFRESH_APPEND)
+                       && !d->time_expr && d->reader_fn;
+    bool reset_files = file_append && !append;
+    char *watermark = NULL;
     *loaded = 0;
+    if (reset_files) {
+        for (size_t i = 0; i < d->n_seen_files; i++) free(d->seen_files[i]);
+        d->n_seen_files = 0;
+    }
 
     /* 1. where rows come from */
     if (file_append) {
@@ -613,14 +627,23 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
     if (append && d->time_expr) {
         /* rows at or past the stored watermark (minus the overlap); rows already held are
          * subtracted below, so rows sharing the boundary timestamp are neither lost nor
-         * duplicated */
-        char *w = clove_xasprintf(
-            "SELECT * FROM (%s) WHERE (SELECT max(%s) FROM %s) IS NULL OR %s >= "
-            "(SELECT max(%s) FROM %s) - INTERVAL (%lld) MILLISECOND", incoming, d->time_expr,
-            d->target, d->time_expr, d->time_expr, d->target,
-            (long long)a->refresh_append_overlap_ms);
-        free(incoming);
-        incoming = w;
+         * duplicated. The watermark goes in as a literal so the source scan can skip what
+         * lies before it (Parquet row groups, Hive partitions). */
+        char *q = clove_xasprintf("SELECT CAST(max(%s) AS VARCHAR) || '::' || typeof(max(%s)) "
+                                  "FROM %s", d->time_expr, d->time_expr, d->target);
+        watermark = exec_str(conn, q);
+        free(q);
+        if (watermark) {
+            char *sep = strstr(watermark, "::");
+            *sep = '\0';
+            char *lit = clove__quote_literal(watermark);
+            char *w = clove_xasprintf("SELECT * FROM (%s) WHERE %s >= CAST(%s AS %s) - INTERVAL "
+                                      "(%lld) MILLISECOND", incoming, d->time_expr, lit, sep + 2,
+                                      (long long)a->refresh_append_overlap_ms);
+            free(lit);
+            free(incoming);
+            incoming = w;
+        }
     }
 
     /* 2. write */
@@ -629,13 +652,27 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
         if (rc != 0) goto out;
         goto count;
     }
-    if (!append && !d->pk_cols && a->indexes.len == 0 && !d->attach_name &&
-        !public_is_view(d, conn)) {
-        /* the common case: one statement builds the new table and swaps it in atomically */
+    if ((!append && !d->pk_cols && a->indexes.len == 0) ||
+        (append && !d->pk_cols && !d->time_expr)) {
+        /* the common cases stream from the source straight into the table: a full refresh
+         * builds the new table and swaps it in, an append of new files inserts them; one
+         * transaction with the bookkeeping */
+        if ((rc = clove__exec(conn, "BEGIN TRANSACTION", err)) != 0) goto out;
+        in_tx = true;
+        if (!append && !d->attach_name && public_is_view(d, conn)) {
+            free(sql);
+            sql = clove_xasprintf("DROP VIEW spice.public.%s", qi);
+            if ((rc = clove__exec(conn, sql, err)) != 0) goto out;
+        }
         free(sql);
-        sql = clove_xasprintf("CREATE OR REPLACE TABLE %s AS %s", d->target, incoming);
-        if ((rc = clove__exec(conn, sql, err)) != 0) goto out;
-        *loaded = clove__count_rows(conn, d->target);
+        sql = append ? clove_xasprintf("INSERT INTO %s %s", d->target, incoming)
+                     : clove_xasprintf("CREATE OR REPLACE TABLE %s AS %s", d->target, incoming);
+        if ((rc = exec_int(conn, sql, loaded, err)) != 0) goto out;
+        if ((rc = meta_record(d, conn, new_files, file_append ? (size_t)n_new : 0, reset_files,
+                              err)) != 0)
+            goto out;
+        if ((rc = clove__exec(conn, "COMMIT", err)) != 0) goto out;
+        in_tx = false;
         goto count;
     }
 
@@ -686,7 +723,8 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
         sql = clove_xasprintf("INSERT INTO %s SELECT * FROM " IN_TABLE, d->target);
         if ((rc = exec_int(conn, sql, loaded, err)) != 0) goto out;
     }
-    if ((rc = meta_record(d, conn, new_files, file_append ? (size_t)n_new : 0, err)) != 0)
+    if ((rc = meta_record(d, conn, new_files, file_append ? (size_t)n_new : 0, reset_files,
+                          err)) != 0)
         goto out;
     if ((rc = clove__exec(conn, "COMMIT", err)) != 0) goto out;
     in_tx = false;
@@ -705,11 +743,6 @@ count:
             new_files[i] = NULL;
         }
     }
-    if (rc == 0 && !in_tx && d->attach_name && !file_append) {
-        clove__exec(conn, "BEGIN TRANSACTION", NULL);
-        meta_record(d, conn, NULL, 0, NULL);
-        clove__exec(conn, "COMMIT", NULL);
-    }
     *held = clove__count_rows(conn, d->target);
 out:
     if (in_tx) clove__exec(conn, "ROLLBACK", NULL);
@@ -722,6 +755,7 @@ out:
     for (int i = 0; i < n_new; i++) free(new_files ? new_files[i] : NULL);
     free(new_files);
     free(defs);
+    free(watermark);
     free(conflict);
     free(dedup);
     free(sql);

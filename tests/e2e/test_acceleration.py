@@ -124,13 +124,21 @@ class AppendTest(CloveTest):
         write_atomic(os.path.join(d, "data", "in", "a.csv"), csv_text(["k"], [(1,), (2,), (99,)]))
         refresh_and_wait(self, c, "files")
         self.assertEqual(c.rows("SELECT k FROM files ORDER BY k"), [{"k": 1}, {"k": 2}, {"k": 3}])
+        # a manual full refresh reloads every file (a.csv now holds 99 too) and starts the
+        # list of loaded files over, so the next append loads nothing twice
+        refresh_and_wait(self, c, "files", '{"refresh_mode": "full"}')
+        self.assertEqual(c.rows("SELECT k FROM files ORDER BY k"),
+                         [{"k": 1}, {"k": 2}, {"k": 3}, {"k": 99}])
+        refresh_and_wait(self, c, "files")
+        self.assertEqual(c.scalar("SELECT count(*) FROM files"), 4)
+        write_atomic(os.path.join(d, "data", "in", "a.csv"), csv_text(["k"], [(1,), (2,)]))
         # the loaded files are remembered across a restart
         c.stop()
         write_atomic(os.path.join(d, "data", "in", "c.csv"), csv_text(["k"], [(4,)]))
         c2 = self.start(None, workdir=d, metrics=True)
-        c2.wait_until(lambda: c2.scalar("SELECT count(*) FROM files") == 4, what="append of c.csv")
+        c2.wait_until(lambda: c2.scalar("SELECT count(*) FROM files") == 5, what="append of c.csv")
         self.assertEqual(c2.rows("SELECT k FROM files ORDER BY k"),
-                         [{"k": 1}, {"k": 2}, {"k": 3}, {"k": 4}])
+                         [{"k": 1}, {"k": 2}, {"k": 3}, {"k": 4}, {"k": 99}])
 
 
 class PrimaryKeyTest(CloveTest):
