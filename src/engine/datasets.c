@@ -613,7 +613,6 @@ static bool refresh_once(dataset_t *d, duckdb_connection conn)
             clove_info(COMP, "refresh of dataset %s canceled by a manual refresh", d->cfg->name);
             continue; /* the manual request is pending: run it now */
         }
-        refresh_metrics(d, ms, rc == 0, loaded, held);
         if (rc == 0) {
             /* cached prepared statements are dropped after a data change: DuckDB 1.4.4 can
              * fold a persisted table's statistics (e.g. count(*)) into a prepared plan, which
@@ -626,13 +625,18 @@ static bool refresh_once(dataset_t *d, duckdb_connection conn)
             d->last_refresh_ms = clove_now_ms();
             pthread_mutex_unlock(&d->lock);
             set_state(d, CLOVE_DS_READY, NULL);
+            /* metrics after the state: whoever sees the refresh counted sees its outcome */
+            refresh_metrics(d, ms, true, loaded, held);
             clove_info(COMP, "dataset %s %s: %lld rows loaded, %lld held, in %.1f ms",
                        d->cfg->name, initial ? "loaded" : "refreshed", (long long)loaded,
                        (long long)held, ms);
             free(manual_sql);
             return true;
         }
-        if (atomic_load(&d->e->shutting_down)) break;
+        if (atomic_load(&d->e->shutting_down)) {
+            refresh_metrics(d, ms, false, loaded, held);
+            break;
+        }
         char *msg = clove_xasprintf("%s of dataset %s failed: %s",
                                     initial ? "initial load" : "refresh", d->cfg->name,
                                     err.message);
@@ -642,6 +646,7 @@ static bool refresh_once(dataset_t *d, duckdb_connection conn)
         pthread_mutex_unlock(&d->lock);
         set_state(d, CLOVE_DS_ERROR, msg);
         free(msg);
+        refresh_metrics(d, ms, false, loaded, held);
         if (!a->refresh_retry_enabled) break;
         if (a->refresh_retry_max_attempts >= 0 && attempt >= a->refresh_retry_max_attempts)
             break;

@@ -184,6 +184,8 @@ class Cloved:
             if last:
                 return last
             time.sleep(interval)
+        if callable(what):            # described at failure time, with the state then
+            what = what()
         raise AssertionError("timed out after %ss waiting for %s (last: %r)\n%s"
                              % (timeout, what, last, self.logs()[-4000:]))
 

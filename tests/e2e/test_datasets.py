@@ -17,7 +17,7 @@ import threading
 import time
 import unittest
 
-from harness import (Cloved, CloveTest, Fifo, csv_text, make_data, write_atomic, DATAGEN)
+from harness import Cloved, CloveTest, Fifo, csv_text, make_data, metric, write_atomic
 
 
 def pod(datasets, views=""):
@@ -263,12 +263,22 @@ class BadSourcesTest(CloveTest):
     name: later
   - from: file:data/now.csv
     name: now
+""", """\
+  - name: later_view
+    sql: SELECT x + 100 AS x100 FROM later
 """), workdir=d, files={"data/now.csv": "a\n1\n"})
         self.assertEqual(c.dataset_status("later"), "Error")
+        r = c.sql("SELECT * FROM later_view")
+        self.assertStatus(r, 400)
+        self.assertIn("later", r.text)
         write_atomic(os.path.join(d, "data", "later.csv"), "x,y\n1,2\n3,4\n")
         c.wait_until(lambda: c.dataset_status("later") == "Ready", timeout=20,
                      what="later Ready after its file appeared")
         self.assertEqual(c.rows("SELECT * FROM later ORDER BY x"), [{"x": 1, "y": 2}, {"x": 3, "y": 4}])
+        # the view over it is created once it is ready
+        c.wait_until(lambda: c.sql("SELECT * FROM later_view").status == 200, timeout=10,
+                     what="later_view created")
+        self.assertEqual(c.rows("SELECT * FROM later_view ORDER BY 1"), [{"x100": 101}, {"x100": 103}])
 
 
 class FederatedChangesTest(CloveTest):
@@ -541,7 +551,6 @@ class AccelerationTest(CloveTest):
         self.assertIn("s.csv", ds["error_message"])
         # still serving the last good data
         self.assertEqual(c.rows("SELECT * FROM s ORDER BY v"), [{"v": 1}, {"v": 2}])
-        from harness import metric
         self.assertGreaterEqual(metric(c.metrics(), "dataset_acceleration_refresh_errors_total",
                                        dataset="s"), 1)
         # the source comes back; a refresh recovers
@@ -550,6 +559,30 @@ class AccelerationTest(CloveTest):
         c.wait_until(lambda: c.dataset_status("s") == "Ready", what="s Ready again")
         self.assertEqual(c.rows("SELECT * FROM s"), [{"v": 9}])
         self.assertIsNone(c.datasets()["s"]["error_message"])
+
+    def test_rapid_manual_refreshes_recover(self):
+        # refresh requests that arrive while a refresh runs (and may cancel it) must leave the
+        # dataset able to refresh again: Ready, with the newest data
+        d = self.tempdir()
+        make_data(os.path.join(d, "data"), 20000)
+        c = self.start(pod("""\
+  - from: file:data/taxi_trips.parquet
+    name: trips
+    acceleration:
+      enabled: true
+      engine: duckdb
+"""), workdir=d)
+        for i in range(25):
+            for _ in range(4):
+                self.assertStatus(c.refresh("trips"), 201)
+            c.wait_until(lambda: c.dataset_status("trips") == "Ready", timeout=15,
+                         what=lambda: "trips Ready after burst %d of refreshes (now: %r)"
+                                      % (i, c.datasets().get("trips")))
+        self.assertEqual(c.scalar("SELECT count(*) FROM trips"), 20000)
+        make_data(os.path.join(d, "data"), 500)
+        self.assertStatus(c.refresh("trips"), 201)
+        c.wait_until(lambda: c.scalar("SELECT count(*) FROM trips") == 500, timeout=15,
+                     what="the last refresh to load the new file")
 
     def test_atomic_refresh_under_readers(self):
         # the same source accelerated three ways; readers hammer each while the source flips
@@ -711,7 +744,6 @@ class StatusTest(CloveTest):
         # the other datasets answer meanwhile
         self.assertEqual(c.scalar("SELECT count(*) FROM fast"), 2)
         self.assertEqual(c.scalar("SELECT sum(a) FROM fast_fed"), 3)
-        from harness import metric
         m = c.metrics()
         self.assertEqual(metric(m, "dataset_load_state", dataset="slow"), 0)
         self.assertEqual(metric(m, "dataset_load_state", dataset="fast"), 1)
@@ -736,12 +768,13 @@ class StatusTest(CloveTest):
     acceleration:
       enabled: true
       engine: duckdb
-"""), workdir=d, wait_ready=False)
+"""), workdir=d, wait_ready=False, metrics=True)
         fifo.feed(csv_text(["v"], [(1,), (2,)]))
         c.wait_ready(30)
         self.assertEqual(c.scalar("SELECT count(*) FROM src"), 2)
         self.assertStatus(c.refresh("src"), 201)
         c.wait_until(lambda: c.dataset_status("src") == "Refreshing", what="src Refreshing")
+        self.assertEqual(metric(c.metrics(), "dataset_load_state", dataset="src"), 2)
         # readers do not wait for the refresh and see the old data
         t0 = time.monotonic()
         self.assertEqual(c.rows("SELECT * FROM src ORDER BY v"), [{"v": 1}, {"v": 2}])

@@ -285,6 +285,17 @@ datasets:
         rows = json.loads(self.json_text("SHOW TABLES"))
         self.assertEqual(rows, [{"name": "zones"}])
 
+    def test_arrow_ipc_stream_framing(self):
+        # the Arrow answer itself is checked by an independent decoder elsewhere; here only
+        # the HTTP side: media type, IPC stream framing, end-of-stream marker
+        r = self.c.sql("SELECT range AS i FROM range(5000)",
+                       accept="application/vnd.apache.arrow.stream")
+        self.assertStatus(r, 200)
+        self.assertEqual(r.headers["content-type"], "application/vnd.apache.arrow.stream")
+        self.assertTrue(r.body.startswith(b"\xff\xff\xff\xff"), r.body[:16])
+        self.assertTrue(r.body.endswith(b"\xff\xff\xff\xff\x00\x00\x00\x00"), r.body[-16:])
+        self.assertIn(b"i", r.body[:400])
+
     # ---- large answers stream -------------------------------------------------------------
 
     def read_all_timed(self, sql, accept=None):

@@ -552,11 +552,10 @@ class HostileRequestsTest(CloveTest):
         self.assertStatus(r, 404)
         self.assertEqual(r.json(), {"message": "Dataset a/b not found"})
         # half a request, then the client goes away
-        import socket as _s
-        s = _s.create_connection(("127.0.0.1", c.port))
+        s = socket.create_connection(("127.0.0.1", c.port))
         s.sendall(b"POST /v1/sql HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nSELECT")
         s.close()
-        s = _s.create_connection(("127.0.0.1", c.port))
+        s = socket.create_connection(("127.0.0.1", c.port))
         s.sendall(b"GARBAGE\r\n\r\n")
         s.close()
         self.assertEqual(c.scalar("SELECT count(*) FROM zones"), 1)
@@ -660,6 +659,30 @@ datasets:
         }
         leaked = [where for where, text in answers.items() if secret in text]
         self.assertEqual(leaked, [], "the secret value of FMT appears in these answers")
+
+    def test_secret_in_source_path_not_in_errors_or_logs(self):
+        d = self.tempdir()
+        secret = "dir-Secret-Value-77b0"
+        c = self.start("""\
+version: v1
+kind: Spicepod
+name: leak2
+datasets:
+  - from: file:data/${secrets:DIRSEC}.csv
+    name: z3
+""", workdir=d, dotenv="DIRSEC=%s\n" % secret)
+        ds = c.datasets()["z3"]
+        self.assertEqual(ds["status"], "Error")
+        r = c.sql("SELECT * FROM z3")
+        self.assertStatus(r, 400)
+        answers = {
+            "error_message in /v1/datasets?status=true": ds["error_message"] or "",
+            "/v1/spicepods": c.get("/v1/spicepods").text,
+            "POST /v1/sql error": r.text,
+            "log": c.logs(),
+        }
+        leaked = [where for where, text in answers.items() if secret in text]
+        self.assertEqual(leaked, [], "the secret value of DIRSEC appears in these answers")
 
 
 if __name__ == "__main__":

@@ -114,7 +114,9 @@ class ShutdownTest(CloveTest):
 
     def test_drain_in_flight_query_then_exit_0(self):
         c = self.start_simple()
-        conn, r = c.open_stream("SELECT * FROM range(3000000)", accept="text/csv")
+        # ~70 MB of CSV: far more than socket buffers hold, so the query is still running
+        conn, r = c.open_stream("SELECT range AS i, range AS j FROM range(5000000)",
+                                accept="text/csv")
         self.addCleanup(conn.close)
         self.assertEqual(r.status, 200)
         first = r.read(65536)
@@ -137,8 +139,8 @@ class ShutdownTest(CloveTest):
         # the in-flight answer completes in full
         rest = r.read()
         body = first + rest
-        self.assertEqual(body.count(b"\n"), 3000001)
-        self.assertTrue(body.endswith(b"\n2999999\n"))
+        self.assertEqual(body.count(b"\n"), 5000001)
+        self.assertTrue(body.endswith(b"\n4999999,4999999\n"))
         self.assertEqual(c.wait_exit(30), 0)
         logs = c.logs()
         self.assertIn("received SIGTERM", logs)
@@ -299,6 +301,9 @@ class LimitsTest(CloveTest):
         r = c.sql("SELECT 1 AS one", timeout=30)
         self.assertStatus(r, 200, "the only query slot is still held by a query past its "
                                   "deadline whose client stopped reading")
+        # the stalled client sees a truncated transfer, not a complete answer
+        data = sc.drain()
+        self.assertFalse(data.endswith(b"\r\n0\r\n\r\n"))
 
     def test_set_runtime_query_timeout(self):
         c = self.start_simple(args=["--set-runtime", "query.timeout=1s"])
