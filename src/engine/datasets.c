@@ -1175,7 +1175,7 @@ size_t clove_engine_datasets(clove_engine_t *e, clove_dataset_info_t **out)
         dataset_t *d = &e->datasets[i];
         clove_dataset_info_t *x = &infos[i];
         x->name = clove_xstrdup(d->cfg->name);
-        x->from = clove_xstrdup(d->cfg->from);
+        x->from = redacted(d, d->cfg->from);
         x->description = d->cfg->description ? clove_xstrdup(d->cfg->description) : NULL;
         x->accelerated = d->accelerated;
         if (d->accelerated) {

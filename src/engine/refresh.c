@@ -578,6 +578,9 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
     bool reset_files = file_append && !append;
     char *watermark = NULL;
     *loaded = 0;
+    /* an interrupt that landed on an earlier COMMIT/ROLLBACK can leave this connection in an
+     * aborted transaction: start clean (an error here only means there was none) */
+    clove__exec(conn, "ROLLBACK", NULL);
     if (reset_files) {
         for (size_t i = 0; i < d->n_seen_files; i++) free(d->seen_files[i]);
         d->n_seen_files = 0;
@@ -745,7 +748,7 @@ count:
     }
     *held = clove__count_rows(conn, d->target);
 out:
-    if (in_tx) clove__exec(conn, "ROLLBACK", NULL);
+    if (in_tx || rc != 0) clove__exec(conn, "ROLLBACK", NULL);
     clove__exec(conn, "DROP TABLE IF EXISTS " IN_TABLE, NULL);
     if (shadow) {
         free(sql);
