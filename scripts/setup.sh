@@ -81,17 +81,17 @@ install_duckdb() {
 }
 
 install_npm_peers() {
-    local d="$DEPS/node"
-    # the npm test peers (Arrow and gRPC clients) are listed in tests/package.json
-    [ -f "$ROOT/tests/package.json" ] || return 0
-    local want; want="$(sha256sum < "$ROOT/tests/package.json" | cut -d' ' -f1)"
-    if [ -f "$d/.stamp" ] && [ "$(cat "$d/.stamp")" = "$want" ]; then return 0; fi
-    log "installing npm test peers"
-    mkdir -p "$d"
-    cp "$ROOT/tests/package.json" "$d/package.json"
-    [ -f "$ROOT/tests/package-lock.json" ] && cp "$ROOT/tests/package-lock.json" "$d/package-lock.json"
-    (cd "$d" && npm install --silent --no-audit --no-fund >/dev/null)
-    echo "$want" > "$d/.stamp"
+    # the independent clients of the conformance tests (tests/flight/package.json, pinned
+    # by its package-lock.json) go into tests/flight/node_modules (git-ignored)
+    local d="$ROOT/tests/flight"
+    [ -f "$d/package-lock.json" ] || return 0
+    local want; want="$(sha256sum < "$d/package-lock.json" | cut -d' ' -f1)"
+    if [ -f "$d/node_modules/.clove-stamp" ] && [ "$(cat "$d/node_modules/.clove-stamp")" = "$want" ]; then
+        return 0
+    fi
+    log "installing npm test peers (tests/flight)"
+    (cd "$d" && npm ci --silent --no-audit --no-fund >/dev/null)
+    echo "$want" > "$d/node_modules/.clove-stamp"
 }
 
 mkdir -p "$DEPS"

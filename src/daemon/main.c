@@ -14,6 +14,7 @@
 #include "common/common.h"
 #include "config/config.h"
 #include "engine/engine.h"
+#include "flight/flight.h"
 #include "server/server.h"
 
 #define COMP "cloved"
@@ -179,6 +180,7 @@ int main(int argc, char **argv)
     int rc = 1;
     clove_http_server_t *http = NULL;
     clove_metrics_server_t *metrics = NULL;
+    clove_flight_server_t *flight = NULL;
     clove_engine_t *engine = clove_engine_create(cfg, NULL, &err);
     if (!engine) {
         clove_error(COMP, "could not start the engine: %s", err.message);
@@ -193,7 +195,7 @@ int main(int argc, char **argv)
         }
         clove_info(COMP, "metrics listening on %s", o.metrics);
     }
-    clove_http_opts_t hopts = {.addr = o.http, .engine = engine, .flight_addr = NULL,
+    clove_http_opts_t hopts = {.addr = o.http, .engine = engine, .flight_addr = o.flight,
                                .metrics_addr = o.metrics};
     http = clove_http_start(&hopts, &err);
     if (!http) {
@@ -201,7 +203,12 @@ int main(int argc, char **argv)
         goto out;
     }
     clove_info(COMP, "HTTP API listening on %s", o.http);
-    if (o.flight) clove_debug(COMP, "Arrow Flight (%s) is not part of this build yet", o.flight);
+    flight = clove_flight_start(o.flight, engine, &err);
+    if (!flight) {
+        clove_error(COMP, "could not start Arrow Flight on %s: %s", o.flight, err.message);
+        goto out;
+    }
+    clove_info(COMP, "Arrow Flight listening on %s", o.flight);
     clove_engine_start(engine);
     clove_info(COMP, "started in %.1f ms", (double)(clove_mono_ns() - t0) / 1e6);
 
@@ -226,6 +233,8 @@ int main(int argc, char **argv)
     int64_t left_ms = forced ? 0 : (deadline - clove_mono_ns()) / 1000000;
     if (!clove_engine_drain(engine, left_ms > 0 ? left_ms : 0))
         clove_warn(COMP, "in-flight queries interrupted after the shutdown timeout");
+    clove_flight_stop(flight);
+    flight = NULL;
     left_ms = forced ? 0 : (deadline - clove_mono_ns()) / 1000000;
     if (!clove_engine_stop_threads(engine, left_ms > 1000 ? left_ms : 1000)) {
         /* a refresh is stuck in a read no interrupt reaches (a pipe, a hung mount): the data
@@ -240,6 +249,7 @@ int main(int argc, char **argv)
     rc = 0;
 
 out:
+    if (flight) clove_flight_stop(flight);
     if (http) clove_http_stop(http);
     if (metrics) clove_metrics_stop(metrics);
     clove_engine_destroy(engine);

@@ -128,7 +128,8 @@ class Cloved:
         self.endpoint = "http://" + self.http
         self.metrics_port = free_port() if metrics else None
         self.metrics_addr = "127.0.0.1:%d" % self.metrics_port if metrics else None
-        cmd = [CLOVED, "--http", self.http, "--flight", "127.0.0.1:%d" % free_port()]
+        self.flight = "127.0.0.1:%d" % free_port()
+        cmd = [CLOVED, "--http", self.http, "--flight", self.flight]
         if metrics:
             cmd += ["--metrics", self.metrics_addr]
         cmd += list(args or []) + [self.dir]

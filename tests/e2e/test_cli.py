@@ -168,7 +168,7 @@ class CliTest(CloveTest):
     def test_status(self):
         p = self.ok("status")
         self.assertEqual(p.stdout, box(["NAME", "ENDPOINT", "STATUS"], [
-            ["http", self.c.http, "Ready"], ["flight", "N/A", "Disabled"],
+            ["http", self.c.http, "Ready"], ["flight", self.c.flight, "Ready"],
             ["metrics", "N/A", "Disabled"], ["opentelemetry", "N/A", "Disabled"]]))
 
     def test_datasets(self):
