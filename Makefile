@@ -3,8 +3,9 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 HTTP ?= 127.0.0.1:8090
+MAKEFLAGS += --no-print-directory
 
-.PHONY: all setup build build-asan run test test-release test-asan bench install clean example
+.PHONY: all setup build build-bin build-asan run test test-release test-asan bench install clean example
 
 all: build
 
@@ -18,15 +19,20 @@ build: setup
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# only what `make run` needs: the binaries, not the test programs
+build-bin: setup
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS) --target cloved clove clove-example-data
+
 build-asan: setup
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCLOVE_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-example: build
+example: build-bin
 	@test -f examples/quickstart/data/taxi_trips.parquet || \
 	  $(BUILD)/bin/clove-example-data examples/quickstart/data
 
-run: build example
+run: build-bin example
 	@echo
 	@echo "clove is starting on http://$(HTTP) with examples/quickstart/spicepod.yaml"
 	@echo "query it from another terminal:"
