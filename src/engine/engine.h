@@ -139,7 +139,9 @@ int clove_query_next(clove_query_t *q, duckdb_data_chunk *chunk, clove_err_t *er
 /* Ends the query (interrupting it if still running) and returns its connection. */
 void clove_query_end(clove_query_t *q);
 /* The query's DuckDB connection (borrowed; valid until clove_query_end). For reading client
- * settings such as Arrow export options on the query's thread, never for other queries. */
+ * settings such as Arrow export options on the query's thread, and, once the query's result
+ * is exhausted, for internal catalog SQL of the same caller (Flight SQL metadata commands),
+ * which then runs under the query's slot, timeout and cancellation. Never for user SQL. */
 duckdb_connection clove_query_connection(clove_query_t *q);
 /* Milliseconds since the query started. */
 double clove_query_elapsed_ms(clove_query_t *q);

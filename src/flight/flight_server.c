@@ -22,6 +22,8 @@
 #include "Flight.pb-c.h"
 #include "FlightSql.pb-c.h"
 #include "arrow/arrow.h"
+#include "engine/sandbox.h"
+#include "flight/flight_int.h"
 #include "google/protobuf/any.pb-c.h"
 
 #define COMP "flight"
@@ -31,6 +33,10 @@
 #define SQL_TYPE_PREFIX TYPE_URL_PREFIX "arrow.flight.protocol.sql."
 #define TYPE_STATEMENT_QUERY SQL_TYPE_PREFIX "CommandStatementQuery"
 #define TYPE_TICKET_STATEMENT SQL_TYPE_PREFIX "TicketStatementQuery"
+#define TYPE_PREPARED_QUERY SQL_TYPE_PREFIX "CommandPreparedStatementQuery"
+#define TYPE_CREATE_PREPARED_RESULT SQL_TYPE_PREFIX "ActionCreatePreparedStatementResult"
+#define TYPE_CREATE_PREPARED_REQUEST SQL_TYPE_PREFIX "ActionCreatePreparedStatementRequest"
+#define TYPE_CLOSE_PREPARED_REQUEST SQL_TYPE_PREFIX "ActionClosePreparedStatementRequest"
 
 typedef struct flight_call flight_call_t;
 
@@ -39,6 +45,7 @@ struct clove_flight_server {
     grpc_completion_queue *cq;      /* notifications of new calls; read by cq_thread only */
     pthread_t cq_thread;
     clove_engine_t *engine;         /* borrowed */
+    flight_pstmts_t *pstmts;        /* prepared statement handles (own lock) */
     int port;
     int shutdown_tag;               /* its address tags the server's shutdown notification */
 
@@ -308,10 +315,11 @@ static Google__Protobuf__Any *maybe_any(const uint8_t *data, size_t len)
 }
 
 /* Starts the query and makes its IPC writer; NULL (err filled) on failure. */
-static clove_query_t *start_query(flight_call_t *fc, const char *sql, clove_ipc_writer_t **w,
-                                  clove_err_t *err)
+static clove_query_t *start_query(flight_call_t *fc, const char *sql, const clove_param_t *params,
+                                  size_t n_params, clove_ipc_writer_t **w, clove_err_t *err)
 {
-    clove_query_req_t req = {.sql = sql, .client_fd = -1, .timeout_ms = call_timeout_ms(fc)};
+    clove_query_req_t req = {.sql = sql, .params = params, .n_params = n_params,
+                             .client_fd = -1, .timeout_ms = call_timeout_ms(fc)};
     clove_query_t *q = clove_engine_query(fc->srv->engine, &req, err);
     if (!q) return NULL;
     set_query(fc, q);
@@ -398,65 +406,191 @@ static bool recv_request(flight_call_t *fc, grpc_slice *out, const char *what)
     return true;
 }
 
-static void do_get_flight_info(flight_call_t *fc)
+/* Lends the call one of the engine's pooled connections for internal catalog SQL and
+ * prepare-only schema discovery: engine.h has no internal-query entry point yet, so this
+ * starts a constant query, drains it, and borrows that query's connection until
+ * end_query(fc, *q). Used on this thread only; user SQL never runs on it unprepared-checked
+ * (see create_prepared). NULL with err filled when the engine refuses (shutting down, busy). */
+static duckdb_connection lease_conn(flight_call_t *fc, clove_query_t **q, clove_err_t *err)
+{
+    clove_query_req_t req = {.sql = "SELECT 1", .client_fd = -1,
+                             .timeout_ms = call_timeout_ms(fc)};
+    *q = clove_engine_query(fc->srv->engine, &req, err);
+    if (!*q) return NULL;
+    set_query(fc, *q);
+    for (;;) {
+        duckdb_data_chunk chunk = NULL;
+        int r = clove_query_next(*q, &chunk, err);
+        if (r < 0) {
+            end_query(fc, *q);
+            *q = NULL;
+            return NULL;
+        }
+        if (r == 0) break;
+        duckdb_destroy_data_chunk(&chunk);
+    }
+    return clove_query_connection(*q);
+}
+
+/* The prepared statement handle inside an Any(CommandPreparedStatementQuery), copied into
+ * *out (caller frees out->data). */
+static int prepared_handle(const Google__Protobuf__Any *any, ProtobufCBinaryData *out,
+                           clove_err_t *err)
+{
+    Arrow__Flight__Protocol__Sql__CommandPreparedStatementQuery *c =
+        arrow__flight__protocol__sql__command_prepared_statement_query__unpack(
+            NULL, any->value.len, any->value.data);
+    if (!c)
+        return clove_err_set(err, CLOVE_EINVAL,
+                             "malformed Flight SQL CommandPreparedStatementQuery");
+    out->len = c->prepared_statement_handle.len;
+    out->data = clove_xmalloc(out->len ? out->len : 1);
+    if (out->len) memcpy(out->data, c->prepared_statement_handle.data, out->len);
+    arrow__flight__protocol__sql__command_prepared_statement_query__free_unpacked(c, NULL);
+    return 0;
+}
+
+/* Appends the encapsulated IPC schema of a command (statement, prepared statement or catalog
+ * command) to schema, without fetching rows. For a statement *sql gets the SQL (caller
+ * frees). Returns 0 or a negative code with err filled. */
+static int describe(flight_call_t *fc, const Google__Protobuf__Any *any, clove_buf_t *schema,
+                    char **sql, clove_err_t *err)
+{
+    if (flight_catalog_is_command(any->type_url)) {
+        meta_table_t t = {0};
+        int rc = flight_catalog_build(NULL, any, &t, err);
+        if (rc == 0) rc = meta_schema(&t, schema, err);
+        meta_table_dispose(&t);
+        return rc;
+    }
+    if (strcmp(any->type_url, TYPE_PREPARED_QUERY) == 0) {
+        ProtobufCBinaryData h = {0, NULL};
+        flight_pstmt_t ps;
+        int rc = prepared_handle(any, &h, err);
+        if (rc == 0) rc = flight_pstmts_get(fc->srv->pstmts, h.data, h.len, &ps, err);
+        free(h.data);
+        if (rc) return rc;
+        if (ps.dataset_schema.len)
+            clove_buf_append(schema, ps.dataset_schema.data, ps.dataset_schema.len);
+        flight_pstmt_dispose(&ps);
+        return 0;
+    }
+    if (strcmp(any->type_url, TYPE_STATEMENT_QUERY) != 0) {
+        unsupported_command(any, err);
+        return err->code;
+    }
+    *sql = sql_from_any(any, err);
+    if (!*sql) return err->code;
+    /* The schema comes from starting the query; the rows are left for DoGet. */
+    clove_ipc_writer_t *w = NULL;
+    clove_query_t *q = start_query(fc, *sql, NULL, 0, &w, err);
+    if (!q) return err->code;
+    int rc = clove_ipc_writer_schema(w, schema, err);
+    clove_ipc_writer_destroy(w);
+    end_query(fc, q);
+    return rc;
+}
+
+/* Receives a FlightDescriptor and the command Any in it; false (status sent) on failure. */
+static bool recv_command(flight_call_t *fc, Arrow__Flight__Protocol__FlightDescriptor **desc,
+                         Google__Protobuf__Any **any)
 {
     clove_err_t err;
     clove_err_clear(&err);
     grpc_slice in;
-    if (!recv_request(fc, &in, "FlightDescriptor")) return;
-    Arrow__Flight__Protocol__FlightDescriptor *desc =
-        arrow__flight__protocol__flight_descriptor__unpack(NULL, GRPC_SLICE_LENGTH(in),
-                                                           GRPC_SLICE_START_PTR(in));
+    *desc = NULL;
+    *any = NULL;
+    if (!recv_request(fc, &in, "FlightDescriptor")) return false;
+    *desc = arrow__flight__protocol__flight_descriptor__unpack(NULL, GRPC_SLICE_LENGTH(in),
+                                                               GRPC_SLICE_START_PTR(in));
     grpc_slice_unref(in);
-    Google__Protobuf__Any *any = NULL;
-    char *sql = NULL;
-    clove_query_t *q = NULL;
-    clove_ipc_writer_t *w = NULL;
-    clove_buf_t schema;
-    clove_buf_init(&schema);
-    ProtobufCBinaryData ticket_any = {0, NULL};
-
-    if (!desc) {
+    if (!*desc) {
         clove_err_set(&err, CLOVE_EINVAL, "malformed FlightDescriptor");
-        goto fail;
-    }
-    if (desc->type != ARROW__FLIGHT__PROTOCOL__FLIGHT_DESCRIPTOR__DESCRIPTOR_TYPE__CMD) {
+    } else if ((*desc)->type != ARROW__FLIGHT__PROTOCOL__FLIGHT_DESCRIPTOR__DESCRIPTOR_TYPE__CMD) {
         clove_err_set(&err, CLOVE_EUNSUPPORTED,
                       "only CMD flight descriptors holding a Flight SQL command are supported");
-        goto fail;
+    } else {
+        *any = google__protobuf__any__unpack(NULL, (*desc)->cmd.len, (*desc)->cmd.data);
+        if (!*any)
+            clove_err_set(&err, CLOVE_EINVAL,
+                          "the flight descriptor command is not a google.protobuf.Any");
     }
-    any = google__protobuf__any__unpack(NULL, desc->cmd.len, desc->cmd.data);
-    if (!any) {
-        clove_err_set(&err, CLOVE_EINVAL,
-                      "the flight descriptor command is not a google.protobuf.Any");
-        goto fail;
-    }
-    if (strcmp(any->type_url, TYPE_STATEMENT_QUERY) != 0) {
-        unsupported_command(any, &err);
-        goto fail;
-    }
-    sql = sql_from_any(any, &err);
-    if (!sql) goto fail;
+    if (*any) return true;
+    send_err(fc, &err);
+    return false;
+}
 
-    /* The schema comes from starting the query; the rows are left for DoGet. */
-    q = start_query(fc, sql, &w, &err);
-    if (!q) goto fail;
-    int rc = clove_ipc_writer_schema(w, &schema, &err);
-    clove_ipc_writer_destroy(w);
-    w = NULL;
-    end_query(fc, q);
-    q = NULL;
-    if (rc < 0) goto fail;
+static void free_command(Arrow__Flight__Protocol__FlightDescriptor *desc,
+                         Google__Protobuf__Any *any)
+{
+    if (any) google__protobuf__any__free_unpacked(any, NULL);
+    if (desc) arrow__flight__protocol__flight_descriptor__free_unpacked(desc, NULL);
+}
+
+/* GetSchema: SchemaResult{schema} for any command GetFlightInfo accepts. */
+static void do_get_schema(flight_call_t *fc)
+{
+    Arrow__Flight__Protocol__FlightDescriptor *desc;
+    Google__Protobuf__Any *any;
+    if (!recv_command(fc, &desc, &any)) {
+        free_command(desc, any);
+        return;
+    }
+    clove_err_t err;
+    clove_err_clear(&err);
+    clove_buf_t schema;
+    clove_buf_init(&schema);
+    char *sql = NULL;
+    if (describe(fc, any, &schema, &sql, &err) < 0) {
+        send_err(fc, &err);
+    } else {
+        Arrow__Flight__Protocol__SchemaResult res = ARROW__FLIGHT__PROTOCOL__SCHEMA_RESULT__INIT;
+        res.schema.data = (uint8_t *)schema.data;
+        res.schema.len = schema.len;
+        if (send_msg(fc, &res.base)) send_status(fc, GRPC_STATUS_OK, "");
+    }
+    free(sql);
+    clove_buf_dispose(&schema);
+    free_command(desc, any);
+}
+
+/* GetFlightInfo: the schema and one endpoint whose ticket is Any(TicketStatementQuery{SQL})
+ * for a statement, or the command Any itself for catalog commands and prepared statements. */
+static void do_get_flight_info(flight_call_t *fc)
+{
+    Arrow__Flight__Protocol__FlightDescriptor *desc;
+    Google__Protobuf__Any *any;
+    if (!recv_command(fc, &desc, &any)) {
+        free_command(desc, any);
+        return;
+    }
+    clove_err_t err;
+    clove_err_clear(&err);
+    clove_buf_t schema;
+    clove_buf_init(&schema);
+    char *sql = NULL;
+    ProtobufCBinaryData ticket_any = {0, NULL};
+
+    if (describe(fc, any, &schema, &sql, &err) < 0) {
+        send_err(fc, &err);
+        goto out;
+    }
     if (schema.failed) {
         clove_err_set(&err, CLOVE_ENOMEM, "out of memory encoding the result schema");
-        goto fail;
+        send_err(fc, &err);
+        goto out;
     }
-
-    Arrow__Flight__Protocol__Sql__TicketStatementQuery tsq =
-        ARROW__FLIGHT__PROTOCOL__SQL__TICKET_STATEMENT_QUERY__INIT;
-    tsq.statement_handle.data = (uint8_t *)sql;
-    tsq.statement_handle.len = strlen(sql);
-    pack_any(TYPE_TICKET_STATEMENT, &tsq.base, &ticket_any);
+    if (sql) {
+        Arrow__Flight__Protocol__Sql__TicketStatementQuery tsq =
+            ARROW__FLIGHT__PROTOCOL__SQL__TICKET_STATEMENT_QUERY__INIT;
+        tsq.statement_handle.data = (uint8_t *)sql;
+        tsq.statement_handle.len = strlen(sql);
+        pack_any(TYPE_TICKET_STATEMENT, &tsq.base, &ticket_any);
+    } else {
+        ticket_any.len = desc->cmd.len;
+        ticket_any.data = clove_xmalloc(desc->cmd.len ? desc->cmd.len : 1);
+        memcpy(ticket_any.data, desc->cmd.data, desc->cmd.len);
+    }
 
     Arrow__Flight__Protocol__Ticket ticket = ARROW__FLIGHT__PROTOCOL__TICKET__INIT;
     ticket.ticket = ticket_any;
@@ -472,18 +606,11 @@ static void do_get_flight_info(flight_call_t *fc)
     info.total_records = -1;
     info.total_bytes = -1;
     if (send_msg(fc, &info.base)) send_status(fc, GRPC_STATUS_OK, "");
-    goto out;
-
-fail:
-    if (w) clove_ipc_writer_destroy(w);
-    if (q) end_query(fc, q);
-    send_err(fc, &err);
 out:
     free(ticket_any.data);
     clove_buf_dispose(&schema);
     free(sql);
-    if (any) google__protobuf__any__free_unpacked(any, NULL);
-    if (desc) arrow__flight__protocol__flight_descriptor__free_unpacked(desc, NULL);
+    free_command(desc, any);
 }
 
 /* Sends every part as one FlightData; clears the list. False when the call is gone. */
@@ -501,8 +628,28 @@ static bool send_parts(flight_call_t *fc, clove_ipc_parts_t *parts)
     return true;
 }
 
-/* DoGet: the ticket is a TicketStatementQuery (or CommandStatementQuery) Any, or raw UTF-8
- * SQL. Streams the Schema message, then one FlightData per IPC message of each chunk. */
+/* Streams a catalog command's rows: one Schema and one RecordBatch FlightData. */
+static void do_get_catalog(flight_call_t *fc, const Google__Protobuf__Any *any)
+{
+    clove_err_t err;
+    clove_err_clear(&err);
+    meta_table_t t = {0};
+    clove_ipc_parts_t parts;
+    clove_ipc_parts_init(&parts);
+    clove_query_t *q = NULL;
+    duckdb_connection conn = lease_conn(fc, &q, &err);
+    int rc = conn ? flight_catalog_build(conn, any, &t, &err) : err.code;
+    if (q) end_query(fc, q);
+    if (rc == 0) rc = meta_parts(&t, &parts, &err);
+    if (rc < 0) send_err(fc, &err);
+    else if (send_parts(fc, &parts)) send_status(fc, GRPC_STATUS_OK, "");
+    clove_ipc_parts_dispose(&parts);
+    meta_table_dispose(&t);
+}
+
+/* DoGet: the ticket is a TicketStatementQuery, CommandStatementQuery,
+ * CommandPreparedStatementQuery or catalog command Any, or raw UTF-8 SQL. Streams the Schema
+ * message, then one FlightData per IPC message of each chunk. */
 static void do_get(flight_call_t *fc)
 {
     clove_err_t err;
@@ -515,6 +662,8 @@ static void do_get(flight_call_t *fc)
     grpc_slice_unref(in);
     Google__Protobuf__Any *any = NULL;
     char *sql = NULL;
+    flight_pstmt_t ps;
+    memset(&ps, 0, sizeof(ps));
     clove_query_t *q = NULL;
     clove_ipc_writer_t *w = NULL;
     clove_ipc_parts_t parts;
@@ -525,10 +674,23 @@ static void do_get(flight_call_t *fc)
         goto fail;
     }
     any = maybe_any(ticket->ticket.data, ticket->ticket.len);
-    sql = any ? sql_from_any(any, &err) : sql_from_bytes(ticket->ticket.data,
-                                                         ticket->ticket.len, &err);
+    if (any && flight_catalog_is_command(any->type_url)) {
+        do_get_catalog(fc, any);
+        goto out;
+    }
+    if (any && strcmp(any->type_url, TYPE_PREPARED_QUERY) == 0) {
+        ProtobufCBinaryData h = {0, NULL};
+        int rc = prepared_handle(any, &h, &err);
+        if (rc == 0) rc = flight_pstmts_get(fc->srv->pstmts, h.data, h.len, &ps, &err);
+        free(h.data);
+        if (rc) goto fail;
+        sql = clove_xstrdup(ps.sql);
+    } else {
+        sql = any ? sql_from_any(any, &err) : sql_from_bytes(ticket->ticket.data,
+                                                             ticket->ticket.len, &err);
+    }
     if (!sql) goto fail;
-    q = start_query(fc, sql, &w, &err);
+    q = start_query(fc, sql, ps.params, ps.n_params, &w, &err);
     if (!q) goto fail;
     if (clove_ipc_writer_schema_parts(w, &parts, &err) < 0) goto fail;
     if (!send_parts(fc, &parts)) goto gone;
@@ -557,9 +719,386 @@ out:
     if (w) clove_ipc_writer_destroy(w);
     if (q) end_query(fc, q);
     clove_ipc_parts_dispose(&parts);
+    flight_pstmt_dispose(&ps);
     free(sql);
     if (any) google__protobuf__any__free_unpacked(any, NULL);
     if (ticket) arrow__flight__protocol__ticket__free_unpacked(ticket, NULL);
+}
+
+/* ---- prepared statements ------------------------------------------------------------------ */
+
+/* The encapsulated IPC schema of (names, types); empty when there are no columns or a type
+ * has no Arrow form yet (parameters DuckDB cannot type before binding). */
+static void schema_of(duckdb_connection conn, idx_t n, const char **names,
+                      duckdb_logical_type *types, clove_buf_t *out)
+{
+    if (n == 0) return;
+    clove_err_t err;
+    clove_err_clear(&err);
+    for (idx_t i = 0; i < n; i++) {
+        duckdb_type id = duckdb_get_type_id(types[i]);
+        if (id == DUCKDB_TYPE_INVALID || id == DUCKDB_TYPE_ANY) return;
+    }
+    clove_ipc_writer_t *w = clove_ipc_writer_create(conn, n, names, types, &err);
+    if (!w) return;
+    if (clove_ipc_writer_schema(w, out, &err) < 0) clove_buf_reset(out);
+    clove_ipc_writer_destroy(w);
+}
+
+/* CreatePreparedStatement: the SQL passes the sandbox, is prepared once on a lent connection
+ * to learn its result and parameter schemas (nothing executes), and gets a handle. */
+static int create_prepared(flight_call_t *fc, const char *sql, ProtobufCBinaryData *result,
+                           clove_err_t *err)
+{
+    clove_query_t *q = NULL;
+    duckdb_prepared_statement st = NULL;
+    clove_buf_t dschema, pschema;
+    clove_buf_init(&dschema);
+    clove_buf_init(&pschema);
+    const char **names = NULL;
+    duckdb_logical_type *types = NULL;
+    idx_t n = 0;
+    int rc = 0;
+
+    duckdb_connection conn = lease_conn(fc, &q, err);
+    if (!conn) return err->code;
+    rc = clove_sandbox_check(conn, sql, NULL, err);
+    if (rc < 0) goto out;
+    if (duckdb_prepare(conn, sql, &st) == DuckDBError) {
+        const char *msg = duckdb_prepare_error(st);
+        rc = clove_err_set(err, CLOVE_EQUERY, "%s", msg ? msg : "could not prepare the query");
+        goto out;
+    }
+    n = duckdb_prepared_statement_column_count(st);
+    names = clove_xcalloc(n ? n : 1, sizeof(*names));
+    types = clove_xcalloc(n ? n : 1, sizeof(*types));
+    for (idx_t i = 0; i < n; i++) {
+        names[i] = duckdb_prepared_statement_column_name(st, i);
+        types[i] = duckdb_prepared_statement_column_logical_type(st, i);
+    }
+    schema_of(conn, n, names, types, &dschema);
+    for (idx_t i = 0; i < n; i++) duckdb_destroy_logical_type(&types[i]);
+    free(names);
+    free(types);
+
+    n = duckdb_nparams(st);
+    char **pnames = clove_xcalloc(n ? n : 1, sizeof(*pnames));
+    types = clove_xcalloc(n ? n : 1, sizeof(*types));
+    for (idx_t i = 0; i < n; i++) {
+        pnames[i] = clove_xasprintf("%llu", (unsigned long long)(i + 1));
+        types[i] = duckdb_param_logical_type(st, i + 1);
+        if (!types[i]) types[i] = duckdb_create_logical_type(DUCKDB_TYPE_INVALID);
+    }
+    schema_of(conn, n, (const char **)pnames, types, &pschema);
+    for (idx_t i = 0; i < n; i++) {
+        duckdb_destroy_logical_type(&types[i]);
+        free(pnames[i]);
+    }
+    free(pnames);
+    free(types);
+    if (dschema.failed || pschema.failed) {
+        rc = clove_err_set(err, CLOVE_ENOMEM, "out of memory encoding the statement schemas");
+        goto out;
+    }
+
+    char handle[FLIGHT_HANDLE_LEN + 1];
+    rc = flight_pstmts_add(fc->srv->pstmts, sql, &dschema, handle, err);
+    if (rc < 0) goto out;
+    Arrow__Flight__Protocol__Sql__ActionCreatePreparedStatementResult res =
+        ARROW__FLIGHT__PROTOCOL__SQL__ACTION_CREATE_PREPARED_STATEMENT_RESULT__INIT;
+    res.prepared_statement_handle.data = (uint8_t *)handle;
+    res.prepared_statement_handle.len = FLIGHT_HANDLE_LEN;
+    res.dataset_schema.data = (uint8_t *)dschema.data;
+    res.dataset_schema.len = dschema.len;
+    res.parameter_schema.data = (uint8_t *)pschema.data;
+    res.parameter_schema.len = pschema.len;
+    pack_any(TYPE_CREATE_PREPARED_RESULT, &res.base, result);
+out:
+    duckdb_destroy_prepare(&st);
+    if (q) end_query(fc, q);
+    clove_buf_dispose(&dschema);
+    clove_buf_dispose(&pschema);
+    return rc;
+}
+
+/* Unpacks an action body: Any(type) holding the request. */
+static Google__Protobuf__Any *action_any(const Arrow__Flight__Protocol__Action *a,
+                                         const char *type, clove_err_t *err)
+{
+    Google__Protobuf__Any *any = google__protobuf__any__unpack(NULL, a->body.len, a->body.data);
+    if (any && strcmp(any->type_url, type) == 0) return any;
+    if (any) google__protobuf__any__free_unpacked(any, NULL);
+    clove_err_set(err, CLOVE_EINVAL, "the body of action %s is not an Any(%s)", a->type,
+                  type + strlen(SQL_TYPE_PREFIX));
+    return NULL;
+}
+
+/* DoAction: CreatePreparedStatement and ClosePreparedStatement. */
+static void do_action(flight_call_t *fc)
+{
+    clove_err_t err;
+    clove_err_clear(&err);
+    grpc_slice in;
+    if (!recv_request(fc, &in, "Action")) return;
+    Arrow__Flight__Protocol__Action *a =
+        arrow__flight__protocol__action__unpack(NULL, GRPC_SLICE_LENGTH(in),
+                                                GRPC_SLICE_START_PTR(in));
+    grpc_slice_unref(in);
+    Google__Protobuf__Any *any = NULL;
+    ProtobufCBinaryData body = {0, NULL};
+    int rc;
+
+    if (!a) {
+        rc = clove_err_set(&err, CLOVE_EINVAL, "malformed Action");
+    } else if (strcmp(a->type, "CreatePreparedStatement") == 0) {
+        any = action_any(a, TYPE_CREATE_PREPARED_REQUEST, &err);
+        Arrow__Flight__Protocol__Sql__ActionCreatePreparedStatementRequest *req =
+            any ? arrow__flight__protocol__sql__action_create_prepared_statement_request__unpack(
+                      NULL, any->value.len, any->value.data)
+                : NULL;
+        if (!any) {
+            rc = err.code;
+        } else if (!req) {
+            rc = clove_err_set(&err, CLOVE_EINVAL,
+                               "malformed Flight SQL ActionCreatePreparedStatementRequest");
+        } else {
+            char *sql = sql_from_bytes((const uint8_t *)req->query, strlen(req->query), &err);
+            rc = sql ? create_prepared(fc, sql, &body, &err) : err.code;
+            free(sql);
+        }
+        if (req)
+            arrow__flight__protocol__sql__action_create_prepared_statement_request__free_unpacked(
+                req, NULL);
+    } else if (strcmp(a->type, "ClosePreparedStatement") == 0) {
+        any = action_any(a, TYPE_CLOSE_PREPARED_REQUEST, &err);
+        Arrow__Flight__Protocol__Sql__ActionClosePreparedStatementRequest *req =
+            any ? arrow__flight__protocol__sql__action_close_prepared_statement_request__unpack(
+                      NULL, any->value.len, any->value.data)
+                : NULL;
+        if (!any) {
+            rc = err.code;
+        } else if (!req) {
+            rc = clove_err_set(&err, CLOVE_EINVAL,
+                               "malformed Flight SQL ActionClosePreparedStatementRequest");
+        } else {
+            rc = flight_pstmts_close(fc->srv->pstmts, req->prepared_statement_handle.data,
+                                     req->prepared_statement_handle.len, &err);
+        }
+        if (req)
+            arrow__flight__protocol__sql__action_close_prepared_statement_request__free_unpacked(
+                req, NULL);
+    } else {
+        rc = clove_err_set(&err, CLOVE_EUNSUPPORTED, "action \"%.100s\" is not supported",
+                           a->type);
+    }
+
+    if (rc < 0) {
+        send_err(fc, &err);
+    } else {
+        bool ok = true;
+        if (body.data) {
+            Arrow__Flight__Protocol__Result res = ARROW__FLIGHT__PROTOCOL__RESULT__INIT;
+            res.body = body;
+            ok = send_msg(fc, &res.base);
+        }
+        if (ok) send_status(fc, GRPC_STATUS_OK, "");
+    }
+    free(body.data);
+    if (any) google__protobuf__any__free_unpacked(any, NULL);
+    if (a) arrow__flight__protocol__action__free_unpacked(a, NULL);
+}
+
+static void do_list_actions(flight_call_t *fc)
+{
+    static const char *const actions[][2] = {
+        {"CreatePreparedStatement",
+         "Creates a reusable prepared statement resource on the server. Request: "
+         "ActionCreatePreparedStatementRequest; result: ActionCreatePreparedStatementResult"},
+        {"ClosePreparedStatement",
+         "Closes a reusable prepared statement resource on the server. Request: "
+         "ActionClosePreparedStatementRequest"},
+    };
+    grpc_slice in;
+    if (!recv_request(fc, &in, "Empty")) return;
+    grpc_slice_unref(in);
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+        Arrow__Flight__Protocol__ActionType at = ARROW__FLIGHT__PROTOCOL__ACTION_TYPE__INIT;
+        at.type = (char *)actions[i][0];
+        at.description = (char *)actions[i][1];
+        if (!send_msg(fc, &at.base)) return;
+    }
+    send_status(fc, GRPC_STATUS_OK, "");
+}
+
+/* Row `row` of a decoded parameter batch as positional parameters. */
+static int params_from_chunk(duckdb_data_chunk chunk, idx_t row, clove_param_t **out,
+                             size_t *n_out, clove_err_t *err)
+{
+    idx_t n = duckdb_data_chunk_get_column_count(chunk);
+    clove_param_t *p = clove_xcalloc(n ? n : 1, sizeof(*p));
+    for (idx_t c = 0; c < n; c++) {
+        duckdb_vector v = duckdb_data_chunk_get_vector(chunk, c);
+        duckdb_logical_type lt = duckdb_vector_get_column_type(v);
+        duckdb_type id = duckdb_get_type_id(lt);
+        duckdb_destroy_logical_type(&lt);
+        uint64_t *valid = duckdb_vector_get_validity(v);
+        void *data = duckdb_vector_get_data(v);
+        if (valid && !duckdb_validity_row_is_valid(valid, row)) {
+            p[c].kind = CLOVE_PARAM_NULL;
+            continue;
+        }
+        switch (id) {
+        case DUCKDB_TYPE_SQLNULL: p[c].kind = CLOVE_PARAM_NULL; break;
+        case DUCKDB_TYPE_BOOLEAN: p[c].kind = CLOVE_PARAM_BOOL; p[c].b = ((bool *)data)[row]; break;
+        case DUCKDB_TYPE_TINYINT: p[c].kind = CLOVE_PARAM_INT; p[c].i = ((int8_t *)data)[row]; break;
+        case DUCKDB_TYPE_SMALLINT: p[c].kind = CLOVE_PARAM_INT; p[c].i = ((int16_t *)data)[row]; break;
+        case DUCKDB_TYPE_INTEGER: p[c].kind = CLOVE_PARAM_INT; p[c].i = ((int32_t *)data)[row]; break;
+        case DUCKDB_TYPE_BIGINT: p[c].kind = CLOVE_PARAM_INT; p[c].i = ((int64_t *)data)[row]; break;
+        case DUCKDB_TYPE_UTINYINT: p[c].kind = CLOVE_PARAM_INT; p[c].i = ((uint8_t *)data)[row]; break;
+        case DUCKDB_TYPE_USMALLINT: p[c].kind = CLOVE_PARAM_INT; p[c].i = ((uint16_t *)data)[row]; break;
+        case DUCKDB_TYPE_UINTEGER: p[c].kind = CLOVE_PARAM_INT; p[c].i = ((uint32_t *)data)[row]; break;
+        case DUCKDB_TYPE_UBIGINT: {
+            uint64_t u = ((uint64_t *)data)[row];
+            if (u <= INT64_MAX) {
+                p[c].kind = CLOVE_PARAM_INT;
+                p[c].i = (int64_t)u;
+            } else {
+                p[c].kind = CLOVE_PARAM_STRING;
+                p[c].s = clove_xasprintf("%llu", (unsigned long long)u);
+            }
+            break;
+        }
+        case DUCKDB_TYPE_FLOAT: p[c].kind = CLOVE_PARAM_DOUBLE; p[c].d = ((float *)data)[row]; break;
+        case DUCKDB_TYPE_DOUBLE: p[c].kind = CLOVE_PARAM_DOUBLE; p[c].d = ((double *)data)[row]; break;
+        case DUCKDB_TYPE_VARCHAR: {
+            duckdb_string_t *str = &((duckdb_string_t *)data)[row];
+            uint32_t len = duckdb_string_t_length(*str);
+            const char *s = duckdb_string_t_data(str);
+            if (memchr(s, 0, len)) {
+                flight_params_free(p, n);
+                return clove_err_set(err, CLOVE_EINVAL,
+                                     "parameter %llu contains a NUL byte",
+                                     (unsigned long long)c + 1);
+            }
+            p[c].kind = CLOVE_PARAM_STRING;
+            p[c].s = clove_xstrndup(s, len);
+            break;
+        }
+        default:
+            flight_params_free(p, n);
+            return clove_err_set(err, CLOVE_EUNSUPPORTED,
+                                 "parameter %llu has a type clove cannot bind yet (DuckDB type "
+                                 "id %d); send booleans, integers, floats, strings or nulls",
+                                 (unsigned long long)c + 1, (int)id);
+        }
+    }
+    *out = p;
+    *n_out = n;
+    return 0;
+}
+
+/* DoPut with CommandPreparedStatementQuery: the client's Arrow stream holds one row of
+ * parameter values (column i = parameter i + 1), which replace the handle's bound values. */
+static void do_put(flight_call_t *fc)
+{
+    clove_err_t err;
+    clove_err_clear(&err);
+    clove_ipc_reader_t *r = NULL;
+    ProtobufCBinaryData handle = {0, NULL};
+    clove_param_t *params = NULL;
+    size_t n_params = 0;
+    int64_t rows = 0;
+    int rc = 0;
+
+    for (;;) {
+        grpc_slice in;
+        int got = recv_bytes(fc, &in);
+        if (got < 0) goto gone;
+        if (got == 0) break;
+        Arrow__Flight__Protocol__FlightData *fd =
+            arrow__flight__protocol__flight_data__unpack(NULL, GRPC_SLICE_LENGTH(in),
+                                                         GRPC_SLICE_START_PTR(in));
+        grpc_slice_unref(in);
+        if (!fd) {
+            rc = clove_err_set(&err, CLOVE_EINVAL, "malformed FlightData");
+            goto fail;
+        }
+        if (!handle.data && rc == 0) {
+            Google__Protobuf__Any *any = NULL;
+            if (fd->flight_descriptor && fd->flight_descriptor->type ==
+                    ARROW__FLIGHT__PROTOCOL__FLIGHT_DESCRIPTOR__DESCRIPTOR_TYPE__CMD)
+                any = google__protobuf__any__unpack(NULL, fd->flight_descriptor->cmd.len,
+                                                    fd->flight_descriptor->cmd.data);
+            if (!any)
+                rc = clove_err_set(&err, CLOVE_EINVAL, "the first FlightData of DoPut must carry "
+                                   "a CMD flight descriptor holding a Flight SQL command");
+            else if (strcmp(any->type_url, TYPE_PREPARED_QUERY) != 0)
+                rc = clove_err_set(&err, CLOVE_EUNSUPPORTED,
+                                   "DoPut only binds parameters to prepared statements "
+                                   "(CommandPreparedStatementQuery); clove is read-only");
+            else
+                rc = prepared_handle(any, &handle, &err);
+            if (any) google__protobuf__any__free_unpacked(any, NULL);
+            if (rc == 0) {
+                r = clove_ipc_reader_create(NULL, CLOVE_FLIGHT_MAX_MESSAGE, &err);
+                if (!r) rc = err.code;
+            }
+        }
+        if (rc == 0 && fd->data_header.len) {
+            rc = clove_ipc_reader_message(r, fd->data_header.data, fd->data_header.len,
+                                          fd->data_body.data, fd->data_body.len, &err);
+            duckdb_data_chunk chunk = NULL;
+            while (rc == 0) {
+                int more = clove_ipc_reader_next_chunk(r, &chunk, &err);
+                if (more < 0) rc = more;
+                if (more <= 0) break;
+                idx_t size = duckdb_data_chunk_get_size(chunk);
+                if (size > 0 && rows == 0)
+                    rc = params_from_chunk(chunk, 0, &params, &n_params, &err);
+                rows += (int64_t)size;
+                duckdb_destroy_data_chunk(&chunk);
+            }
+        }
+        arrow__flight__protocol__flight_data__free_unpacked(fd, NULL);
+        /* after an error keep reading, so the client's writes complete, then answer */
+    }
+    if (rc < 0) goto fail;
+    if (!handle.data) {
+        rc = clove_err_set(&err, CLOVE_EINVAL, "DoPut sent no FlightData");
+        goto fail;
+    }
+    if (rows > 1) {
+        rc = clove_err_set(&err, CLOVE_EUNSUPPORTED,
+                           "binding %lld parameter rows is not supported: send one row",
+                           (long long)rows);
+        goto fail;
+    }
+    rc = flight_pstmts_bind(fc->srv->pstmts, handle.data, handle.len, params, n_params, &err);
+    params = NULL;
+    n_params = 0;
+    if (rc < 0) goto fail;
+
+    Arrow__Flight__Protocol__Sql__DoPutPreparedStatementResult dr =
+        ARROW__FLIGHT__PROTOCOL__SQL__DO_PUT_PREPARED_STATEMENT_RESULT__INIT;
+    dr.prepared_statement_handle = handle;
+    size_t len = protobuf_c_message_get_packed_size(&dr.base);
+    uint8_t *md = clove_xmalloc(len ? len : 1);
+    protobuf_c_message_pack(&dr.base, md);
+    Arrow__Flight__Protocol__PutResult pr = ARROW__FLIGHT__PROTOCOL__PUT_RESULT__INIT;
+    pr.app_metadata.data = md;
+    pr.app_metadata.len = len;
+    bool ok = send_msg(fc, &pr.base);
+    free(md);
+    if (ok) send_status(fc, GRPC_STATUS_OK, "");
+    goto out;
+
+fail:
+    send_err(fc, &err);
+gone:
+out:
+    flight_params_free(params, n_params);
+    clove_ipc_reader_destroy(r);
+    free(handle.data);
 }
 
 /* ---- threads --------------------------------------------------------------------------- */
@@ -588,7 +1127,11 @@ static void serve_call(flight_call_t *fc)
 
     if (method_is(fc, "Handshake")) do_handshake(fc);
     else if (method_is(fc, "GetFlightInfo")) do_get_flight_info(fc);
+    else if (method_is(fc, "GetSchema")) do_get_schema(fc);
     else if (method_is(fc, "DoGet")) do_get(fc);
+    else if (method_is(fc, "DoAction")) do_action(fc);
+    else if (method_is(fc, "ListActions")) do_list_actions(fc);
+    else if (method_is(fc, "DoPut")) do_put(fc);
     else {
         grpc_slice m = fc->details.method;
         char *msg = clove_xasprintf("method %.*s is not implemented",
@@ -704,6 +1247,7 @@ clove_flight_server_t *clove_flight_start(const char *addr, clove_engine_t *e, c
     grpc_init();
     clove_flight_server_t *srv = clove_xcalloc(1, sizeof(*srv));
     srv->engine = e;
+    srv->pstmts = flight_pstmts_create();
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->idle, NULL);
 
@@ -747,6 +1291,7 @@ fail:
            GRPC_QUEUE_SHUTDOWN) {
     }
     grpc_completion_queue_destroy(srv->cq);
+    flight_pstmts_destroy(srv->pstmts);
     pthread_cond_destroy(&srv->idle);
     pthread_mutex_destroy(&srv->mu);
     free(srv);
@@ -778,6 +1323,7 @@ void clove_flight_stop(clove_flight_server_t *s)
 
     grpc_server_destroy(s->server);
     grpc_completion_queue_destroy(s->cq);
+    flight_pstmts_destroy(s->pstmts);
     pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->mu);
     free(s);

@@ -1,0 +1,127 @@
+/*
+ * flight_int.h: what the files of src/flight share. A small column builder for Flight SQL
+ * metadata results (flight_meta.c) whose Arrow schemas the specification fixes down to each
+ * field's nullability and a dense union, which DuckDB's Arrow export cannot express: every
+ * column is declared with its exact type and nullability, rows are appended value by value,
+ * and the result is encoded as Arrow IPC Schema and RecordBatch messages.
+ *
+ * Threads: a table belongs to the thread that builds it.
+ */
+#ifndef CLOVE_FLIGHT_INT_H
+#define CLOVE_FLIGHT_INT_H
+
+#include "arrow/arrow.h"
+#include "engine/engine.h"
+#include "common/common.h"
+
+typedef enum {
+    MCOL_UTF8 = 0,
+    MCOL_BINARY,
+    MCOL_BOOL,
+    MCOL_INT32,
+    MCOL_UINT32,
+    MCOL_INT64,
+    MCOL_LIST,   /* one child */
+    MCOL_STRUCT, /* children */
+    MCOL_MAP,    /* one child: a non-null struct "entries" of key and value */
+    MCOL_DUNION, /* dense union; type id i is child i */
+} mcol_kind_t;
+
+typedef struct mcol mcol_t;
+struct mcol {
+    char *name;
+    mcol_kind_t kind;
+    bool nullable;
+    mcol_t **children;
+    int nchildren;
+    int64_t length;
+    int64_t null_count;
+    clove_buf_t validity;        /* bits, LSB first */
+    clove_buf_t offsets;         /* int32: utf8, binary, list, map; dense union offsets */
+    clove_buf_t data;            /* values, utf8 bytes, bool bits, union type ids */
+};
+
+typedef struct {
+    mcol_t **cols;
+    int ncols;
+    int64_t rows;                /* set by meta_row_done */
+} meta_table_t;
+
+/* Column declaration: kind, name, nullable; children are added with meta_child. */
+mcol_t *meta_col(meta_table_t *t, mcol_kind_t kind, const char *name, bool nullable);
+mcol_t *meta_child(mcol_t *parent, mcol_kind_t kind, const char *name, bool nullable);
+void meta_table_dispose(meta_table_t *t);
+
+/* Appending values (a value goes to exactly one column per row; nested children are
+ * appended to before their parent's list_end / struct_row / union call). */
+void meta_null(mcol_t *c);
+void meta_str(mcol_t *c, const char *s);           /* NULL appends a null */
+void meta_bin(mcol_t *c, const void *p, size_t n);
+void meta_bool(mcol_t *c, bool v);
+void meta_i32(mcol_t *c, int32_t v);
+void meta_u32(mcol_t *c, uint32_t v);
+void meta_i64(mcol_t *c, int64_t v);
+void meta_list_end(mcol_t *c);                     /* closes a list/map row over the child
+                                                      values appended since the last one */
+void meta_struct_row(mcol_t *c);                   /* a non-null struct row */
+mcol_t *meta_union(mcol_t *c, int child);          /* returns the child to append one value to */
+/* Marks a row complete (every top-level column got one value). */
+void meta_row_done(meta_table_t *t);
+
+/* Appends the encapsulated Schema message (continuation, length, flatbuffer) to out. */
+int meta_schema(const meta_table_t *t, clove_buf_t *out, clove_err_t *err);
+/* Appends the Schema message, then one RecordBatch message holding every row, as parts. */
+int meta_parts(const meta_table_t *t, clove_ipc_parts_t *parts, clove_err_t *err);
+
+/* ---- catalog commands (flight_catalog.c) ---------------------------------------------- */
+
+#include "google/protobuf/any.pb-c.h"
+
+/* True when type_url names one of the catalog commands served by flight_catalog_build. */
+bool flight_catalog_is_command(const char *type_url);
+/* Declares the command's result columns in t (empty on entry) and, when conn is not NULL,
+ * fills the rows by reading DuckDB's catalog on conn (borrowed; used on this thread only).
+ * With conn NULL only the schema is built (GetSchema, GetFlightInfo). Returns 0 or a negative
+ * code with err filled (CLOVE_EINVAL for a malformed command). */
+int flight_catalog_build(duckdb_connection conn, const Google__Protobuf__Any *any,
+                         meta_table_t *t, clove_err_t *err);
+
+/* ---- prepared statements (flight_prepared.c) ------------------------------------------- */
+
+/* How long an unused handle lives, also reported as FLIGHT_SQL_SERVER_STATEMENT_TIMEOUT. */
+#define FLIGHT_PREPARED_IDLE_MS (10 * 60 * 1000)
+/* Open handles at most (all clients together). */
+#define FLIGHT_PREPARED_MAX 1024
+#define FLIGHT_HANDLE_LEN 32
+
+extern const int32_t clove_flight_statement_timeout_ms;
+
+typedef struct flight_pstmts flight_pstmts_t;
+
+/* A snapshot of one handle (owned by the caller, freed with flight_pstmt_dispose). */
+typedef struct {
+    char *sql;
+    clove_param_t *params;       /* positional; strings owned */
+    size_t n_params;
+    clove_buf_t dataset_schema;  /* encapsulated IPC Schema, may be empty */
+} flight_pstmt_t;
+
+void flight_pstmt_dispose(flight_pstmt_t *p);
+void flight_params_free(clove_param_t *params, size_t n);
+
+flight_pstmts_t *flight_pstmts_create(void);
+void flight_pstmts_destroy(flight_pstmts_t *t);
+/* Registers a statement; writes its handle (FLIGHT_HANDLE_LEN hex chars + NUL) to handle.
+ * Copies sql and the schema. CLOVE_EBUSY when the table is full of live handles. */
+int flight_pstmts_add(flight_pstmts_t *t, const char *sql, const clove_buf_t *dataset_schema,
+                      char handle[FLIGHT_HANDLE_LEN + 1], clove_err_t *err);
+/* Copies the statement into *out and marks it used. CLOVE_ENOTFOUND for an unknown or
+ * expired handle. */
+int flight_pstmts_get(flight_pstmts_t *t, const uint8_t *handle, size_t len, flight_pstmt_t *out,
+                      clove_err_t *err);
+/* Replaces the bound parameters (takes ownership of params, also on failure). */
+int flight_pstmts_bind(flight_pstmts_t *t, const uint8_t *handle, size_t len,
+                       clove_param_t *params, size_t n, clove_err_t *err);
+int flight_pstmts_close(flight_pstmts_t *t, const uint8_t *handle, size_t len, clove_err_t *err);
+
+#endif
