@@ -24,7 +24,10 @@
 #define CLOVE_CLI_EXIT_USAGE 2    /* bad flags or arguments; nothing was sent */
 #define CLOVE_CLI_EXIT_NOEXEC 127 /* `clove run` could not start cloved */
 
+/* Default endpoints: `clove sql` speaks Arrow Flight SQL (cloved --flight), the other
+ * commands HTTP (cloved --http). */
 #define CLOVE_CLI_DEFAULT_ENDPOINT "http://127.0.0.1:8090"
+#define CLOVE_CLI_DEFAULT_SQL_ENDPOINT "grpc://127.0.0.1:50051"
 
 /* Answers larger than this are refused instead of exhausting memory on a runaway query. */
 #define CLOVE_CLI_MAX_ANSWER_BYTES ((size_t)512 * 1024 * 1024)
@@ -37,7 +40,9 @@ extern volatile sig_atomic_t clove_cli_interrupted;
 
 typedef struct {
     const char *endpoint; /* normalized: has a scheme, no trailing slash; owned by main */
-    const char *api_key;  /* sent as X-API-Key when not NULL; owned by main */
+    bool flight;          /* endpoint is grpc:// or grpc+tls:// (Flight), else http(s):// */
+    const char *api_key;  /* X-API-Key (HTTP) or the Flight Handshake key when not NULL */
+    const char *tls_root_cert_file; /* PEM roots for https:// and grpc+tls://, or NULL */
 } clove_cli_opts_t;
 
 /* ---- http.c: one libcurl easy handle, reused so the REPL keeps its connection ------------ */
@@ -102,6 +107,24 @@ bool clove_cli_table_render(const clove_cli_table_t *t, clove_buf_t *out);
 
 /* Display width in terminal columns of a UTF-8 string as the renderer shows it. */
 size_t clove_cli_display_width(const char *s);
+
+/* ---- flight.c: `clove sql` over Arrow Flight SQL ------------------------------------------ */
+
+typedef struct clove_cli_flight clove_cli_flight_t;
+
+/* Creates a Flight session for opts (borrowed; must outlive it). Connects lazily, on the
+ * first statement, and again after a connection failure. Never returns NULL. */
+clove_cli_flight_t *clove_cli_flight_create(const clove_cli_opts_t *opts);
+void clove_cli_flight_destroy(clove_cli_flight_t *f);
+
+/* Runs one statement and appends its result to t (initialized with ncols 0): the header,
+ * then every row as text cells (NULL as an empty cell). *seconds gets the wall time. Returns
+ * 0, or a negative CLOVE_E* with err->message ready to print: CLOVE_EIO when clove could not
+ * be reached ("could not connect to clove at grpc://...: ..."), CLOVE_ECANCELED after
+ * Ctrl-C, CLOVE_ETOOBIG past CLOVE_CLI_MAX_ANSWER_BYTES, otherwise the server's message
+ * (print it as "Error: ..."). */
+int clove_cli_flight_sql(clove_cli_flight_t *f, const char *sql, clove_cli_table_t *t,
+                         double *seconds, clove_err_t *err);
 
 /* ---- csv.c: RFC 4180 reader ------------------------------------------------------------ */
 

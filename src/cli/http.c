@@ -127,6 +127,8 @@ int clove_cli_http(clove_cli_client_t *c, const char *method, const char *path,
     c->errbuf[0] = '\0';
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->opts->tls_root_cert_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, c->opts->tls_root_cert_file);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, c->errbuf);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "clove/" CLOVE_VERSION);

@@ -1,7 +1,8 @@
 /*
  * main.c: entry point of `clove`, the command-line client of cloved. Parses the global flags
- * (--endpoint, --api-key; accepted before or after the command), picks the command and
- * hands it the remaining arguments. Output is plain text without colours or other escape
+ * (--endpoint, --api-key, --tls-root-certificate-file; accepted before or after the
+ * command), picks the command, resolves its endpoint (`sql` defaults to Flight, the other
+ * commands to HTTP) and hands it the remaining arguments. Output is plain text without colours or other escape
  * sequences, so it reads the same on a terminal, in a pipe and in tests.
  */
 #include "cli/cli_int.h"
@@ -13,8 +14,11 @@
 
 #include <curl/curl.h>
 
+#include "flight/flight_client.h"
+
 static const char main_help[] =
-    "usage: clove [--endpoint URL] [--api-key KEY] COMMAND [ARGS...]\n"
+    "usage: clove [--endpoint URL] [--api-key KEY] [--tls-root-certificate-file FILE]\n"
+    "             COMMAND [ARGS...]\n"
     "\n"
     "Command-line client of cloved, the clove data and query runtime.\n"
     "\n"
@@ -28,10 +32,15 @@ static const char main_help[] =
     "  help [COMMAND]      show help for clove or a command\n"
     "\n"
     "Global flags:\n"
-    "  --endpoint URL      cloved's HTTP address (default " CLOVE_CLI_DEFAULT_ENDPOINT
-    ";\n"
-    "                      env CLOVE_ENDPOINT)\n"
-    "  --api-key KEY       API key sent as X-API-Key (env CLOVE_API_KEY)\n"
+    "  --endpoint URL      cloved's address for the command being run (env\n"
+    "                      CLOVE_ENDPOINT): sql defaults to Flight at\n"
+    "                      " CLOVE_CLI_DEFAULT_SQL_ENDPOINT " (also grpc+tls://, or http(s)://\n"
+    "                      for HTTP); status, datasets and refresh use HTTP at\n"
+    "                      " CLOVE_CLI_DEFAULT_ENDPOINT "; no scheme means http://\n"
+    "  --api-key KEY       API key: X-API-Key over HTTP, Basic handshake over Flight\n"
+    "                      (env CLOVE_API_KEY)\n"
+    "  --tls-root-certificate-file FILE\n"
+    "                      PEM root certificates for https:// and grpc+tls://\n"
     "  -h, --help          show help\n"
     "  --version           print the version\n";
 
@@ -68,16 +77,29 @@ fail:
     return false;
 }
 
-/* "host:port" -> "http://host:port"; drops trailing slashes. New string, or NULL if empty. */
+static bool is_flight_url(const char *url)
+{
+    return strncasecmp(url, "grpc://", 7) == 0 || strncasecmp(url, "grpc+tcp://", 11) == 0 ||
+           strncasecmp(url, "grpc+tls://", 11) == 0;
+}
+
+/* "host:port" -> "http://host:port"; drops trailing slashes. Accepts http(s):// and, for
+ * Flight, grpc://, grpc+tcp:// and grpc+tls:// (checked by the Flight client's parser). New
+ * string, or NULL when the URL is not usable. */
 static char *normalize_endpoint(const char *s)
 {
     char *url = strstr(s, "://") ? clove_xstrdup(s) : clove_xasprintf("http://%s", s);
-    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
-        free(url); /* only HTTP(S) endpoints, for now */
-        return NULL;
-    }
     size_t n = strlen(url);
     while (n > 0 && url[n - 1] == '/') url[--n] = '\0';
+    if (is_flight_url(url)) {
+        if (clove_flight_parse_endpoint(url, NULL, NULL, NULL) == 0) return url;
+        free(url);
+        return NULL;
+    }
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+        free(url);
+        return NULL;
+    }
     if (n == 0 || !strcmp(url, "http:") || !strcmp(url, "https:") || url[n - 1] == '/' ||
         strstr(url, "://")[3] == '\0') {
         free(url);
@@ -119,6 +141,7 @@ int main(int argc, char **argv)
     const char *endpoint_env = getenv("CLOVE_ENDPOINT");
     const char *endpoint_arg = NULL;
     const char *api_key = getenv("CLOVE_API_KEY");
+    const char *tls_roots = NULL;
     const char *cmd = NULL;
     char **rest = clove_xcalloc((size_t)argc + 1, sizeof *rest);
     int nrest = 0, status = CLOVE_CLI_EXIT_OK;
@@ -132,6 +155,7 @@ int main(int argc, char **argv)
         }
         int m = global_flag("--endpoint", argc, argv, &i, &endpoint_arg);
         if (m == 0) m = global_flag("--api-key", argc, argv, &i, &api_key);
+        if (m == 0) m = global_flag("--tls-root-certificate-file", argc, argv, &i, &tls_roots);
         if (m < 0) {
             status = clove_cli_usage_error(NULL, "%s needs a value", a);
             goto out;
@@ -199,23 +223,35 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    /* the flag wins over the environment, which wins over the default */
+    /* the flag wins over the environment, which wins over the command's default */
+    bool is_sql = fn == clove_cli_cmd_sql;
+    const char *def = is_sql ? CLOVE_CLI_DEFAULT_SQL_ENDPOINT : CLOVE_CLI_DEFAULT_ENDPOINT;
     const char *from = "--endpoint";
     if (!endpoint_arg) {
         from = "CLOVE_ENDPOINT";
-        endpoint_arg = endpoint_env && endpoint_env[0] ? endpoint_env
-                                                       : CLOVE_CLI_DEFAULT_ENDPOINT;
+        endpoint_arg = endpoint_env && endpoint_env[0] ? endpoint_env : def;
     }
     endpoint = normalize_endpoint(endpoint_arg);
     if (!endpoint) {
         status = clove_cli_usage_error(NULL, "invalid %s \"%s\"; expected a URL such as %s",
-                                       from, endpoint_arg, CLOVE_CLI_DEFAULT_ENDPOINT);
+                                       from, endpoint_arg, def);
         goto out;
     }
+    bool flight = is_flight_url(endpoint);
+    if (flight && !is_sql) {
+        status = clove_cli_usage_error(cmd, "%s \"%s\" is an Arrow Flight address, but %s "
+                                            "speaks HTTP; give cloved's HTTP address, e.g. %s",
+                                       from, endpoint_arg, cmd, CLOVE_CLI_DEFAULT_ENDPOINT);
+        goto out;
+    }
+    if (tls_roots && !tls_roots[0]) tls_roots = NULL;
     clove_cli_opts_t opts = {
         .endpoint = endpoint,
+        .flight = flight,
         .api_key = api_key && api_key[0] ? api_key : NULL,
+        .tls_root_cert_file = tls_roots,
     };
+    if (flight) clove_flight_client_quiet_grpc_log();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         clove_cli_print_error("could not initialize libcurl");
         status = CLOVE_CLI_EXIT_ERROR;

@@ -1,10 +1,12 @@
 /*
- * sql.c: `clove sql`, the SQL shell over HTTP. Three ways in, one pipeline: statements typed
- * at the interactive prompt (libedit, history in ~/.clove_history), statements given with
- * -e, and statements read from a stdin that is not a terminal. Text goes through the
- * splitter, each complete statement is POSTed to /v1/sql with `Accept: text/csv`, and the
- * answer is parsed (RFC 4180, so column order and duplicate names survive) and drawn as an
- * aligned table. Interactive sessions report errors and carry on; scripted ones stop at the
+ * sql.c: `clove sql`, the SQL shell over Arrow Flight SQL or HTTP. Three ways in, one
+ * pipeline: statements typed at the interactive prompt (libedit, history in ~/.clove_history),
+ * statements given with -e, and statements read from a stdin that is not a terminal. Text
+ * goes through the splitter, and each complete statement runs either over Flight (grpc://,
+ * grpc+tls://: GetFlightInfo + DoGet, Arrow batches turned into cells by flight.c) or over
+ * HTTP (http://, https://: POSTed to /v1/sql with `Accept: text/csv`, parsed per RFC 4180 so
+ * column order and duplicate names survive); either way the result is drawn as an aligned
+ * table. Interactive sessions report errors and carry on; scripted ones stop at the
  * first error and exit 1.
  */
 #include "cli/cli_int.h"
@@ -26,7 +28,9 @@
 #define PROMPT_MORE "  -> "
 
 typedef struct {
-    clove_cli_client_t *client;
+    const clove_cli_opts_t *opts;
+    clove_cli_client_t *client;  /* HTTP endpoints */
+    clove_cli_flight_t *flight;  /* Flight endpoints */
     bool interactive; /* a person at a terminal: timing lines, errors do not end the session */
     bool failed;      /* a statement or command failed (scripted sessions stop) */
     bool quit;        /* \q, .exit or .quit */
@@ -34,13 +38,19 @@ typedef struct {
 
 static const char sql_help[] =
     "usage: clove sql [-e SQL]... [--endpoint URL] [--api-key KEY]\n"
+    "                 [--tls-root-certificate-file FILE]\n"
     "\n"
-    "Runs SQL against clove over HTTP (POST /v1/sql) and prints each result as a table.\n"
+    "Runs SQL against clove over Arrow Flight SQL (grpc:// or grpc+tls:// endpoints) or HTTP\n"
+    "(http:// or https://, POST /v1/sql) and prints each result as a table.\n"
     "\n"
     "  -e, --execute SQL   run SQL (one or more statements separated by ';') and exit;\n"
     "                      may be given several times\n"
-    "  --endpoint URL      clove's HTTP address (default " CLOVE_CLI_DEFAULT_ENDPOINT ")\n"
-    "  --api-key KEY       API key, sent as X-API-Key\n"
+    "  --endpoint URL      clove's Flight or HTTP address (default\n"
+    "                      " CLOVE_CLI_DEFAULT_SQL_ENDPOINT "; env CLOVE_ENDPOINT; no scheme\n"
+    "                      means http://)\n"
+    "  --api-key KEY       API key: Flight Basic handshake, or X-API-Key over HTTP\n"
+    "  --tls-root-certificate-file FILE\n"
+    "                      PEM root certificates for grpc+tls:// and https://\n"
     "  -h, --help          show this help\n"
     "\n"
     "Without -e and with a terminal on stdin, starts an interactive shell; statements end with\n"
@@ -61,17 +71,65 @@ static bool is_json(const char *content_type)
     return content_type && strncasecmp(content_type, "application/json", 16) == 0;
 }
 
+/* Prints a failed statement's error: transport failures as they are, the rest as "Error:". */
+static void print_failure(const session_t *ss, int rc, const clove_err_t *err)
+{
+    if (rc == CLOVE_ECANCELED)
+        fputs(ss->interactive ? "\nquery canceled\n" : "query canceled\n", stderr);
+    else if (rc == CLOVE_EIO)
+        fprintf(stderr, "%s\n", err->message); /* "could not connect to clove at ...: ..." */
+    else
+        clove_cli_print_error("%s", err->message);
+}
+
+/* Renders the table (and the timing line when interactive) and writes it to stdout. */
+static bool print_table(const session_t *ss, const clove_cli_table_t *table, double seconds)
+{
+    clove_buf_t out;
+    clove_buf_init(&out);
+    bool ok = false;
+    if (!clove_cli_table_render(table, &out)) {
+        clove_cli_print_error("out of memory drawing the result");
+        goto done;
+    }
+    if (ss->interactive) {
+        size_t rows = clove_cli_table_rows(table);
+        clove_buf_printf(&out, "(%zu row%s in %.3fs)\n\n", rows, rows == 1 ? "" : "s",
+                         seconds);
+    }
+    ok = clove_cli_write_stdout(&out);
+done:
+    clove_buf_dispose(&out);
+    return ok;
+}
+
+static bool run_statement_flight(session_t *ss, const char *sql)
+{
+    clove_cli_table_t table;
+    clove_err_t err;
+    double seconds = 0;
+    bool ok = false;
+
+    clove_cli_table_init(&table, 0);
+    clove_err_clear(&err);
+    int rc = clove_cli_flight_sql(ss->flight, sql, &table, &seconds, &err);
+    if (rc != 0) print_failure(ss, rc, &err);
+    else ok = print_table(ss, &table, seconds);
+    clove_cli_table_dispose(&table);
+    return ok;
+}
+
 /* Runs one statement and prints its result; returns false (after printing why) on failure. */
 static bool run_statement(session_t *ss, const char *sql)
 {
+    if (ss->flight) return run_statement_flight(ss, sql);
+
     clove_cli_response_t resp;
     clove_cli_table_t table;
-    clove_buf_t out;
     clove_err_t err;
     bool ok = false;
 
     clove_cli_table_init(&table, 0);
-    clove_buf_init(&out);
     clove_err_clear(&err);
 
     int rc = clove_cli_http(ss->client, "POST", "/v1/sql", sql, strlen(sql),
@@ -98,21 +156,11 @@ static bool run_statement(session_t *ss, const char *sql)
         clove_cli_print_error("%s", err.message);
         goto done_resp;
     }
-    if (!clove_cli_table_render(&table, &out)) {
-        clove_cli_print_error("out of memory drawing the result");
-        goto done_resp;
-    }
-    if (ss->interactive) {
-        size_t rows = clove_cli_table_rows(&table);
-        clove_buf_printf(&out, "(%zu row%s in %.3fs)\n\n", rows, rows == 1 ? "" : "s",
-                         resp.seconds);
-    }
-    ok = clove_cli_write_stdout(&out);
+    ok = print_table(ss, &table, resp.seconds);
 
 done_resp:
     clove_cli_response_dispose(&resp);
 done:
-    clove_buf_dispose(&out);
     clove_cli_table_dispose(&table);
     return ok;
 }
@@ -227,7 +275,7 @@ static void repl(session_t *ss, clove_cli_splitter_t *spl)
     sigaction(SIGINT, &sa, &old_sa);
 
     printf("clove %s SQL shell on %s; end statements with ';', type .help for help\n",
-           CLOVE_VERSION, clove_cli_client_endpoint(ss->client));
+           CLOVE_VERSION, ss->opts->endpoint);
     fflush(stdout);
 
     while (!ss->quit) {
@@ -324,7 +372,9 @@ int clove_cli_cmd_sql(const clove_cli_opts_t *opts, int argc, char **argv)
         }
     }
 
-    session_t ss = { .client = clove_cli_client_create(opts) };
+    session_t ss = { .opts = opts };
+    if (opts->flight) ss.flight = clove_cli_flight_create(opts);
+    else ss.client = clove_cli_client_create(opts);
     clove_cli_splitter_t spl;
     clove_cli_splitter_init(&spl);
 
@@ -343,6 +393,7 @@ int clove_cli_cmd_sql(const clove_cli_opts_t *opts, int argc, char **argv)
 
     clove_cli_splitter_dispose(&spl);
     clove_cli_client_destroy(ss.client);
+    clove_cli_flight_destroy(ss.flight);
 out:
     free(exec);
     return status;
