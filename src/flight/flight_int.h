@@ -10,9 +10,22 @@
 #ifndef CLOVE_FLIGHT_INT_H
 #define CLOVE_FLIGHT_INT_H
 
+#include <grpc/grpc.h>
+
 #include "arrow/arrow.h"
 #include "engine/engine.h"
 #include "common/common.h"
+
+/* ---- flight_auth.c: API keys (runtime.auth.api-key) ---- */
+typedef struct flight_auth flight_auth_t;
+/* NULL when auth is disabled in the config (every call is then allowed). */
+flight_auth_t *flight_auth_create(const clove_config_t *cfg);
+void flight_auth_destroy(flight_auth_t *a);
+/* 0 when the call's metadata carries a valid credential (Basic user:KEY, Bearer TOKEN or KEY,
+ * x-api-key KEY), -1 otherwise. For a handshake, a new session token is stored and written to
+ * token_out. Thread-safe; a NULL a always allows. */
+int flight_auth_check(flight_auth_t *a, const grpc_metadata_array *md, bool handshake,
+                      char token_out[33]);
 
 typedef enum {
     MCOL_UTF8 = 0,

@@ -46,6 +46,7 @@ struct clove_flight_server {
     pthread_t cq_thread;
     clove_engine_t *engine;         /* borrowed */
     flight_pstmts_t *pstmts;        /* prepared statement handles (own lock) */
+    flight_auth_t *auth;            /* API keys; NULL when auth is off */
     int port;
     int shutdown_tag;               /* its address tags the server's shutdown notification */
 
@@ -349,11 +350,21 @@ static void do_handshake(flight_call_t *fc)
 {
     uint8_t raw[16];
     char token[2 * sizeof(raw) + 1];
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        send_status(fc, GRPC_STATUS_INTERNAL, "could not generate a session token");
-        return;
+    if (fc->srv->auth) {
+        /* with API keys on, the token is a session of the key the client proved */
+        if (flight_auth_check(fc->srv->auth, &fc->md, true, token) != 0) {
+            send_status(fc, GRPC_STATUS_UNAUTHENTICATED,
+                        "invalid or missing API key: send Basic user:KEY in the handshake, or "
+                        "x-api-key metadata");
+            return;
+        }
+    } else {
+        if (RAND_bytes(raw, sizeof(raw)) != 1) {
+            send_status(fc, GRPC_STATUS_INTERNAL, "could not generate a session token");
+            return;
+        }
+        for (size_t i = 0; i < sizeof(raw); i++) snprintf(token + 2 * i, 3, "%02x", raw[i]);
     }
-    for (size_t i = 0; i < sizeof(raw); i++) snprintf(token + 2 * i, 3, "%02x", raw[i]);
     char *bearer = clove_xasprintf("Bearer %s", token);
 
     grpc_metadata md;
@@ -1126,6 +1137,10 @@ static void serve_call(flight_call_t *fc)
     }
 
     if (method_is(fc, "Handshake")) do_handshake(fc);
+    else if (fc->srv->auth && flight_auth_check(fc->srv->auth, &fc->md, false, NULL) != 0)
+        send_status(fc, GRPC_STATUS_UNAUTHENTICATED,
+                    "invalid or missing API key: send authorization: Bearer TOKEN (from the "
+                    "handshake) or x-api-key metadata");
     else if (method_is(fc, "GetFlightInfo")) do_get_flight_info(fc);
     else if (method_is(fc, "GetSchema")) do_get_schema(fc);
     else if (method_is(fc, "DoGet")) do_get(fc);
@@ -1248,6 +1263,7 @@ clove_flight_server_t *clove_flight_start(const char *addr, clove_engine_t *e, c
     clove_flight_server_t *srv = clove_xcalloc(1, sizeof(*srv));
     srv->engine = e;
     srv->pstmts = flight_pstmts_create();
+    srv->auth = flight_auth_create(clove_engine_config(e));
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->idle, NULL);
 
@@ -1292,6 +1308,7 @@ fail:
     }
     grpc_completion_queue_destroy(srv->cq);
     flight_pstmts_destroy(srv->pstmts);
+    flight_auth_destroy(srv->auth);
     pthread_cond_destroy(&srv->idle);
     pthread_mutex_destroy(&srv->mu);
     free(srv);
@@ -1324,6 +1341,7 @@ void clove_flight_stop(clove_flight_server_t *s)
     grpc_server_destroy(s->server);
     grpc_completion_queue_destroy(s->cq);
     flight_pstmts_destroy(s->pstmts);
+    flight_auth_destroy(s->auth);
     pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->mu);
     free(s);

@@ -115,7 +115,7 @@ class CliFlightTest(CloveTest):
                          "+-------+\n| name  |\n+-------+\n| small |\n| zones |\n+-------+\n")
 
     def test_api_key_handshake(self):
-        # the server does not check keys yet; the Basic handshake must still go through
+        # auth is off in this pod: a key is sent in the handshake and simply not needed
         p = run_clove(["--endpoint", self.grpc, "--api-key", "secret", "sql", "-e",
                        "SELECT 1 AS a"])
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -216,3 +216,33 @@ class CliFlightTest(CloveTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FlightAuthTest(CloveTest):
+    """runtime.auth.api-key on Flight: the Basic handshake with a configured key gives a
+    session token that later calls carry; a wrong or missing key is UNAUTHENTICATED."""
+
+    def test_api_keys_on_flight(self):
+        c = self.start(POD.replace("name: cli_flight\n", """name: cli_flight
+runtime:
+  auth:
+    api-key:
+      enabled: true
+      keys:
+        - good-key-1
+        - ro-key-2:ro
+"""), files={"data/zones.csv": ZONES, "data/small.csv": csv_text(["v"], [(1,), (2,)])})
+        grpc = "grpc://" + c.flight
+        for key in ("good-key-1", "ro-key-2"):
+            p = run_clove(["--endpoint", grpc, "--api-key", key, "sql", "-e", "SELECT 1 AS a"])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout, "+---+\n| a |\n+---+\n| 1 |\n+---+\n")
+        for args in (["--api-key", "wrong"], []):
+            p = run_clove(["--endpoint", grpc] + args + ["sql", "-e", "SELECT 1 AS a"])
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn("invalid or missing API key", p.stderr)
+            self.assertNotIn("good-key-1", p.stderr)
+        # HTTP keeps its own check with the same keys
+        self.assertStatus(c.sql("SELECT 1"), 401)
+        self.assertStatus(c.sql("SELECT 1", headers={"X-API-Key": "good-key-1"}), 200)
+        self.assertNotIn("good-key-1", c.logs())
