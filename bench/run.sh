@@ -2,13 +2,13 @@
 # bench/run.sh: builds the benchmark programs (bench/*.c -> bench/out/) and runs the benchmarks
 # against cloved, each beside a peer measured in the same run. See bench/README.md.
 #
-#   bash bench/run.sh [point|startup|bigjson|refresh|append|refreshload ...]   (default: all)
+#   bash bench/run.sh [point|startup|bigjson|refresh|append|refreshload|flight ...]   (default: all)
 #
 # Environment: CLOVE_BIN_DIR (default build/bin) holds cloved and clove-example-data;
 # BENCH_ROUNDS (3), BENCH_POINT_ROWS (1000000), BENCH_POINT_N (5000 requests per round),
 # BENCH_TPUT_SEC (4), BENCH_STARTUP_RUNS (10), BENCH_BIG_ROWS (10000000), BENCH_PIN_CPU (0),
 # BENCH_REFRESH_ROWS (10000000), BENCH_REFRESH_ENGINES (arrow duckdb-memory duckdb-file),
-# BENCH_APPEND_ENGINES (arrow duckdb-file).
+# BENCH_APPEND_ENGINES (arrow duckdb-file), BENCH_FLIGHT_ROWS (10000000), BENCH_FLIGHT_N (2000).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,7 +18,7 @@ BIN=${CLOVE_BIN_DIR:-build/bin}
 OUT=$ROOT/bench/out
 LOGS=$OUT/logs
 SUMMARY=$OUT/summary.txt
-ALL=(point startup bigjson refresh append refreshload)
+ALL=(point startup bigjson refresh append refreshload flight)
 
 ROUNDS=${BENCH_ROUNDS:-3}
 POINT_ROWS=${BENCH_POINT_ROWS:-1000000}
@@ -30,9 +30,14 @@ PIN_CPU=${BENCH_PIN_CPU:-0}
 REFRESH_ROWS=${BENCH_REFRESH_ROWS:-10000000}
 REFRESH_ENGINES=${BENCH_REFRESH_ENGINES:-arrow duckdb-memory duckdb-file}
 APPEND_ENGINES=${BENCH_APPEND_ENGINES:-arrow duckdb-file}
+FLIGHT_ROWS=${BENCH_FLIGHT_ROWS:-10000000}
+FLIGHT_N=${BENCH_FLIGHT_N:-2000}
+# the build tree of cloved: libclove_core.a and the protoc-c output (build/proto-gen)
+CORE_DIR=$(dirname "$BIN")
 # shellcheck disable=SC2016 # $1 is the SQL parameter, not a shell expansion
 POINT_SQL='SELECT * FROM t WHERE id = $1'
 BIG_SQL="SELECT i, i::DOUBLE * 1.5 AS x, 'row ' || i AS label, TIMESTAMP '2024-01-01' + to_seconds(i) AS ts FROM range($BIG_ROWS) t(i)"
+FLIGHT_SQL="SELECT i, i::DOUBLE * 1.5 AS d, 'row ' || i AS s, TIMESTAMP '2024-01-01' + to_seconds(i) AS ts, i % 2 = 0 AS b FROM range($FLIGHT_ROWS) t(i)"
 
 # ---- helpers ------------------------------------------------------------------------------
 
@@ -110,10 +115,12 @@ cleanup() {
     rm -f "$OUT/csv.fifo"
 }
 
-build_one() { # NAME [LIBS...]: bench/NAME.c -> bench/out/NAME when out of date
-    local src=bench/$1.c bin=$OUT/$1
+build_one() { # NAME [LIBS...]: bench/NAME.c -> bench/out/NAME when out of date (or older
+    # than a file of BUILD_DEPS)
+    local src=bench/$1.c bin=$OUT/$1 d stale=
     shift
-    if [[ ! -x $bin || $src -nt $bin || bench/bench_util.h -nt $bin ]]; then
+    for d in ${BUILD_DEPS:-}; do [[ $d -nt $bin ]] && stale=1; done
+    if [[ ! -x $bin || $src -nt $bin || bench/bench_util.h -nt $bin || -n $stale ]]; then
         gcc -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -pthread -o "$bin" "$src" "$@"
     fi
 }
@@ -127,14 +134,33 @@ build_all() {
     build_one echo_server
     build_one startup
     build_one duck_peer "${duck[@]}"
+    # the flight benchmark's gRPC programs: the protoc-c output and libclove_core.a come from
+    # cloved's build tree (cmake --build build --target clove_core cloved)
+    local pg=$CORE_DIR/proto-gen grpc
+    grpc=$(pkg-config --libs grpc libprotobuf-c)
+    # shellcheck disable=SC2086 # pkg-config output is a list of words
+    build_one grpc_echo_server $grpc
+    if [[ -f $pg/Flight.pb-c.c && -f $CORE_DIR/libclove_core.a ]]; then
+        # shellcheck disable=SC2086
+        BUILD_DEPS="$pg/Flight.pb-c.c" build_one flightc -isystem "$pg" -Wno-strict-prototypes \
+            "$pg/Flight.pb-c.c" "$pg/FlightSql.pb-c.c" "$pg/google/protobuf/any.pb-c.c" $grpc
+        # shellcheck disable=SC2046,SC2086
+        BUILD_DEPS="$CORE_DIR/libclove_core.a" build_one flight_lib -D_GNU_SOURCE -Isrc \
+            "${duck[@]:0:2}" "$CORE_DIR/libclove_core.a" \
+            $(pkg-config --libs grpc libprotobuf-c yaml-0.1 libmicrohttpd jansson openssl sqlite3) \
+            "${duck[@]:2}" -lm
+    else
+        say "run.sh: $pg or $CORE_DIR/libclove_core.a missing: the flight benchmark needs cloved's build tree (cmake --build build --target clove_core cloved)" >&2
+    fi
 }
 
 # start_cloved POD LOG [--metrics]: runs cloved on free ports and waits for /v1/ready;
-# sets CLOVED_PID, CLOVED_PORT and CLOVED_READY_MS, and with --metrics CLOVED_MPORT (the
-# Prometheus endpoint, --metrics 127.0.0.1:PORT).
+# sets CLOVED_PID, CLOVED_PORT (HTTP), CLOVED_FPORT (Flight), CLOVED_READY_MS, and with
+# --metrics CLOVED_MPORT (the Prometheus endpoint, --metrics 127.0.0.1:PORT).
 start_cloved() {
     local pod=$1 log=$2 fport mport line extra=()
     read -r CLOVED_PORT fport mport < <("$OUT/httpc" freeport 3)
+    CLOVED_FPORT=$fport
     CLOVED_MPORT=
     if [[ ${3:-} == --metrics ]]; then
         CLOVED_MPORT=$mport
@@ -687,6 +713,131 @@ EOF_POD
         "$(calc "$hwm / $(kv hwm_kb "$pl")")" "-" "-"
 }
 
+# ---- flight -------------------------------------------------------------------------------
+
+# start_grpc_echo: runs grpc_echo_server; sets GECHO_PID and GECHO_PORT.
+start_grpc_echo() {
+    local i
+    rm -f "$OUT/grpc_echo.port"
+    "$OUT/grpc_echo_server" >"$OUT/grpc_echo.port" 2>"$LOGS/grpc_echo_server.log" &
+    GECHO_PID=$!
+    PIDS+=("$GECHO_PID")
+    for ((i = 0; i < 250; i++)); do
+        [[ -s $OUT/grpc_echo.port ]] && break
+        sleep 0.02
+    done
+    GECHO_PORT=$(cat "$OUT/grpc_echo.port")
+    [[ -n $GECHO_PORT ]] || { say "  grpc_echo_server did not start; see $LOGS/grpc_echo_server.log"; return 1; }
+}
+
+bench_flight() {
+    section "flight: Arrow Flight SQL DoGet throughput ($FLIGHT_ROWS rows) and SELECT 1 latency"
+    if [[ ! -x $OUT/flightc || ! -x $OUT/flight_lib ]]; then
+        say "  flightc / flight_lib were not built: cloved's build tree ($CORE_DIR) lacks proto-gen or libclove_core.a"
+        row flight "DoGet GB/s" "NOT BUILT" "-" "-" ">= 1 GB/s" "NO"
+        return 1
+    fi
+    say "  query: $FLIGHT_SQL"
+    prepare_quickstart
+    start_cloved "$QUICKSTART" "$LOGS/flight-cloved.log"
+    say "  cloved pid $CLOVED_PID, HTTP 127.0.0.1:$CLOVED_PORT, Flight 127.0.0.1:$CLOVED_FPORT; VmRSS before $(mb "$(status_kb "$CLOVED_PID" VmRSS)") MB"
+
+    # -- throughput: flightc counts FlightData data_header + data_body bytes without decoding
+    local r f gbs=() secs=() fbytes frows fwarn= bad
+    say "  DoGet throughput, flightc (gRPC core, counts bytes, reads row counts from the Message headers), $ROUNDS runs:"
+    for ((r = 1; r <= ROUNDS; r++)); do
+        if ! f=$("$OUT/flightc" big --port "$CLOVED_FPORT" --sql "$FLIGHT_SQL" --pid "$CLOVED_PID"); then
+            say "  the Flight query failed: $f"
+            row flight "DoGet GB/s" "FAILED" "-" "-" ">= 1 GB/s" "NO"
+            return 1
+        fi
+        fbytes=$(kv bytes "$f") frows=$(kv rows "$f") bad=$(kv bad "$f")
+        say "    run $r: $fbytes bytes (header $(kv header_bytes "$f") + body $(kv body_bytes "$f"); gRPC messages $(kv wire_bytes "$f")), $(kv messages "$f") FlightData, $(kv batches "$f") record batches, $frows rows, $(kv sec "$f") s (GetFlightInfo $(kv gfi_ms "$f") ms): $(kv gb_s "$f") GB/s, $(kv mrows_s "$f") Mrows/s; cloved VmHWM $(mb "$(kv hwm_kb "$f")") MB, flightc VmHWM $(mb "$(kv self_hwm_kb "$f")") MB"
+        [[ $frows == "$FLIGHT_ROWS" && $bad == 0 ]] || fwarn=" (rows $frows, bad $bad)"
+        gbs+=("$(kv gb_s "$f")") secs+=("$(kv sec "$f")")
+    done
+    local fhwm fgbs fsec
+    fhwm=$(status_kb "$CLOVED_PID" VmHWM)
+    fgbs=$(med "${gbs[@]}") fsec=$(med "${secs[@]}")
+    [[ -z $fwarn ]] || say "  WARNING: expected $FLIGHT_ROWS rows and no body/bodyLength mismatch$fwarn"
+
+    local l lrows lmrs
+    say "  the same query through clove's C client library (clove_flight_query: decodes into DuckDB chunks):"
+    l=$("$OUT/flight_lib" big --port "$CLOVED_FPORT" --sql "$FLIGHT_SQL")
+    lrows=$(kv rows "$l") lmrs=$(kv mrows_s "$l")
+    say "    $lrows rows in $(kv sec "$l") s: $lmrs Mrows/s ($(calc "$fbytes / $(kv sec "$l") / 1e9") GB/s of IPC); client VmHWM $(mb "$(kv self_hwm_kb "$l")") MB"
+    [[ $lrows == "$FLIGHT_ROWS" ]] || { fwarn+=" (lib rows $lrows)"; say "  WARNING: the library got $lrows rows"; }
+
+    # -- latency: SELECT 1 (GetFlightInfo + DoGet on one channel) beside a gRPC core unary echo
+    start_grpc_echo
+    say "  grpc_echo_server pid $GECHO_PID on 127.0.0.1:$GECHO_PORT"
+    say "  SELECT 1 latency, $ROUNDS interleaved rounds of $FLIGHT_N queries (200 warm-up), one channel each:"
+    local q e1 e2 lb c50=() c99=() g50=() d50=() e50=() e99=() x50=() x99=() b50=() b99=() lerr=
+    for ((r = 1; r <= ROUNDS; r++)); do
+        q=$("$OUT/flightc" lat --port "$CLOVED_FPORT" --sql "SELECT 1" --n "$FLIGHT_N")
+        e1=$("$OUT/flightc" echo --port "$GECHO_PORT" --n "$FLIGHT_N" --rpcs 1)
+        e2=$("$OUT/flightc" echo --port "$GECHO_PORT" --n "$FLIGHT_N" --rpcs 2)
+        lb=$("$OUT/flight_lib" lat --port "$CLOVED_FPORT" --sql "SELECT 1" --n "$FLIGHT_N")
+        printf '    round %d: flight p50 %s p99 %s us (GetFlightInfo p50 %s, DoGet p50 %s) %s| echo p50 %s p99 %s us %s| echo x2 p50 %s p99 %s us | client library p50 %s p99 %s us %s\n' \
+            "$r" "$(kv p50_us "$q")" "$(kv p99_us "$q")" "$(kv gfi_p50_us "$q")" \
+            "$(kv doget_p50_us "$q")" "$(errs "$q")" "$(kv p50_us "$e1")" "$(kv p99_us "$e1")" \
+            "$(errs "$e1")" "$(kv p50_us "$e2")" "$(kv p99_us "$e2")" "$(kv p50_us "$lb")" \
+            "$(kv p99_us "$lb")" "$(errs "$lb")"
+        [[ -z $(errs "$q")$(errs "$e1")$(errs "$e2")$(errs "$lb") ]] || lerr=yes
+        c50+=("$(kv p50_us "$q")") c99+=("$(kv p99_us "$q")")
+        g50+=("$(kv gfi_p50_us "$q")") d50+=("$(kv doget_p50_us "$q")")
+        e50+=("$(kv p50_us "$e1")") e99+=("$(kv p99_us "$e1")")
+        x50+=("$(kv p50_us "$e2")") x99+=("$(kv p99_us "$e2")")
+        b50+=("$(kv p50_us "$lb")") b99+=("$(kv p99_us "$lb")")
+    done
+    local hwm_after ehwm
+    hwm_after=$(status_kb "$CLOVED_PID" VmHWM)
+    ehwm=$(status_kb "$GECHO_PID" VmHWM)
+    cleanup
+
+    # -- the same answer as HTTP JSON, in a fresh cloved so that its VmHWM is its own
+    local b jbytes jrows jmbs jsec jhwm
+    start_cloved "$QUICKSTART" "$LOGS/flight-json-cloved.log"
+    say "  the same answer over HTTP JSON (httpc big, fresh cloved pid $CLOVED_PID):"
+    if ! b=$("$OUT/httpc" big --port "$CLOVED_PORT" --sql "$FLIGHT_SQL" --pid "$CLOVED_PID"); then
+        say "  the JSON query failed: $b"
+        jbytes=nan jrows=nan jmbs=nan jsec=nan jhwm=nan
+    else
+        jbytes=$(kv bytes "$b") jrows=$(kv rows "$b") jmbs=$(kv mb_s "$b") jsec=$(kv sec "$b")
+        jhwm=$(status_kb "$CLOVED_PID" VmHWM)
+        say "    $jbytes bytes, $jrows rows, $jsec s (first byte after $(kv ttfb_ms "$b") ms): $jmbs MB/s, $(calc "$jrows / $jsec / 1e6") Mrows/s; cloved VmHWM $(mb "$jhwm") MB"
+    fi
+    cleanup
+
+    local fmbs c50m c99m e50m e99m x50m x99m o50 o99
+    fmbs=$(calc "$fgbs * 1000")
+    say "  => DoGet: $fbytes bytes of Arrow IPC ($(calc "$fbytes / $jbytes") x smaller than the JSON), median $fgbs GB/s = $fmbs MB/s vs JSON $jmbs MB/s: $(calc "$fmbs / $jmbs") x (target >= 1 GB/s)"
+    say "  => cloved VmHWM: $(mb "$fhwm") MB after the DoGet runs ($(mb "$hwm_after") MB after the latency rounds), $(mb "$jhwm") MB serving the JSON; grpc_echo_server $(mb "$ehwm") MB"
+    row flight "DoGet GB/s (IPC header+body, 1e9 B)" "$fgbs GB/s ($(calc "$fbytes / 1e6") MB, $fsec s)" \
+        "http json $jmbs MB/s ($(calc "$jbytes / 1e6") MB)" "$(calc "$fmbs / $jmbs")" ">= 1 GB/s" \
+        "$(met ge "$fgbs" 1)$fwarn"
+    row flight "rows/s" "$(calc "$FLIGHT_ROWS / $fsec / 1e6") M" "http json $(calc "$jrows / $jsec / 1e6") M" \
+        "$(calc "($FLIGHT_ROWS / $fsec) / ($jrows / $jsec)")" "-" "-"
+    row flight "rows/s, C client library (decodes)" "$lmrs M" "flightc $(calc "$FLIGHT_ROWS / $fsec / 1e6") M" \
+        "$(calc "$lmrs / ($FLIGHT_ROWS / $fsec / 1e6)")" "-" "-"
+    row flight "cloved peak RSS (VmHWM)" "$(mb "$fhwm") MB" "http json $(mb "$jhwm") MB" \
+        "$(calc "$fhwm / $jhwm")" "-" "-"
+    c50m=$(med "${c50[@]}") c99m=$(med "${c99[@]}") e50m=$(med "${e50[@]}") e99m=$(med "${e99[@]}")
+    x50m=$(med "${x50[@]}") x99m=$(med "${x99[@]}")
+    o50=$(calc "$c50m / $e50m") o99=$(calc "$c99m / $e99m")
+    say "  => SELECT 1 p50: flight $c50m us (GetFlightInfo $(med "${g50[@]}") + DoGet $(med "${d50[@]}")), echo $e50m us, 2 echoes $x50m us: flight / echo = $o50 (target <= 1.3), flight / 2 echoes = $(calc "$c50m / $x50m")"
+    say "  => SELECT 1 p99: flight $c99m us, echo $e99m us, 2 echoes $x99m us: flight / echo = $o99, flight / 2 echoes = $(calc "$c99m / $x99m")"
+    say "  => through the client library (decoding): p50 $(med "${b50[@]}") us, p99 $(med "${b99[@]}") us"
+    row flight "SELECT 1 p50 (GetFlightInfo+DoGet)" "$c50m us" "grpc echo $e50m us (x2 $x50m)" "$o50" \
+        "<= 1.3" "$(met le "$o50" 1.3)${lerr:+ (errors)}"
+    row flight "SELECT 1 p99" "$c99m us" "grpc echo $e99m us (x2 $x99m)" "$o99" "<= 1.3" \
+        "$(met le "$o99" 1.3)${lerr:+ (errors)}"
+    row flight "SELECT 1 p50 / two echo RPCs" "$c50m us" "grpc echo x2 $x50m us" \
+        "$(calc "$c50m / $x50m")" "-" "-"
+    row flight "SELECT 1 p50, C client library" "$(med "${b50[@]}") us (p99 $(med "${b99[@]}"))" \
+        "grpc echo $e50m us" "$(calc "$(med "${b50[@]}") / $e50m")" "-" "-"
+}
+
 # ---- main ---------------------------------------------------------------------------------
 
 print_summary() {
@@ -710,7 +861,7 @@ main() {
     [[ ${#names[@]} -gt 0 ]] || names=("${ALL[@]}")
     for n in "${names[@]}"; do
         case $n in
-        point | startup | bigjson | refresh | append | refreshload) ;;
+        point | startup | bigjson | refresh | append | refreshload | flight) ;;
         *) say "run.sh: unknown benchmark \"$n\" (known: ${ALL[*]})" >&2; exit 2 ;;
         esac
     done
