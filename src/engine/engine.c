@@ -658,6 +658,41 @@ static int check_ready(clove_engine_t *e, stmt_entry_t *s, clove_err_t *err)
     return 0;
 }
 
+/* Federated datasets over S3 / HTTP(S) read a local cache: bring what the statement reads up
+ * to date (re-listed or revalidated when older than the source's freshness interval), and
+ * prepare the statement again when files in a cache changed since it was prepared (DuckDB
+ * expands a reader's glob when it binds). */
+static int sync_remote_sources(clove_engine_t *e, pooled_conn_t *pc, stmt_entry_t *s,
+                               clove_err_t *err)
+{
+    bool changed_any = false, any = false;
+    for (size_t i = 0; i < s->n_deps; i++) {
+        dataset_t *d = s->deps[i];
+        if (!d->remote) continue;
+        pthread_mutex_lock(&d->lock);
+        bool fed = (!d->accelerated && d->loaded) || (d->serves_source && !d->loaded);
+        pthread_mutex_unlock(&d->lock);
+        if (!fed) continue;
+        any = true;
+        bool changed = false;
+        clove_err_t serr;
+        int rc = clove_source_sync(d->remote, CLOVE_SYNC_QUERY, pc->conn, NULL, &changed, &serr);
+        if (rc != 0)
+            return clove_err_set(err, rc == CLOVE_ECANCELED ? CLOVE_ESHUTDOWN : CLOVE_EIO,
+                                 "dataset %s is not available: %s", d->cfg->name, serr.message);
+        changed_any |= changed;
+    }
+    if (!any) return 0;
+    if (changed_any) atomic_fetch_add(&e->ddl_generation, 1);
+    uint64_t gen = atomic_load(&e->ddl_generation);
+    if (s->stmt && s->generation != gen) {
+        duckdb_destroy_prepare(&s->stmt);
+        s->stmt = NULL;
+    }
+    s->generation = gen;
+    return 0;
+}
+
 static int bind_params(duckdb_prepared_statement stmt, const clove_query_req_t *req,
                        clove_err_t *err)
 {
@@ -746,6 +781,10 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
     }
     if (check_ready(e, s, err) != 0) {
         count_failure("not_ready");
+        goto fail;
+    }
+    if (sync_remote_sources(e, q->pc, s, err) != 0) {
+        count_failure("source_unavailable");
         goto fail;
     }
     if (!s->stmt && s->exec_sql) {

@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "accel/sqlite_accel.h"
 #include "common/cron.h"
+#include "connectors/connectors.h"
 #include "engine/pushdown.h"
 #include "engine/sandbox.h"
 
@@ -26,6 +27,7 @@ struct dataset {
     char *reader_fn;                 /* file sources: "read_parquet" ... */
     char *reader_pattern;            /* file sources: the path or glob read */
     char *reader_opts;               /* file sources: ", hive_partitioning = true ..." */
+    clove_source_t *remote;          /* s3:// and http(s):// sources: their local cache, or NULL */
     char *pk_cols;                   /* primary key column list "a", "a", "b" (quoted), or NULL */
     int conflict;                    /* CONFLICT_* from on_conflict */
     char *time_expr;                 /* time_column as a timestamp expression, or NULL */

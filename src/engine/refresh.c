@@ -581,6 +581,10 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
     /* an interrupt that landed on an earlier COMMIT/ROLLBACK can leave this connection in an
      * aborted transaction: start clean (an error here only means there was none) */
     clove__exec(conn, "ROLLBACK", NULL);
+    /* remote sources: bring the local cache up to date first (changed objects only) */
+    if (d->remote && (rc = clove_source_sync(d->remote, CLOVE_SYNC_REFRESH, conn, NULL, NULL,
+                                             err)) != 0)
+        goto out;
     if (reset_files) {
         for (size_t i = 0; i < d->n_seen_files; i++) free(d->seen_files[i]);
         d->n_seen_files = 0;
