@@ -218,6 +218,7 @@ static void build_remote_source(dataset_t *d, clove_buf_t *allowed)
     }
     const clove_source_files_t *f = clove_source_files(d->remote);
     set_reader(d, f->format, f->pattern, f->hive_default);
+    d->remote_fn = clove_xasprintf("__clove_source_%zu", (size_t)(d - e->datasets));
     allow_directory(allowed, f->cache_dir);
 }
 
@@ -923,6 +924,53 @@ static void *accelerated_main(dataset_t *d)
     return NULL;
 }
 
+/* The pushdown target of a remote dataset whose objects carry Hive partitions: conditions on
+ * the partition columns reach the source as DuckDB SQL (partition pruning). Caller holds
+ * admin_lock. NULL when there is nothing to prune on. */
+static clove_pushdown_target_t *remote_target(dataset_t *d)
+{
+    char **parts = NULL;
+    size_t np = clove_source_partition_columns(d->remote, &parts);
+    if (!np) return NULL;
+    clove_pushdown_target_t *pt = NULL;
+    char *qi = clove__quote_ident(d->cfg->name);
+    char *sql = clove_xasprintf("SELECT column_name FROM (DESCRIBE spice.public.%s)", qi);
+    duckdb_result res;
+    if (duckdb_query(d->e->admin, sql, &res) == DuckDBSuccess) {
+        idx_t n = duckdb_row_count(&res);
+        clove_pushdown_col_t *cols = clove_xcalloc(n ? n : 1, sizeof *cols);
+        char **names = clove_xcalloc(n ? n : 1, sizeof *names);
+        for (idx_t i = 0; i < n; i++) {
+            char *v = duckdb_value_varchar(&res, 0, i);
+            names[i] = clove_xstrdup(v);
+            duckdb_free(v);
+            cols[i].name = names[i];
+            for (size_t k = 0; k < np; k++)
+                if (!strcasecmp(parts[k], names[i])) cols[i].kind = CLOVE_PUSHDOWN_COL_EXPR;
+        }
+        char *view = clove_xasprintf("SELECT * FROM %s()", d->remote_fn);
+        clove_pushdown_spec_t spec = {
+            .dialect = CLOVE_PUSHDOWN_DUCKDB, .name = d->cfg->name, .view_sql = view,
+            .scan_fn = d->remote_fn, .filter_param = "filter", .limit_param = NULL,
+            .cols = cols, .ncols = n};
+        clove_err_t err;
+        pt = clove_pushdown_target_create(d->e->admin, &spec, &err);
+        if (!pt) clove_warn(COMP, "dataset %s: no partition pruning: %s", d->cfg->name,
+                            err.message);
+        else clove_debug(COMP, "dataset %s: partition pruning on %zu column(s)", d->cfg->name,
+                         np);
+        free(view);
+        for (idx_t i = 0; i < n; i++) free(names[i]);
+        free(names);
+        free(cols);
+    }
+    duckdb_destroy_result(&res);
+    free(sql);
+    free(qi);
+    clove_source_names_free(parts, np);
+    return pt;
+}
+
 static int register_federated(dataset_t *d, clove_err_t *err)
 {
     /* a remote source needs one cached object before DuckDB can tell the view's columns */
@@ -931,11 +979,29 @@ static int register_federated(dataset_t *d, clove_err_t *err)
         if (rc != 0) return rc;
     }
     char *qi = clove__quote_ident(d->cfg->name);
-    char *sql = clove_xasprintf("CREATE OR REPLACE VIEW spice.public.%s AS SELECT * FROM %s", qi,
-                                d->source_sql);
+    char *sql;
+    if (d->remote) {
+        /* the view reads a table macro: a pushed partition condition becomes its `filter`
+         * argument, which the query path hands to the source before the scan */
+        sql = clove_xasprintf("CREATE OR REPLACE MACRO spice.public.%s(filter := NULL) AS TABLE "
+                              "SELECT * FROM %s; CREATE OR REPLACE VIEW spice.public.%s AS "
+                              "SELECT * FROM spice.public.%s()", d->remote_fn, d->source_sql, qi,
+                              d->remote_fn);
+    } else {
+        sql = clove_xasprintf("CREATE OR REPLACE VIEW spice.public.%s AS SELECT * FROM %s", qi,
+                              d->source_sql);
+    }
     pthread_mutex_lock(&d->e->admin_lock);
     int rc = clove__exec(d->e->admin, sql, err);
+    clove_pushdown_target_t *pt = rc == 0 && d->remote ? remote_target(d) : NULL;
     pthread_mutex_unlock(&d->e->admin_lock);
+    if (d->remote) {
+        pthread_mutex_lock(&d->lock);
+        clove_pushdown_target_t *old = d->remote_pushdown;
+        d->remote_pushdown = pt;
+        pthread_mutex_unlock(&d->lock);
+        clove_pushdown_target_unref(old);
+    }
     free(sql);
     free(qi);
     return rc;
@@ -1204,6 +1270,8 @@ void clove__datasets_dispose(clove_engine_t *e)
         free(d->reader_pattern);
         free(d->reader_opts);
         clove_source_destroy(d->remote);
+        free(d->remote_fn);
+        clove_pushdown_target_unref(d->remote_pushdown);
         for (size_t k = 0; k < d->n_seen_files; k++) free(d->seen_files[k]);
         free(d->seen_files);
         free(d->refresh_sql_override);

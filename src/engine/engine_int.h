@@ -28,6 +28,10 @@ struct dataset {
     char *reader_pattern;            /* file sources: the path or glob read */
     char *reader_opts;               /* file sources: ", hive_partitioning = true ..." */
     clove_source_t *remote;          /* s3:// and http(s):// sources: their local cache, or NULL */
+    char *remote_fn;                 /* remote sources: the table macro the federated view reads
+                                        (its `filter` parameter carries pushed partition
+                                        conditions), or NULL */
+    clove_pushdown_target_t *remote_pushdown; /* remote sources with Hive partitions (lock) */
     char *pk_cols;                   /* primary key column list "a", "a", "b" (quoted), or NULL */
     int conflict;                    /* CONFLICT_* from on_conflict */
     char *time_expr;                 /* time_column as a timestamp expression, or NULL */
@@ -86,6 +90,8 @@ typedef struct {
     char *not_ready_view;            /* a view it reads that is not created yet, or NULL */
     char *exec_sql;                  /* what is prepared when it differs from sql (filters
                                         pushed into SQLite accelerations), or NULL */
+    char **remote_filters;           /* per dep: the partition condition that limits what a
+                                        remote source fetches (NULL entry: everything), or NULL */
     uint64_t last_used;
     uint64_t generation;             /* engine->ddl_generation when prepared */
 } stmt_entry_t;
