@@ -347,7 +347,7 @@ char *clove_s3_xml_text(const char *s, size_t n)
 {
     clove_buf_t b;
     clove_buf_init(&b);
-    clove_buf_reserve(&b, n + 1);
+    clove_buf_puts(&b, ""); /* allocated and terminated even when empty */
     for (size_t i = 0; i < n;) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == '<' || ch == 0 || (ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r'))
@@ -386,8 +386,7 @@ char *clove_s3_xml_text(const char *s, size_t n)
         }
         i += el;
     }
-    if (b.failed) goto bad;
-    if (!b.data) clove_buf_puts(&b, "");
+    if (b.failed || !b.data) goto bad;
     return clove_buf_steal(&b);
 bad:
     clove_buf_dispose(&b);
