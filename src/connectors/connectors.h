@@ -58,6 +58,10 @@ typedef enum {
 int clove_source_sync(clove_source_t *s, clove_sync_kind_t kind, duckdb_connection conn,
                       const char *filter_sql, bool *changed, clove_err_t *err);
 
+/* A number that changes whenever files in the cache were added, replaced or removed (starts
+ * at 1). A refresh that finds it where its last successful load left it has nothing new. */
+uint64_t clove_source_generation(clove_source_t *s);
+
 /* Hive partition column names seen in the last listing (S3 prefixes), for pruning. Returns
  * the count and a new array of new strings (caller frees with clove_source_names_free). */
 size_t clove_source_partition_columns(clove_source_t *s, char ***out);

@@ -15,6 +15,7 @@ struct clove_source {
     clove_s3_src_t *s3;
     clove_http_src_t *http;
     clove_source_files_t files;
+    atomic_uint_fast64_t generation;
 };
 
 bool clove_source_claims(const char *from)
@@ -36,6 +37,7 @@ clove_source_t *clove_source_create(const clove_dataset_cfg_t *cfg, const char *
         free(s);
         return NULL;
     }
+    atomic_init(&s->generation, 1);
     return s;
 }
 
@@ -44,9 +46,15 @@ const clove_source_files_t *clove_source_files(const clove_source_t *s) { return
 int clove_source_sync(clove_source_t *s, clove_sync_kind_t kind, duckdb_connection conn,
                       const char *filter_sql, bool *changed, clove_err_t *err)
 {
-    if (s->s3) return clove__s3_src_sync(s->s3, kind, conn, filter_sql, changed, err);
-    return clove__http_src_sync(s->http, kind, changed, err);
+    bool ch = false;
+    int rc = s->s3 ? clove__s3_src_sync(s->s3, kind, conn, filter_sql, &ch, err)
+                   : clove__http_src_sync(s->http, kind, &ch, err);
+    if (ch) atomic_fetch_add(&s->generation, 1);
+    if (changed) *changed = ch;
+    return rc;
 }
+
+uint64_t clove_source_generation(clove_source_t *s) { return atomic_load(&s->generation); }
 
 size_t clove_source_partition_columns(clove_source_t *s, char ***out)
 {

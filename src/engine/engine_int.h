@@ -32,6 +32,7 @@ struct dataset {
                                         (its `filter` parameter carries pushed partition
                                         conditions), or NULL */
     clove_pushdown_target_t *remote_pushdown; /* remote sources with Hive partitions (lock) */
+    uint64_t remote_loaded_gen;      /* source generation the acceleration holds (refresh thread) */
     char *pk_cols;                   /* primary key column list "a", "a", "b" (quoted), or NULL */
     int conflict;                    /* CONFLICT_* from on_conflict */
     char *time_expr;                 /* time_column as a timestamp expression, or NULL */

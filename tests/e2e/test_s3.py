@@ -152,15 +152,21 @@ class S3Test(CloveTest):
         self.assertEqual(c.rows("SELECT year, month, count(*) AS n, sum(amount) AS s FROM sales "
                                 "GROUP BY ALL ORDER BY ALL"), self.expected_sums())
         self.assertEqual(len(self.proxy.gets()), 4)
-        # unchanged: a refresh lists again and fetches nothing
+        rows = lambda: metric(c.metrics(), "dataset_acceleration_refresh_rows_total",
+                              dataset="sales")
+        self.assertEqual(rows(), 40)
+        # unchanged: a refresh lists again, fetches nothing and loads nothing
         refresh_and_wait(self, c, "sales")
         self.assertEqual(len(self.proxy.gets()), 4)
         self.assertGreaterEqual(self.proxy.count("list"), 2)
+        self.assertEqual(rows(), 40)
+        self.assertIn("dataset sales: the source did not change since the last load", c.logs())
         # one object changes: only it is fetched again
         self.put_parquet("sales/year=2024/month=1/part-0.parquet",
                          "SELECT i AS id, 1 AS amount, 'changed' AS region FROM range(3) t(i)")
         refresh_and_wait(self, c, "sales")
         self.assertEqual(self.proxy.gets()[4:], ["sales/year=2024/month=1/part-0.parquet"])
+        self.assertEqual(rows(), 40 + 33)  # a change reloads the whole dataset
         self.assertEqual(c.rows("SELECT year, month, count(*) AS n, sum(amount) AS s FROM sales "
                                 "WHERE year = 2024 GROUP BY ALL ORDER BY ALL"),
                          [{"year": 2024, "month": 1, "n": 3, "s": 3},
