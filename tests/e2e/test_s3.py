@@ -267,6 +267,35 @@ class S3Test(CloveTest):
         self.assertEqual(ds(c, "sales")["status"], "Ready")
         self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 31)
 
+    def test_source_down_at_start_then_back(self):
+        self.sales()
+        self.proxy.fail_always = {"list": True}
+        c = self.start(pod(
+            "  - from: s3://%s/sales/\n    name: fed\n%s"
+            "  - from: s3://%s/sales/\n    name: acc\n%s    acceleration:\n      enabled: true\n"
+            "  - from: s3://%s/sales/year=2024/month=1/part-0.parquet\n    name: ok\n"
+            "    params:\n      s3_endpoint: %s\n      allow_http: true\n      s3_key: S3RVER\n"
+            "      s3_secret: S3RVER\n"
+            % (self.bucket, self.params("      client_timeout: 2s\n"), self.bucket,
+               self.params(), self.bucket, S3.endpoint)))
+        # the runtime started; the dataset whose endpoint works serves, the others say why not
+        self.assertEqual(c.scalar("SELECT count(*) FROM ok"), 10)
+        for name in ("fed", "acc"):
+            self.assertEqual(ds(c, name)["status"], "Error")
+            self.assertIn("could not list s3://%s/sales/ at endpoint \"%s\""
+                          % (self.bucket, self.proxy.endpoint), ds(c, name)["error_message"])
+            self.assertIn("HTTP 500 InternalError: injected failure (after 2 retries)",
+                          ds(c, name)["error_message"])
+        r = c.sql("SELECT count(*) FROM fed")
+        self.assertEqual(r.status, 400)
+        self.assertIn("dataset fed is not available", r.text)
+        # S3 comes back: both datasets become Ready by themselves (retries with backoff)
+        self.proxy.fail_always = {}
+        c.wait_until(lambda: ds(c, "fed")["status"] == "Ready" and
+                     ds(c, "acc")["status"] == "Ready", timeout=60, what="recovery")
+        self.assertEqual(c.scalar("SELECT count(*) FROM fed"), 40)
+        self.assertEqual(c.scalar("SELECT count(*) FROM acc"), 40)
+
     def test_secrets_stay_out_of_logs_and_api(self):
         self.sales()
         secret = "SuperSecretValue_4711"
