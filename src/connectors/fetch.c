@@ -339,7 +339,8 @@ static int fetch(CURL *h, const clove_fetch_opts_t *o, const char *url, const ch
         x.retry_after_ms = -1;
         clove_buf_reset(&x.errbody);
         if (mem) clove_buf_reset(mem);
-        if (tmp && !(x.f = fopen(tmp, "wb"))) {
+        if (tmp && (x.f = fopen(tmp, "wb"))) setvbuf(x.f, NULL, _IOFBF, 1 << 20);
+        if (tmp && !x.f) {
             rc = clove_err_set(err, CLOVE_EIO, "%s: could not write the cache file \"%s\": %s",
                                what, tmp, strerror(errno));
             break;
@@ -362,6 +363,7 @@ static int fetch(CURL *h, const clove_fetch_opts_t *o, const char *url, const ch
         else if (o->userpwd) curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         if (hdrs) curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(h, CURLOPT_USERAGENT, "clove/" CLOVE_VERSION);
+        if (dest) curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024); /* fewer, larger writes */
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
