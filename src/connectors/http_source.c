@@ -24,6 +24,8 @@
 struct clove_http_src {
     const clove_dataset_cfg_t *cfg;
     char *url;                   /* what is requested (no userinfo) */
+    char *shown;                 /* url for messages and logs: without its query string, which
+                                    may carry an API key */
     char *format;
     char *cache, *body, *meta;
     char *userpwd;
@@ -208,6 +210,8 @@ clove_http_src_t *clove__http_src_create(const clove_dataset_cfg_t *cfg, const c
                              *rest ? rest : "/");
     char *hash = strchr(s->url, '#');
     if (hash) *hash = '\0';
+    s->shown = strchr(s->url, '?') ? clove_xasprintf("%.*s?...", (int)strcspn(s->url, "?"), s->url)
+                                   : clove_xstrdup(s->url);
 
     const char *path = strchr(s->url + (sep - from) + 3, '/');
     size_t plen = path ? strcspn(path, "?") : 0;
@@ -278,6 +282,7 @@ void clove__http_src_destroy(clove_http_src_t *s)
     if (s->userpwd) memset(s->userpwd, 0, strlen(s->userpwd));
     free(s->userpwd);
     free(s->url);
+    free(s->shown);
     free(s->format);
     free(s->cache);
     free(s->body);
@@ -301,7 +306,8 @@ int clove__http_src_sync(clove_http_src_t *s, clove_sync_kind_t kind, bool *chan
         rc = clove_err_set(err, CLOVE_EINTERNAL, "could not create a curl handle");
         goto out;
     }
-    char *what = clove_xasprintf("could not fetch \"%s\" for dataset %s", s->url, s->cfg->name);
+    char *what = clove_xasprintf("could not fetch \"%s\" for dataset %s", s->shown,
+                                 s->cfg->name);
     clove_fetch_result_t res;
     int64_t t0 = clove_mono_ns();
     rc = clove__fetch_file(s->curl, &s->fo, s->url, what, s->have_body ? s->etag : NULL,
@@ -321,7 +327,7 @@ int clove__http_src_sync(clove_http_src_t *s, clove_sync_kind_t kind, bool *chan
     s->checked_at_ms = clove_mono_ns() / 1000000;
     if (res.status == 304) {
         snprintf(labels, sizeof labels, "%s,result=\"not_modified\"", s->labels);
-        clove_debug(COMP, "dataset %s: %s not modified", s->cfg->name, s->url);
+        clove_debug(COMP, "dataset %s: %s not modified", s->cfg->name, s->shown);
     } else {
         snprintf(labels, sizeof labels, "%s,result=\"fetched\"", s->labels);
         snprintf(s->etag, sizeof s->etag, "%s", res.etag);
@@ -332,7 +338,7 @@ int clove__http_src_sync(clove_http_src_t *s, clove_sync_kind_t kind, bool *chan
         clove_metric_counter_add("http_source_bytes_fetched", "Body bytes downloaded by HTTP(S) "
                                  "datasets.", s->labels, (double)res.bytes);
         clove_info(COMP, "dataset %s: fetched %s (%llu bytes%s%s) in %.1f ms", s->cfg->name,
-                   s->url, (unsigned long long)res.bytes, res.etag[0] ? ", ETag " : "",
+                   s->shown, (unsigned long long)res.bytes, res.etag[0] ? ", ETag " : "",
                    res.etag, (double)(clove_mono_ns() - t0) / 1e6);
     }
     clove_metric_counter_add("http_source_requests", "Requests made by HTTP(S) datasets, by "

@@ -57,6 +57,9 @@ struct clove_s3_src {
     size_t n_entries;
     bool listed;
     int64_t listed_at_ms;        /* monotonic ms of the last listing */
+    uint64_t listing_gen;        /* bumps with every listing */
+    char *pruned_for;            /* the filter whose result `want` holds for listing_gen */
+    uint64_t pruned_gen;
 };
 
 /* ---- helpers ----------------------------------------------------------------------------- */
@@ -262,6 +265,7 @@ void clove__s3_src_destroy(clove_s3_src_t *s)
     clove_s3_client_destroy(s->client);
     if (s->curl) curl_easy_cleanup(s->curl);
     entries_free(s->entries, s->n_entries);
+    free(s->pruned_for);
     free(s->bucket);
     free(s->prefix);
     free(s->format);
@@ -365,6 +369,7 @@ static int relist(clove_s3_src_t *s, int *removed, clove_err_t *err)
     s->n_entries = k;
     s->listed = true;
     s->listed_at_ms = clove_mono_ns() / 1000000;
+    s->listing_gen++;
     prune_ctx.s = s;
     prune_ctx.removed = 0;
     nftw(s->objects_dir, prune_cb, 16, FTW_PHYS | FTW_DEPTH);
@@ -690,11 +695,22 @@ int clove__s3_src_sync(clove_s3_src_t *s, clove_sync_kind_t kind, duckdb_connect
         goto out;
     }
     if (kind == CLOVE_SYNC_QUERY && filter_sql && *filter_sql) {
-        apply_filter(s, conn, filter_sql);
+        /* the same condition over the same listing selects the same objects */
+        if (!s->pruned_for || strcmp(s->pruned_for, filter_sql) != 0 ||
+            s->pruned_gen != s->listing_gen) {
+            apply_filter(s, conn, filter_sql);
+            free(s->pruned_for);
+            s->pruned_for = clove_xstrdup(filter_sql);
+            s->pruned_gen = s->listing_gen;
+        }
     } else {
         for (size_t i = 0; i < s->n_entries; i++) s->entries[i].want = s->entries[i].eligible;
+        free(s->pruned_for);
+        s->pruned_for = NULL;
     }
     if (kind == CLOVE_SYNC_SCHEMA) { /* one object tells the columns: the first */
+        free(s->pruned_for);
+        s->pruned_for = NULL;
         bool first = true;
         for (size_t i = 0; i < s->n_entries; i++) {
             s->entries[i].want = s->entries[i].want && first;
