@@ -184,7 +184,13 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         finally:
             conn.close()
 
-    do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _forward
+    def _forward_quietly(self):
+        try:
+            self._forward()
+        except OSError:  # the client gave up (client_timeout) while we answered
+            pass
+
+    do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _forward_quietly
 
 
 class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):

@@ -217,13 +217,17 @@ class S3Test(CloveTest):
         S3.put(self.bucket, "csv/region=west/b.csv", "id,name\n3,gamma\n")
         S3.put(self.bucket, "logs/events.json", '{"k": 1, "v": "x"}\n{"k": 2, "v": "y"}\n')
         S3.put(self.bucket, "arr/items.json", '[{"k": 5, "v": "p"}, {"k": 6, "v": null}]')
+        S3.put(self.bucket, "hj/day=2024-01-01/a.jsonl", '{"n": 1}\n{"n": 2}\n')
+        S3.put(self.bucket, "hj/day=2024-01-02/b.ndjson", '{"n": 3}\n')
+        S3.put(self.bucket, "hj/day=2024-01-02/notes.txt", 'not data')
         c = self.start(pod(
             "  - from: s3://%s/csv/\n    name: people\n%s      file_format: csv\n"
             "  - from: s3://%s/logs/events.json\n    name: events\n%s"
             "  - from: s3://%s/arr/items.json\n    name: items\n%s    acceleration:\n"
             "      enabled: true\n"
+            "  - from: s3://%s/hj/\n    name: days\n%s      file_format: json\n"
             % (self.bucket, self.params(), self.bucket, self.params(), self.bucket,
-               self.params())))
+               self.params(), self.bucket, self.params())))
         self.assertEqual(c.rows("SELECT id, name, region FROM people ORDER BY id"),
                          [{"id": 1, "name": "alpha", "region": "east"},
                           {"id": 2, "name": "beta", "region": "east"},
@@ -232,6 +236,27 @@ class S3Test(CloveTest):
                          [{"k": 1, "v": "x"}, {"k": 2, "v": "y"}])
         self.assertEqual(c.rows("SELECT k, v FROM items ORDER BY k"),
                          [{"k": 5, "v": "p"}, {"k": 6, "v": None}])
+        # Hive-partitioned JSON; the date partition prunes like any other
+        self.assertEqual(c.rows("SELECT day, sum(n) AS s FROM days WHERE day >= DATE '2024-01-02' "
+                                "GROUP BY 1"), [{"day": "2024-01-02", "s": 3}])
+        self.assertNotIn("hj/day=2024-01-02/notes.txt", self.proxy.gets())
+        self.assertEqual(c.scalar("SELECT sum(n) FROM days"), 6)
+
+    def test_timeouts_are_retried(self):
+        self.sales()
+        c = self.start(pod("  - from: s3://%s/sales/\n    name: sales\n%s    acceleration:\n"
+                           "      enabled: true\n      refresh_retry_enabled: false\n"
+                           % (self.bucket, self.params("      client_timeout: 1s\n"))),
+                       metrics=True)
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 40)
+        # every answer now takes longer than client_timeout: the refresh fails naming it
+        self.proxy.stall_s = 2
+        S3.put(self.bucket, "sales/year=2025/month=1/part-0.parquet", b"x")
+        refresh_and_wait(self, c, "sales")
+        err = ds(c, "sales")["error_message"]
+        self.assertIn("timed out after 1000 ms (client_timeout) (after 2 retries)", err)
+        self.assertEqual(self.proxy.count("list"), 1 + 3)
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 40)
 
     def test_pagination_reads_every_page(self):
         for i in range(7):
