@@ -8,6 +8,7 @@
  */
 #include "flight/flight.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ struct clove_flight_server {
     flight_pstmts_t *pstmts;        /* prepared statement handles (own lock) */
     flight_auth_t *auth;            /* API keys; NULL when auth is off */
     int port;
+    size_t max_message;             /* runtime.flight.max_message_size */
     int shutdown_tag;               /* its address tags the server's shutdown notification */
 
     pthread_mutex_t mu;             /* guards active, stopping, calls and each call's query */
@@ -1051,7 +1053,7 @@ static void do_put(flight_call_t *fc)
                 rc = prepared_handle(any, &handle, &err);
             if (any) google__protobuf__any__free_unpacked(any, NULL);
             if (rc == 0) {
-                r = clove_ipc_reader_create(NULL, CLOVE_FLIGHT_MAX_MESSAGE, &err);
+                r = clove_ipc_reader_create(NULL, fc->srv->max_message, &err);
                 if (!r) rc = err.code;
             }
         }
@@ -1257,13 +1259,24 @@ static void *cq_thread(void *arg)
 
 /* ---- lifecycle ------------------------------------------------------------------------- */
 
-clove_flight_server_t *clove_flight_start(const char *addr, clove_engine_t *e, clove_err_t *err)
+clove_flight_server_t *clove_flight_start(const clove_flight_opts_t *o, clove_err_t *err)
 {
+    if (o->client_ca_pem && !o->tls) {
+        clove_err_set(err, CLOVE_EINVAL, "client certificates (mTLS) need TLS on the Flight "
+                      "endpoint");
+        return NULL;
+    }
+    clove_engine_t *e = o->engine;
+    const clove_config_t *cfg = clove_engine_config(e);
+    uint64_t max_msg = cfg && cfg->runtime.flight_max_message_size
+                           ? cfg->runtime.flight_max_message_size : CLOVE_FLIGHT_MAX_MESSAGE;
+    if (max_msg > INT_MAX) max_msg = INT_MAX;
     grpc_init();
     clove_flight_server_t *srv = clove_xcalloc(1, sizeof(*srv));
     srv->engine = e;
+    srv->max_message = (size_t)max_msg;
     srv->pstmts = flight_pstmts_create();
-    srv->auth = flight_auth_create(clove_engine_config(e));
+    srv->auth = flight_auth_create(cfg);
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->idle, NULL);
 
@@ -1271,20 +1284,34 @@ clove_flight_server_t *clove_flight_start(const char *addr, clove_engine_t *e, c
     memset(args, 0, sizeof(args));
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[0].value.integer = CLOVE_FLIGHT_MAX_MESSAGE;
+    args[0].value.integer = (int)max_msg;
     args[1].type = GRPC_ARG_INTEGER;
     args[1].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-    args[1].value.integer = CLOVE_FLIGHT_MAX_MESSAGE;
+    args[1].value.integer = (int)max_msg;
     grpc_channel_args chargs = {.num_args = 2, .args = args};
+    const char *addr = o->addr;
 
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     srv->server = grpc_server_create(&chargs, NULL);
     grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-    srv->port = grpc_server_add_http2_port(srv->server, addr, creds);
-    grpc_server_credentials_release(creds);
+    grpc_server_credentials *creds;
+    if (o->tls) {
+        /* gRPC copies the PEM strings */
+        grpc_ssl_pem_key_cert_pair pair = {.private_key = o->tls->key_pem,
+                                           .cert_chain = o->tls->cert_pem};
+        creds = grpc_ssl_server_credentials_create_ex(
+            o->client_ca_pem, &pair, 1,
+            o->client_ca_pem ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                             : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+            NULL);
+    } else {
+        creds = grpc_insecure_server_credentials_create();
+    }
+    srv->port = creds ? grpc_server_add_http2_port(srv->server, addr, creds) : 0;
+    if (creds) grpc_server_credentials_release(creds);
     if (srv->port <= 0) {
-        clove_err_set(err, CLOVE_EIO, "could not listen for Arrow Flight on \"%s\"", addr);
+        clove_err_set(err, CLOVE_EIO, "could not listen for Arrow Flight%s on \"%s\"",
+                      o->tls ? " over TLS" : "", addr);
         goto fail;
     }
     grpc_server_start(srv->server);
