@@ -710,6 +710,48 @@ static int interrupted_error(clove_query_t *q, clove_err_t *err)
     return clove_err_set(err, CLOVE_ECANCELED, "query canceled: the client disconnected");
 }
 
+/* The cached, prepared statement for sql on pc after the sandbox and the readiness gate.
+ * NULL with err filled and *why set to the query_failures reason ("invalid_sql",
+ * "not_ready") on failure. */
+static stmt_entry_t *prepare_checked(clove_engine_t *e, pooled_conn_t *pc, const char *sql,
+                                     const char **why, clove_err_t *err)
+{
+    stmt_entry_t *s = prepare_cached(e, pc, sql, err);
+    *why = "invalid_sql";
+    if (!s) return NULL;
+    if (check_ready(e, s, err) != 0) {
+        *why = "not_ready";
+        return NULL;
+    }
+    if (!s->stmt && s->exec_sql) {
+        if (duckdb_prepare(pc->conn, s->exec_sql, &s->stmt) == DuckDBError) {
+            clove_warn(COMP, "the query with pushed-down filters did not prepare (%s); running "
+                       "it without", duckdb_prepare_error(s->stmt));
+            duckdb_destroy_prepare(&s->stmt);
+            s->stmt = NULL;
+            free(s->exec_sql);
+            s->exec_sql = NULL;
+        }
+    }
+    if (!s->stmt) {
+        if (duckdb_prepare(pc->conn, sql, &s->stmt) == DuckDBError &&
+            strstr(duckdb_prepare_error(s->stmt), "Contents of view were altered")) {
+            /* a federated file gained or changed columns: rebuild the views, try again */
+            duckdb_destroy_prepare(&s->stmt);
+            s->stmt = NULL;
+            clove__rebind_views(e);
+            duckdb_prepare(pc->conn, sql, &s->stmt);
+        }
+        if (!s->stmt || duckdb_prepare_error(s->stmt)) {
+            clove_err_set(err, CLOVE_EQUERY, "%s",
+                          clove__clean_duckdb_error(duckdb_prepare_error(s->stmt)));
+            stmt_entry_clear(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
 clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *req,
                                   clove_err_t *err)
 {
@@ -739,41 +781,11 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
         goto fail;
     }
 
-    stmt_entry_t *s = prepare_cached(e, q->pc, sql, err);
+    const char *why = NULL;
+    stmt_entry_t *s = prepare_checked(e, q->pc, sql, &why, err);
     if (!s) {
-        count_failure("invalid_sql");
+        count_failure(why);
         goto fail;
-    }
-    if (check_ready(e, s, err) != 0) {
-        count_failure("not_ready");
-        goto fail;
-    }
-    if (!s->stmt && s->exec_sql) {
-        if (duckdb_prepare(q->pc->conn, s->exec_sql, &s->stmt) == DuckDBError) {
-            clove_warn(COMP, "the query with pushed-down filters did not prepare (%s); running "
-                       "it without", duckdb_prepare_error(s->stmt));
-            duckdb_destroy_prepare(&s->stmt);
-            s->stmt = NULL;
-            free(s->exec_sql);
-            s->exec_sql = NULL;
-        }
-    }
-    if (!s->stmt) {
-        if (duckdb_prepare(q->pc->conn, sql, &s->stmt) == DuckDBError &&
-            strstr(duckdb_prepare_error(s->stmt), "Contents of view were altered")) {
-            /* a federated file gained or changed columns: rebuild the views, try again */
-            duckdb_destroy_prepare(&s->stmt);
-            s->stmt = NULL;
-            clove__rebind_views(e);
-            duckdb_prepare(q->pc->conn, sql, &s->stmt);
-        }
-        if (!s->stmt || duckdb_prepare_error(s->stmt)) {
-            clove_err_set(err, CLOVE_EQUERY, "%s",
-                          clove__clean_duckdb_error(duckdb_prepare_error(s->stmt)));
-            stmt_entry_clear(s);
-            count_failure("invalid_sql");
-            goto fail;
-        }
     }
     if (bind_params(s->stmt, req, err) != 0) {
         count_failure("invalid_parameters");
@@ -997,4 +1009,73 @@ void clove_query_end(clove_query_t *q)
                                        "queries in milliseconds.", "", clove_query_elapsed_ms(q));
     free(q);
     atomic_fetch_sub(&e->active_queries, 1);
+}
+
+/* ---- schema without executing ------------------------------------------------------------- */
+
+static void desc_dispose(clove_query_desc_t *d)
+{
+    for (idx_t i = 0; i < d->ncols; i++) {
+        free(d->names[i]);
+        if (d->types[i]) duckdb_destroy_logical_type(&d->types[i]);
+    }
+    for (idx_t i = 0; i < d->nparams; i++)
+        if (d->param_types[i]) duckdb_destroy_logical_type(&d->param_types[i]);
+    free(d->names);
+    free(d->types);
+    free(d->param_types);
+    memset(d, 0, sizeof *d);
+}
+
+int clove_engine_describe(clove_engine_t *e, const clove_query_req_t *req,
+                          clove_describe_cb cb, void *ud, clove_err_t *err)
+{
+    if (atomic_load(&e->shutting_down))
+        return clove_err_set(err, CLOVE_ESHUTDOWN, "Runtime is shutting down");
+    int64_t timeout_ms = req->timeout_ms ? req->timeout_ms : e->cfg->runtime.query_timeout_ms;
+    int64_t deadline_ns = timeout_ms > 0 ? clove_mono_ns() + timeout_ms * 1000000 : 0;
+    char *rewritten = NULL;
+    const char *sql = req->sql;
+    bool named = false;
+    for (size_t i = 0; i < req->n_params; i++) named |= req->params[i].name != NULL;
+    if (named) sql = rewritten = clove_sql_rewrite_named_params(req->sql);
+    clove_query_desc_t d;
+    memset(&d, 0, sizeof d);
+    int rc = 0;
+
+    pooled_conn_t *pc = pool_acquire(e, deadline_ns, err);
+    if (!pc) {
+        rc = err ? err->code : CLOVE_EBUSY;
+        goto out;
+    }
+    const char *why = NULL;
+    stmt_entry_t *s = prepare_checked(e, pc, sql, &why, err);
+    if (!s) {
+        rc = err ? err->code : CLOVE_EQUERY;
+        goto out;
+    }
+    d.ncols = duckdb_prepared_statement_column_count(s->stmt);
+    d.names = clove_xcalloc(d.ncols ? d.ncols : 1, sizeof *d.names);
+    d.types = clove_xcalloc(d.ncols ? d.ncols : 1, sizeof *d.types);
+    for (idx_t i = 0; i < d.ncols; i++) {
+        const char *n = duckdb_prepared_statement_column_name(s->stmt, i);
+        d.names[i] = clove_xstrdup(n ? n : "");
+        d.types[i] = duckdb_prepared_statement_column_logical_type(s->stmt, i);
+    }
+    d.nparams = duckdb_nparams(s->stmt);
+    d.param_types = clove_xcalloc(d.nparams ? d.nparams : 1, sizeof *d.param_types);
+    for (idx_t i = 0; i < d.nparams; i++) {
+        duckdb_logical_type t = duckdb_param_logical_type(s->stmt, i + 1);
+        duckdb_type id = t ? duckdb_get_type_id(t) : DUCKDB_TYPE_INVALID;
+        if (t && (id == DUCKDB_TYPE_INVALID || id == DUCKDB_TYPE_ANY))
+            duckdb_destroy_logical_type(&t);
+        d.param_types[i] = t;
+    }
+    rc = cb ? cb(ud, pc->conn, &d, err) : 0;
+out:
+    if (pc) pool_release(e, pc);
+    desc_dispose(&d);
+    free(rewritten);
+    if (rc && err) clove__redact(e, err->message, sizeof err->message);
+    return rc;
 }

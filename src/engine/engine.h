@@ -148,4 +148,30 @@ double clove_query_elapsed_ms(clove_query_t *q);
 /* Marks the query canceled (thread-safe); the next clove_query_next fails. */
 void clove_query_cancel(clove_query_t *q);
 
+/* ---- schema without executing ---------------------------------------------------------- */
+
+/* What a statement would answer, learned by preparing it (nothing executes). */
+typedef struct {
+    idx_t ncols;
+    char **names;
+    duckdb_logical_type *types;       /* a type may be INVALID when it depends on a parameter */
+    idx_t nparams;
+    duckdb_logical_type *param_types; /* NULL where DuckDB cannot infer the parameter's type */
+} clove_query_desc_t;
+
+/* Called while the description is valid. conn (borrowed for the call, the describing
+ * pooled connection) is for reading client settings such as Arrow export options, never for
+ * SQL. Returns 0 or a negative CLOVE_E* with err filled. */
+typedef int (*clove_describe_cb)(void *ud, duckdb_connection conn, const clove_query_desc_t *d,
+                                 clove_err_t *err);
+
+/* Checks req->sql like clove_engine_query (sandbox, readiness of every dataset it reads) and
+ * prepares it on a pooled connection (the prepared statement is cached for the query that
+ * usually follows) without executing it; then calls cb with its result columns and
+ * parameters. Parameters in req are not bound. Returns 0, cb's result, or the errors of
+ * clove_engine_query (CLOVE_EPERM, CLOVE_EQUERY, CLOVE_ENOTREADY, CLOVE_ETIMEDOUT waiting for
+ * a connection, CLOVE_ESHUTDOWN, CLOVE_EBUSY). Not counted as a query execution. */
+int clove_engine_describe(clove_engine_t *e, const clove_query_req_t *req,
+                          clove_describe_cb cb, void *ud, clove_err_t *err);
+
 #endif

@@ -23,7 +23,6 @@
 #include "Flight.pb-c.h"
 #include "FlightSql.pb-c.h"
 #include "arrow/arrow.h"
-#include "engine/sandbox.h"
 #include "flight/flight_int.h"
 #include "google/protobuf/any.pb-c.h"
 
@@ -419,11 +418,11 @@ static bool recv_request(flight_call_t *fc, grpc_slice *out, const char *what)
     return true;
 }
 
-/* Lends the call one of the engine's pooled connections for internal catalog SQL and
- * prepare-only schema discovery: engine.h has no internal-query entry point yet, so this
- * starts a constant query, drains it, and borrows that query's connection until
- * end_query(fc, *q). Used on this thread only; user SQL never runs on it unprepared-checked
- * (see create_prepared). NULL with err filled when the engine refuses (shutting down, busy). */
+/* Lends the call one of the engine's pooled connections for internal catalog SQL: engine.h
+ * has no internal-query entry point, so this starts a constant query, drains it, and borrows
+ * that query's connection until end_query(fc, *q) (clove_query_connection's contract). Used
+ * on this thread only; user SQL never runs on it. NULL with err filled when the engine
+ * refuses (shutting down, busy). */
 static duckdb_connection lease_conn(flight_call_t *fc, clove_query_t **q, clove_err_t *err)
 {
     clove_query_req_t req = {.sql = "SELECT 1", .client_fd = -1,
@@ -463,6 +462,42 @@ static int prepared_handle(const Google__Protobuf__Any *any, ProtobufCBinaryData
     return 0;
 }
 
+/* The encapsulated IPC schema of (names, types); empty when there are no columns or a type
+ * has no Arrow form yet (parameters DuckDB cannot type before binding). */
+static void schema_of(duckdb_connection conn, idx_t n, const char **names,
+                      duckdb_logical_type *types, clove_buf_t *out)
+{
+    if (n == 0) return;
+    clove_err_t err;
+    clove_err_clear(&err);
+    for (idx_t i = 0; i < n; i++) {
+        duckdb_type id = duckdb_get_type_id(types[i]);
+        if (id == DUCKDB_TYPE_INVALID || id == DUCKDB_TYPE_ANY) return;
+    }
+    clove_ipc_writer_t *w = clove_ipc_writer_create(conn, n, names, types, &err);
+    if (!w) return;
+    if (clove_ipc_writer_schema(w, out, &err) < 0) clove_buf_reset(out);
+    clove_ipc_writer_destroy(w);
+}
+
+/* clove_engine_describe callback of a statement: its result schema into the clove_buf_t. A
+ * statement with parameters cannot run without them, as DoGet would say. */
+static int statement_schema_cb(void *ud, duckdb_connection conn, const clove_query_desc_t *d,
+                               clove_err_t *err)
+{
+    if (d->nparams > 0)
+        return clove_err_set(err, CLOVE_EQUERY,
+                             "the query has %llu parameter(s) but none were given: use a "
+                             "prepared statement and bind them with DoPut",
+                             (unsigned long long)d->nparams);
+    clove_ipc_writer_t *w = clove_ipc_writer_create(conn, d->ncols, (const char *const *)d->names,
+                                                    d->types, err);
+    if (!w) return err->code;
+    int rc = clove_ipc_writer_schema(w, ud, err);
+    clove_ipc_writer_destroy(w);
+    return rc;
+}
+
 /* Appends the encapsulated IPC schema of a command (statement, prepared statement or catalog
  * command) to schema, without fetching rows. For a statement *sql gets the SQL (caller
  * frees). Returns 0 or a negative code with err filled. */
@@ -494,14 +529,9 @@ static int describe(flight_call_t *fc, const Google__Protobuf__Any *any, clove_b
     }
     *sql = sql_from_any(any, err);
     if (!*sql) return err->code;
-    /* The schema comes from starting the query; the rows are left for DoGet. */
-    clove_ipc_writer_t *w = NULL;
-    clove_query_t *q = start_query(fc, *sql, NULL, 0, &w, err);
-    if (!q) return err->code;
-    int rc = clove_ipc_writer_schema(w, schema, err);
-    clove_ipc_writer_destroy(w);
-    end_query(fc, q);
-    return rc;
+    /* the schema comes from preparing the statement: nothing runs until DoGet */
+    clove_query_req_t req = {.sql = *sql, .client_fd = -1, .timeout_ms = call_timeout_ms(fc)};
+    return clove_engine_describe(fc->srv->engine, &req, statement_schema_cb, schema, err);
 }
 
 /* Receives a FlightDescriptor and the command Any in it; false (status sent) on failure. */
@@ -740,97 +770,58 @@ out:
 
 /* ---- prepared statements ------------------------------------------------------------------ */
 
-/* The encapsulated IPC schema of (names, types); empty when there are no columns or a type
- * has no Arrow form yet (parameters DuckDB cannot type before binding). */
-static void schema_of(duckdb_connection conn, idx_t n, const char **names,
-                      duckdb_logical_type *types, clove_buf_t *out)
+/* clove_engine_describe callback of CreatePreparedStatement: the result schema into
+ * schemas[0] and the parameter schema (columns "1", "2", ...) into schemas[1]; either stays
+ * empty when a type depends on parameter values DuckDB cannot infer before binding. */
+static int prepared_schemas_cb(void *ud, duckdb_connection conn, const clove_query_desc_t *d,
+                               clove_err_t *err)
 {
-    if (n == 0) return;
-    clove_err_t err;
-    clove_err_clear(&err);
-    for (idx_t i = 0; i < n; i++) {
-        duckdb_type id = duckdb_get_type_id(types[i]);
-        if (id == DUCKDB_TYPE_INVALID || id == DUCKDB_TYPE_ANY) return;
+    clove_buf_t *schemas = ud;
+    schema_of(conn, d->ncols, (const char **)d->names, d->types, &schemas[0]);
+    char **pnames = clove_xcalloc(d->nparams ? d->nparams : 1, sizeof(*pnames));
+    duckdb_logical_type *ptypes = clove_xcalloc(d->nparams ? d->nparams : 1, sizeof(*ptypes));
+    bool known = true;
+    for (idx_t i = 0; i < d->nparams; i++) {
+        pnames[i] = clove_xasprintf("%llu", (unsigned long long)(i + 1));
+        ptypes[i] = d->param_types[i];
+        known &= ptypes[i] != NULL;
     }
-    clove_ipc_writer_t *w = clove_ipc_writer_create(conn, n, names, types, &err);
-    if (!w) return;
-    if (clove_ipc_writer_schema(w, out, &err) < 0) clove_buf_reset(out);
-    clove_ipc_writer_destroy(w);
+    if (known) schema_of(conn, d->nparams, (const char **)pnames, ptypes, &schemas[1]);
+    for (idx_t i = 0; i < d->nparams; i++) free(pnames[i]);
+    free(pnames);
+    free(ptypes);
+    if (schemas[0].failed || schemas[1].failed)
+        return clove_err_set(err, CLOVE_ENOMEM, "out of memory encoding the statement schemas");
+    return 0;
 }
 
-/* CreatePreparedStatement: the SQL passes the sandbox, is prepared once on a lent connection
- * to learn its result and parameter schemas (nothing executes), and gets a handle. */
+/* CreatePreparedStatement: the SQL is checked and prepared once by the engine to learn its
+ * result and parameter schemas (nothing executes), and gets a handle. */
 static int create_prepared(flight_call_t *fc, const char *sql, ProtobufCBinaryData *result,
                            clove_err_t *err)
 {
-    clove_query_t *q = NULL;
-    duckdb_prepared_statement st = NULL;
-    clove_buf_t dschema, pschema;
-    clove_buf_init(&dschema);
-    clove_buf_init(&pschema);
-    const char **names = NULL;
-    duckdb_logical_type *types = NULL;
-    idx_t n = 0;
-    int rc = 0;
-
-    duckdb_connection conn = lease_conn(fc, &q, err);
-    if (!conn) return err->code;
-    rc = clove_sandbox_check(conn, sql, NULL, err);
+    clove_buf_t schemas[2];
+    clove_buf_init(&schemas[0]);
+    clove_buf_init(&schemas[1]);
+    clove_query_req_t req = {.sql = sql, .client_fd = -1, .timeout_ms = call_timeout_ms(fc)};
+    int rc = clove_engine_describe(fc->srv->engine, &req, prepared_schemas_cb, schemas, err);
     if (rc < 0) goto out;
-    if (duckdb_prepare(conn, sql, &st) == DuckDBError) {
-        const char *msg = duckdb_prepare_error(st);
-        rc = clove_err_set(err, CLOVE_EQUERY, "%s", msg ? msg : "could not prepare the query");
-        goto out;
-    }
-    n = duckdb_prepared_statement_column_count(st);
-    names = clove_xcalloc(n ? n : 1, sizeof(*names));
-    types = clove_xcalloc(n ? n : 1, sizeof(*types));
-    for (idx_t i = 0; i < n; i++) {
-        names[i] = duckdb_prepared_statement_column_name(st, i);
-        types[i] = duckdb_prepared_statement_column_logical_type(st, i);
-    }
-    schema_of(conn, n, names, types, &dschema);
-    for (idx_t i = 0; i < n; i++) duckdb_destroy_logical_type(&types[i]);
-    free(names);
-    free(types);
-
-    n = duckdb_nparams(st);
-    char **pnames = clove_xcalloc(n ? n : 1, sizeof(*pnames));
-    types = clove_xcalloc(n ? n : 1, sizeof(*types));
-    for (idx_t i = 0; i < n; i++) {
-        pnames[i] = clove_xasprintf("%llu", (unsigned long long)(i + 1));
-        types[i] = duckdb_param_logical_type(st, i + 1);
-        if (!types[i]) types[i] = duckdb_create_logical_type(DUCKDB_TYPE_INVALID);
-    }
-    schema_of(conn, n, (const char **)pnames, types, &pschema);
-    for (idx_t i = 0; i < n; i++) {
-        duckdb_destroy_logical_type(&types[i]);
-        free(pnames[i]);
-    }
-    free(pnames);
-    free(types);
-    if (dschema.failed || pschema.failed) {
-        rc = clove_err_set(err, CLOVE_ENOMEM, "out of memory encoding the statement schemas");
-        goto out;
-    }
 
     char handle[FLIGHT_HANDLE_LEN + 1];
-    rc = flight_pstmts_add(fc->srv->pstmts, sql, &dschema, handle, err);
+    rc = flight_pstmts_add(fc->srv->pstmts, sql, &schemas[0], handle, err);
     if (rc < 0) goto out;
     Arrow__Flight__Protocol__Sql__ActionCreatePreparedStatementResult res =
         ARROW__FLIGHT__PROTOCOL__SQL__ACTION_CREATE_PREPARED_STATEMENT_RESULT__INIT;
     res.prepared_statement_handle.data = (uint8_t *)handle;
     res.prepared_statement_handle.len = FLIGHT_HANDLE_LEN;
-    res.dataset_schema.data = (uint8_t *)dschema.data;
-    res.dataset_schema.len = dschema.len;
-    res.parameter_schema.data = (uint8_t *)pschema.data;
-    res.parameter_schema.len = pschema.len;
+    res.dataset_schema.data = (uint8_t *)schemas[0].data;
+    res.dataset_schema.len = schemas[0].len;
+    res.parameter_schema.data = (uint8_t *)schemas[1].data;
+    res.parameter_schema.len = schemas[1].len;
     pack_any(TYPE_CREATE_PREPARED_RESULT, &res.base, result);
 out:
-    duckdb_destroy_prepare(&st);
-    if (q) end_query(fc, q);
-    clove_buf_dispose(&dschema);
-    clove_buf_dispose(&pschema);
+    clove_buf_dispose(&schemas[0]);
+    clove_buf_dispose(&schemas[1]);
     return rc;
 }
 

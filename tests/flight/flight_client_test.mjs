@@ -317,6 +317,22 @@ check('GetSchema returns the IPC schema of a statement without running it', asyn
         grpc.status.INVALID_ARGUMENT, /nope/);
 });
 
+check('GetFlightInfo and GetSchema prepare without executing', async (client) => {
+    // fails only when it runs: the schema comes back, DoGet reports the error
+    const sql = "SELECT error('ran at describe time')::INTEGER AS x, 'y' AS y";
+    const info = await flightInfo(client, sql);
+    assert.deepEqual(schemaOf(info.schema).fields.map((f) => [f.name, String(f.type)]),
+                     [['x', 'Int32'], ['y', 'Utf8']]);
+    const cmd = packAny('CommandStatementQuery', CommandStatementQuery.encode({ query: sql }));
+    const res = await unary(client, 'GetSchema', { type: 'CMD', cmd });
+    assert.deepEqual(schemaOf(res.schema).fields.map((f) => f.name), ['x', 'y']);
+    await expectStatus(doGet(client, info.endpoint[0].ticket.ticket), grpc.status.INVALID_ARGUMENT,
+                       /ran at describe time/);
+    // parameters cannot be left unbound in a plain statement
+    await expectStatus(flightInfo(client, 'SELECT ? + 1'), grpc.status.INVALID_ARGUMENT,
+                       /1 parameter\(s\) but none were given/);
+});
+
 check('CommandGetCatalogs: one catalog "spice"', async (client) => {
     const { table, schema } = await runCommand(client, 'CommandGetCatalogs', Buffer.alloc(0));
     assert.deepEqual(fieldsOf(schema), ['catalog_name:Utf8:not null']);
