@@ -1,22 +1,23 @@
 /*
- * engine/pushdown.c: filter and LIMIT pushdown into SQLite accelerations. The user query is
- * parsed by DuckDB (json_serialize_sql), its tree walked with jansson: in every SELECT, each
- * FROM reference to a target dataset collects the conjuncts of WHERE (and of JOIN ... ON) that
- * read only that reference's columns and constants, translated to SQLite syntax, and the
- * reference is replaced in place by a SUBQUERY node holding the dataset's view query whose
- * clove_sqlite_scan call gains `where_sql :=` (and `row_limit :=`). The tree goes back to SQL
- * with json_deserialize_sql and that text is parsed once more: it must give exactly the
- * rewritten tree, else nothing is pushed.
+ * engine/pushdown.c: filter and LIMIT pushdown into the scans of datasets (see pushdown.h for
+ * the contract). The user query is parsed by DuckDB (json_serialize_sql), its tree walked with
+ * jansson: in every SELECT, each FROM reference to a target dataset collects the conjuncts of
+ * WHERE (and of JOIN ... ON) that read only that reference's columns and constants, translated
+ * to the target's dialect, and the reference is replaced in place by a SUBQUERY node holding
+ * the dataset's view query whose scan call gains `<filter_param> :=` (and `<limit_param> :=`).
+ * The tree goes back to SQL with json_deserialize_sql and that text is parsed once more: it
+ * must give exactly the rewritten tree, else nothing is pushed.
  *
  * Soundness rule: the original WHERE stays in the query and DuckDB re-checks every row, so a
  * pushed condition P only needs "every row the query's condition keeps also satisfies P"
  * (three-valued: TRUE rows of the condition are TRUE rows of P). Negation is pushed down to
  * the leaves (NOT (a < 5) is a >= 5, De Morgan for AND/OR), so dropping an untranslatable
  * child of an AND only widens P. A translation is "exact" when P keeps exactly the rows the
- * condition keeps; row_limit is pushed only when the whole WHERE of a plain single-table
- * SELECT went in exactly (else SQLite could stop before enough rows pass DuckDB's re-check).
+ * condition keeps; the limit is pushed only when the whole WHERE of a plain single-table
+ * SELECT went in exactly (else the store could stop before enough rows pass DuckDB's
+ * re-check).
  *
- * What compares in SQLite (storage per src/accel/README.md):
+ * SQLite (storage per src/accel/README.md):
  * - INTEGER columns (booleans, integers) against integer literals, booleans against
  *   true/false; DECIMAL literals against integer columns become integer bounds;
  * - UBIGINT (values above INT64_MAX are BLOBs, which SQLite orders after numbers) and
@@ -31,14 +32,43 @@
  *   through unfiltered (the LIKE translation is therefore never exact);
  * - IS [NOT] NULL on every stored column (text-held types store NULL as NULL);
  * - IN / NOT IN lists and BETWEEN of the above; OR only when every branch translates.
- * Never pushed: parameters, casts other than boolean literals, functions, ILIKE, SIMILAR,
- * IS DISTINCT FROM, subqueries, comparisons between columns, text-held types (DECIMAL, dates,
- * timestamps, intervals, UUID, nested types, BLOB) beyond null checks, conditions on the
- * nullable side of an outer join, anything under ASOF/POSITIONAL/SEMI/ANTI joins, references
- * with TABLESAMPLE, queries with column references of three or more parts.
+ *
+ * PostgreSQL (native types; PostgreSQL orders NaN above every number and -0 equal to 0, like
+ * DuckDB):
+ * - smallint/integer/bigint against integer literals (DECIMAL literals as integer bounds),
+ *   boolean against true/false, numeric(p,s) against integer and DECIMAL literals when
+ *   DuckDB compares them exactly (the common DECIMAL type fits 38 digits; beyond, DuckDB
+ *   compares through DOUBLE and nothing is pushed);
+ * - real/double precision against integer literals within the type's exact integer range
+ *   (`x = 5::float8`), other literals as a widened range like SQLite;
+ * - text/varchar against string literals COLLATE "C" (byte order, DuckDB's order; equality
+ *   stays bytewise even under a nondeterministic column collation); LIKE as
+ *   `LIKE E'..' ESCAPE ''` (DuckDB's LIKE has no escape character, PostgreSQL's default is
+ *   backslash); literals as E'' strings, so standard_conforming_strings does not matter;
+ * - date, time, timestamp, timestamptz against literals of the same type or string literals
+ *   (which DuckDB casts to the column's type): the literal is evaluated by DuckDB itself on the
+ *   query's connection (its TimeZone) and written in canonical form (timestamptz in UTC with
+ *   +00), years 1..9999 and infinities only;
+ * - uuid (= <> IN) against UUID or string literals, canonicalised by DuckDB; enums (= <> IN)
+ *   by label (`e::text = '...'`, which never fails on an unknown label);
+ * - IS [NOT] NULL on every column but NONE; IN / NOT IN, BETWEEN, OR as for SQLite.
+ *
+ * DuckDB: a leaf condition (anything but AND / OR / NOT) goes as written when every column it
+ * reads is an EXPR column of the target, and it holds only constants, comparisons, IN,
+ * BETWEEN, IS NULL, CASE, casts, COLLATE and deterministic functions of a fixed list (no
+ * now()/random(), no subqueries, parameters, aggregates or windows). Column references become
+ * the bare source names. NOT is applied as the parser would (a negated comparison or IN list,
+ * else NOT (...)), so the condition text reads back as exactly its tree (checked). Exact.
+ *
+ * Never pushed: parameters, casts other than boolean literals (and typed literals in
+ * PostgreSQL), functions (outside the DuckDB dialect), ILIKE, SIMILAR, IS DISTINCT FROM,
+ * subqueries, comparisons between columns, conditions on the nullable side of an outer join,
+ * anything under ASOF/POSITIONAL/SEMI/ANTI joins, references with TABLESAMPLE, queries with
+ * column references of three or more parts.
  */
 #include "engine/pushdown.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -58,12 +88,21 @@
  * FLOAT's rounding (2^-24) and any text-to-double error. */
 #define REAL_SLACK 1e-6
 
+typedef struct {
+    char *name;                  /* in the view */
+    char *src;                   /* in the store */
+    clove_pushdown_col_kind_t kind;
+    int width, scale;
+} tcol_t;
+
 struct clove_pushdown_target {
     atomic_int refs;
+    clove_pushdown_dialect_t dialect;
     char *name;
     json_t *view_node;  /* SELECT_NODE of the view query, without query_location */
-    char **cols;
-    clove_pushdown_col_kind_t *kinds;
+    char *filter_param;
+    char *limit_param;  /* NULL: none */
+    tcol_t *cols;
     size_t ncols;
 };
 
@@ -205,8 +244,8 @@ static void put_string(clove_buf_t *b, const char *s)
 /* ---- targets ------------------------------------------------------------------------------- */
 
 /* Parses the view query and checks its shape; returns its SELECT_NODE (new reference). */
-static json_t *parse_view(duckdb_connection conn, const char *view_sql, size_t ncols,
-                          clove_err_t *err)
+static json_t *parse_view(duckdb_connection conn, const char *view_sql, const char *scan_fn,
+                          size_t ncols, clove_err_t *err)
 {
     json_t *root = NULL;
     if (parse_sql(conn, view_sql, &root, err) != 0) return NULL;
@@ -215,16 +254,18 @@ static json_t *parse_view(duckdb_connection conn, const char *view_sql, size_t n
                         : NULL;
     json_t *from = json_object_get(node, "from_table");
     json_t *fn = json_object_get(from, "function");
+    json_t *list = json_object_get(node, "select_list");
+    bool star = json_array_size(list) == 1 && !strcmp(str_field(json_array_get(list, 0),
+                                                                "class"), "STAR");
     if (!node || !is_type(node, "SELECT_NODE") || !is_type(from, "TABLE_FUNCTION") ||
-        !clove_str_ieq(str_field(fn, "function_name"), CLOVE_SQLITE_SCAN_FN) ||
+        !clove_str_ieq(str_field(fn, "function_name"), scan_fn) ||
         !json_is_array(json_object_get(fn, "children")) ||
         json_array_size(json_object_get(node, "modifiers")) != 0 ||
         !json_is_null(json_object_get(node, "where_clause")) ||
-        json_array_size(json_object_get(node, "select_list")) != ncols) {
+        (!star && json_array_size(list) != ncols)) {
         clove_err_set(err, CLOVE_EINVAL,
-                      "the view query is not a plain SELECT of %zu columns FROM "
-                      CLOVE_SQLITE_SCAN_FN "(...)",
-                      ncols);
+                      "the view query is not a plain SELECT of %zu columns FROM %s(...)", ncols,
+                      scan_fn);
         json_decref(root);
         return NULL;
     }
@@ -233,33 +274,59 @@ static json_t *parse_view(duckdb_connection conn, const char *view_sql, size_t n
     return node;
 }
 
-static clove_pushdown_target_t *target_new(const char *name, json_t *node, size_t ncols)
+static bool kind_fits(clove_pushdown_dialect_t d, clove_pushdown_col_kind_t k)
 {
-    clove_pushdown_target_t *t = clove_xcalloc(1, sizeof *t);
-    atomic_init(&t->refs, 1);
-    t->name = clove_xstrdup(name);
-    t->view_node = node;
-    t->ncols = ncols;
-    t->cols = clove_xcalloc(ncols ? ncols : 1, sizeof *t->cols);
-    t->kinds = clove_xcalloc(ncols ? ncols : 1, sizeof *t->kinds);
-    return t;
+    if (k == CLOVE_PUSHDOWN_COL_NONE) return true;
+    switch (d) {
+    case CLOVE_PUSHDOWN_SQLITE: return k <= CLOVE_PUSHDOWN_COL_TEXT;
+    case CLOVE_PUSHDOWN_POSTGRES:
+        return k <= CLOVE_PUSHDOWN_COL_ENUM && k != CLOVE_PUSHDOWN_COL_UBIGINT;
+    case CLOVE_PUSHDOWN_DUCKDB: return k == CLOVE_PUSHDOWN_COL_EXPR;
+    }
+    return false;
 }
 
-clove_pushdown_target_t *clove_pushdown_target_create(duckdb_connection conn, const char *name,
-                                                      const char *view_sql,
-                                                      const clove_pushdown_col_t *cols,
-                                                      size_t ncols, clove_err_t *err)
+clove_pushdown_target_t *clove_pushdown_target_create(duckdb_connection conn,
+                                                      const clove_pushdown_spec_t *spec,
+                                                      clove_err_t *err)
 {
-    if (!conn || !name || !view_sql || (ncols && !cols)) {
+    if (!conn || !spec || !spec->name || !spec->view_sql || !spec->scan_fn ||
+        !spec->filter_param || (spec->ncols && !spec->cols) ||
+        (spec->dialect != CLOVE_PUSHDOWN_SQLITE && spec->dialect != CLOVE_PUSHDOWN_POSTGRES &&
+         spec->dialect != CLOVE_PUSHDOWN_DUCKDB)) {
         clove_err_set(err, CLOVE_EINVAL, "pushdown target: missing arguments");
         return NULL;
     }
-    json_t *node = parse_view(conn, view_sql, ncols, err);
+    for (size_t i = 0; i < spec->ncols; i++) {
+        if (!spec->cols[i].name || !kind_fits(spec->dialect, spec->cols[i].kind) ||
+            (spec->cols[i].kind == CLOVE_PUSHDOWN_COL_DECIMAL &&
+             (spec->cols[i].width < 1 || spec->cols[i].width > 38 || spec->cols[i].scale < 0 ||
+              spec->cols[i].scale > spec->cols[i].width))) {
+            clove_err_set(err, CLOVE_EINVAL,
+                          "pushdown target \"%s\": column %zu (\"%s\") has a kind its dialect "
+                          "does not take",
+                          spec->name, i + 1, spec->cols[i].name ? spec->cols[i].name : "");
+            return NULL;
+        }
+    }
+    json_t *node = parse_view(conn, spec->view_sql, spec->scan_fn, spec->ncols, err);
     if (!node) return NULL;
-    clove_pushdown_target_t *t = target_new(name, node, ncols);
-    for (size_t i = 0; i < ncols; i++) {
-        t->cols[i] = clove_xstrdup(cols[i].name ? cols[i].name : "");
-        t->kinds[i] = cols[i].kind;
+    clove_pushdown_target_t *t = clove_xcalloc(1, sizeof *t);
+    atomic_init(&t->refs, 1);
+    t->dialect = spec->dialect;
+    t->name = clove_xstrdup(spec->name);
+    t->view_node = node;
+    t->filter_param = clove_xstrdup(spec->filter_param);
+    t->limit_param = spec->limit_param ? clove_xstrdup(spec->limit_param) : NULL;
+    t->ncols = spec->ncols;
+    t->cols = clove_xcalloc(spec->ncols ? spec->ncols : 1, sizeof *t->cols);
+    for (size_t i = 0; i < spec->ncols; i++) {
+        const clove_pushdown_col_t *c = &spec->cols[i];
+        t->cols[i].name = clove_xstrdup(c->name);
+        t->cols[i].src = clove_xstrdup(c->source ? c->source : c->name);
+        t->cols[i].kind = c->kind;
+        t->cols[i].width = c->width;
+        t->cols[i].scale = c->scale;
     }
     return t;
 }
@@ -295,12 +362,15 @@ clove_pushdown_target_t *clove_pushdown_target_create_sqlite(duckdb_connection c
 {
     clove_pushdown_target_t *t = NULL;
     duckdb_prepared_statement ps = NULL;
-    char *q = NULL;
+    clove_pushdown_col_t *cols = NULL;
+    char *q = NULL, *view = NULL;
+    json_t *root = NULL;
+    size_t ncols = 0;
     if (!conn || !a || !table || !name) {
         clove_err_set(err, CLOVE_EINVAL, "pushdown target: missing arguments");
         return NULL;
     }
-    char *view = clove_sqlite_accel_view_sql(a, table, err);
+    view = clove_sqlite_accel_view_sql(a, table, err);
     if (!view) return NULL;
     q = clove_xasprintf("SELECT * FROM (%s) LIMIT 0", view);
     if (duckdb_prepare(conn, q, &ps) == DuckDBError) {
@@ -310,26 +380,35 @@ clove_pushdown_target_t *clove_pushdown_target_create_sqlite(duckdb_connection c
                       table, m ? m : "unknown error");
         goto done;
     }
-    size_t ncols = (size_t)duckdb_prepared_statement_column_count(ps);
-    json_t *node = parse_view(conn, view, ncols, err);
-    if (!node) goto done;
-    t = target_new(name, node, ncols);
-    json_t *list = json_object_get(node, "select_list");
+    ncols = (size_t)duckdb_prepared_statement_column_count(ps);
+    if (parse_sql(conn, view, &root, err) != 0) goto done;
+    json_t *list = json_object_get(
+        json_object_get(json_array_get(json_object_get(root, "statements"), 0), "node"),
+        "select_list");
+    cols = clove_xcalloc(ncols ? ncols : 1, sizeof *cols);
     for (size_t i = 0; i < ncols; i++) {
         /* DuckDB hands out a copy here, despite the const */
         char *cn = (char *)duckdb_prepared_statement_column_name(ps, (idx_t)i);
-        t->cols[i] = clove_xstrdup(cn ? cn : "");
+        cols[i].name = clove_xstrdup(cn ? cn : "");
         duckdb_free(cn);
         json_t *item = json_array_get(list, i);
         if (strcmp(str_field(item, "class"), "COLUMN_REF") != 0) {
-            t->kinds[i] = CLOVE_PUSHDOWN_COL_NULLS; /* text the view casts back */
+            cols[i].kind = CLOVE_PUSHDOWN_COL_NULLS; /* text the view casts back */
             continue;
         }
         duckdb_logical_type lt = duckdb_prepared_statement_column_logical_type(ps, (idx_t)i);
-        t->kinds[i] = kind_of(lt);
+        cols[i].kind = kind_of(lt);
         duckdb_destroy_logical_type(&lt);
     }
+    clove_pushdown_spec_t spec = {.dialect = CLOVE_PUSHDOWN_SQLITE, .name = name,
+                                  .view_sql = view, .scan_fn = CLOVE_SQLITE_SCAN_FN,
+                                  .filter_param = "where_sql", .limit_param = "row_limit",
+                                  .cols = cols, .ncols = ncols};
+    t = clove_pushdown_target_create(conn, &spec, err);
 done:
+    for (size_t i = 0; cols && i < ncols; i++) free((char *)cols[i].name);
+    free(cols);
+    json_decref(root);
     duckdb_destroy_prepare(&ps);
     free(q);
     free(view);
@@ -345,10 +424,14 @@ clove_pushdown_target_t *clove_pushdown_target_ref(clove_pushdown_target_t *t)
 void clove_pushdown_target_unref(clove_pushdown_target_t *t)
 {
     if (!t || atomic_fetch_sub(&t->refs, 1) != 1) return;
-    for (size_t i = 0; i < t->ncols; i++) free(t->cols[i]);
+    for (size_t i = 0; i < t->ncols; i++) {
+        free(t->cols[i].name);
+        free(t->cols[i].src);
+    }
     free(t->cols);
-    free(t->kinds);
     json_decref(t->view_node);
+    free(t->filter_param);
+    free(t->limit_param);
     free(t->name);
     free(t);
 }
@@ -367,7 +450,8 @@ typedef struct {
     const clove_pushdown_target_t *t;    /* NULL: columns unknown */
     json_t *ref;                         /* the BASE_TABLE node (targets) */
     json_t *col_alias;                   /* column_name_alias (targets) */
-    clove_buf_t cond;                    /* pushed conjuncts, " AND "-joined */
+    clove_buf_t cond;                    /* pushed conjuncts: " AND "-joined text, or
+                                            (DuckDB dialect) ","-joined JSON trees */
     size_t n_cond;
 } binding_t;
 
@@ -377,6 +461,7 @@ typedef struct {
 } bindings_t;
 
 typedef struct {
+    duckdb_connection conn;
     clove_pushdown_target_t *const *targets;
     size_t n_targets;
     const char **scope;                  /* CTE names in scope (borrowed) */
@@ -493,7 +578,7 @@ static int binding_col(const binding_t *b, const char *name)
     for (size_t i = 0; i < b->t->ncols; i++) {
         const char *vis = i < json_array_size(b->col_alias)
                               ? json_string_value(json_array_get(b->col_alias, i))
-                              : b->t->cols[i];
+                              : b->t->cols[i].name;
         if (vis && clove_str_ieq(vis, name)) return (int)i;
     }
     return -1;
@@ -535,6 +620,9 @@ static int resolve(const bindings_t *bs, json_t *colref, int *col)
 typedef enum { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE } op_t;
 
 static const char *const op_sql[] = {"=", "<>", "<", "<=", ">", ">="};
+static const char *const op_names[] = {"COMPARE_EQUAL", "COMPARE_NOTEQUAL", "COMPARE_LESSTHAN",
+                                       "COMPARE_LESSTHANOREQUALTO", "COMPARE_GREATERTHAN",
+                                       "COMPARE_GREATERTHANOREQUALTO"};
 
 static op_t op_negate(op_t o)
 {
@@ -550,11 +638,8 @@ static op_t op_flip(op_t o)
 
 static bool op_parse(const char *type, op_t *o)
 {
-    static const char *const names[] = {"COMPARE_EQUAL", "COMPARE_NOTEQUAL", "COMPARE_LESSTHAN",
-                                        "COMPARE_LESSTHANOREQUALTO", "COMPARE_GREATERTHAN",
-                                        "COMPARE_GREATERTHANOREQUALTO"};
     for (int i = 0; i < 6; i++) {
-        if (!strcmp(type, names[i])) {
+        if (!strcmp(type, op_names[i])) {
             *o = (op_t)i;
             return true;
         }
@@ -574,33 +659,61 @@ static bool op_holds(op_t o, int cmp)
     }
 }
 
-typedef enum { LIT_INT, LIT_DEC, LIT_DBL, LIT_STR, LIT_BOOL } lit_kind_t;
+typedef enum { LIT_INT, LIT_DEC, LIT_DBL, LIT_STR, LIT_BOOL, LIT_TYPED } lit_kind_t;
 
 typedef struct {
     lit_kind_t k;
     int64_t i;          /* INT, BOOL (0/1), DEC (unscaled) */
-    int scale;          /* DEC */
+    int width, scale;   /* INT, DEC: the literal's DECIMAL width and scale as DuckDB types it */
     double d;           /* DBL */
-    const char *s;      /* STR (borrowed, no NUL inside) */
+    const char *s;      /* STR, TYPED: the text (borrowed, no NUL inside) */
+    const char *tid;    /* TYPED: the DuckDB type it is cast to (DATE, TIME, UUID, ...) */
 } lit_t;
 
-/* A literal DuckDB compares with its own value (no implicit cast from text). */
+/* A string constant without a NUL inside (borrowed). */
+static const char *str_constant(json_t *e)
+{
+    if (strcmp(str_field(e, "class"), "CONSTANT") != 0) return NULL;
+    json_t *val = json_object_get(e, "value");
+    json_t *v = json_object_get(val, "value");
+    const char *s = json_string_value(v);
+    if (!json_is_false(json_object_get(val, "is_null")) ||
+        strcmp(str_field(json_object_get(val, "type"), "id"), "VARCHAR") != 0 || !s ||
+        strlen(s) != json_string_length(v))
+        return NULL;
+    return s;
+}
+
+/* A literal DuckDB compares with its own value (no implicit cast from text, except typed
+ * literals such as DATE '...' that arrive as a cast of a string). */
 static bool parse_lit(json_t *e, lit_t *l)
 {
+    memset(l, 0, sizeof *l);
     const char *cls = str_field(e, "class");
     if (!strcmp(cls, "CAST")) {
-        /* `true` / `false` arrive as CAST('t' AS BOOLEAN) */
         json_t *child = json_object_get(e, "child");
-        lit_t inner;
-        if (strcmp(str_field(json_object_get(e, "cast_type"), "id"), "BOOLEAN") != 0 ||
-            json_is_true(json_object_get(e, "try_cast")) || !parse_lit(child, &inner) ||
-            inner.k != LIT_STR)
-            return false;
-        l->k = LIT_BOOL;
-        if (!strcmp(inner.s, "t") || !strcmp(inner.s, "true")) l->i = 1;
-        else if (!strcmp(inner.s, "f") || !strcmp(inner.s, "false")) l->i = 0;
-        else return false;
-        return true;
+        const char *tid = str_field(json_object_get(e, "cast_type"), "id");
+        const char *s = str_constant(child);
+        if (json_is_true(json_object_get(e, "try_cast")) || !s) return false;
+        if (!strcmp(tid, "BOOLEAN")) {
+            /* `true` / `false` arrive as CAST('t' AS BOOLEAN) */
+            l->k = LIT_BOOL;
+            if (!strcmp(s, "t") || !strcmp(s, "true")) l->i = 1;
+            else if (!strcmp(s, "f") || !strcmp(s, "false")) l->i = 0;
+            else return false;
+            return true;
+        }
+        static const char *const typed[] = {"DATE", "TIME", "TIMESTAMP",
+                                            "TIMESTAMP WITH TIME ZONE", "UUID", NULL};
+        for (size_t i = 0; typed[i]; i++) {
+            if (!strcmp(tid, typed[i])) {
+                l->k = LIT_TYPED;
+                l->tid = typed[i];
+                l->s = s;
+                return true;
+            }
+        }
+        return false;
     }
     if (strcmp(cls, "CONSTANT") != 0) return false;
     json_t *val = json_object_get(e, "value");
@@ -608,24 +721,31 @@ static bool parse_lit(json_t *e, lit_t *l)
     json_t *type = json_object_get(val, "type");
     const char *id = str_field(type, "id");
     json_t *v = json_object_get(val, "value");
-    static const char *const ints[] = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT",
-                                       "USMALLINT", "UINTEGER", "UBIGINT", NULL};
-    for (size_t i = 0; ints[i]; i++) {
-        if (!strcmp(id, ints[i])) {
+    static const struct {
+        const char *id;
+        int width;
+    } ints[] = {{"TINYINT", 3},   {"SMALLINT", 5},  {"INTEGER", 10},  {"BIGINT", 19},
+                {"UTINYINT", 3},  {"USMALLINT", 5}, {"UINTEGER", 10}, {"UBIGINT", 20}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        if (!strcmp(id, ints[i].id)) {
             if (!json_is_integer(v)) return false;
             l->k = LIT_INT;
             l->i = (int64_t)json_integer_value(v);
+            l->width = ints[i].width;
             return true;
         }
     }
     if (!strcmp(id, "DECIMAL")) {
-        json_t *scale = json_object_get(json_object_get(type, "type_info"), "scale");
+        json_t *ti = json_object_get(type, "type_info");
+        json_t *scale = json_object_get(ti, "scale"), *width = json_object_get(ti, "width");
         if (!json_is_integer(v) || !json_is_integer(scale) || json_integer_value(scale) < 0 ||
-            json_integer_value(scale) > 18)
+            json_integer_value(scale) > 18 || !json_is_integer(width) ||
+            json_integer_value(width) < 1 || json_integer_value(width) > 38)
             return false;
         l->k = json_integer_value(scale) == 0 ? LIT_INT : LIT_DEC;
         l->i = (int64_t)json_integer_value(v);
         l->scale = (int)json_integer_value(scale);
+        l->width = (int)json_integer_value(width);
         return true;
     }
     if (!strcmp(id, "DOUBLE") || !strcmp(id, "FLOAT")) {
@@ -635,10 +755,8 @@ static bool parse_lit(json_t *e, lit_t *l)
         return true;
     }
     if (!strcmp(id, "VARCHAR")) {
-        const char *s = json_string_value(v);
-        if (!s || strlen(s) != json_string_length(v)) return false; /* NUL inside */
+        if (!(l->s = str_constant(e))) return false;
         l->k = LIT_STR;
-        l->s = s;
         return true;
     }
     if (!strcmp(id, "BOOLEAN")) {
@@ -665,10 +783,21 @@ static double lit_double(const lit_t *l)
 }
 
 typedef struct {
+    ctx_t *c;
     const bindings_t *bs;
     int slot;           /* binding the condition reads, -1 until a column fixes it */
     bool exact;         /* the translation keeps exactly the rows the condition keeps */
 } tr_t;
+
+static const tcol_t *slot_col(const tr_t *t, int slot, int col)
+{
+    return &t->bs->v[slot].t->cols[col];
+}
+
+static clove_pushdown_dialect_t slot_dialect(const tr_t *t, int slot)
+{
+    return t->bs->v[slot].t->dialect;
+}
 
 /* Resolves a column operand of the current slot; -1 when it is not one. */
 static int tr_column(tr_t *t, json_t *e, int *slot)
@@ -677,7 +806,8 @@ static int tr_column(tr_t *t, json_t *e, int *slot)
     if (strcmp(str_field(e, "class"), "COLUMN_REF") != 0) return -1;
     int s = resolve(t->bs, e, &col);
     if (s < 0 || (t->slot >= 0 && s != t->slot)) return -1;
-    if (t->bs->v[s].t->kinds[col] == CLOVE_PUSHDOWN_COL_NONE) return -1;
+    clove_pushdown_col_kind_t k = t->bs->v[s].t->cols[col].kind;
+    if (k == CLOVE_PUSHDOWN_COL_NONE || k == CLOVE_PUSHDOWN_COL_EXPR) return -1;
     *slot = s;
     return col;
 }
@@ -690,10 +820,103 @@ static void put_real(clove_buf_t *b, double d)
     if (!strpbrk(num, ".eE")) clove_buf_puts(b, ".0");
 }
 
+/* A PostgreSQL string constant: E'' escapes mean the same whatever
+ * standard_conforming_strings says. */
+static void put_pg_string(clove_buf_t *b, const char *s)
+{
+    clove_buf_puts(b, "E'");
+    for (; *s; s++) {
+        if (*s == '\'' || *s == '\\') clove_buf_putc(b, *s);
+        clove_buf_putc(b, *s);
+    }
+    clove_buf_putc(b, '\'');
+}
+
+static void put_decimal(clove_buf_t *b, int64_t unscaled, int scale)
+{
+    char digits[32];
+    /* the magnitude as unsigned: INT64_MIN has no positive int64 */
+    uint64_t m = unscaled < 0 ? (uint64_t)0 - (uint64_t)unscaled : (uint64_t)unscaled;
+    int n = snprintf(digits, sizeof digits, "%0*" PRIu64, scale + 1, m);
+    if (unscaled < 0) clove_buf_putc(b, '-');
+    clove_buf_append(b, digits, (size_t)(n - scale));
+    if (scale > 0) {
+        clove_buf_putc(b, '.');
+        clove_buf_puts(b, digits + n - scale);
+    }
+}
+
+/* An integer column against an integer or DECIMAL literal, exactly: x vs m/10^s that is not
+ * an integer compares like x vs floor(m/10^s). */
+static bool put_int_compare(clove_buf_t *b, clove_pushdown_dialect_t d, const char *col, op_t o,
+                            const lit_t *l)
+{
+    if (l->k == LIT_INT) {
+        put_ident(b, col);
+        clove_buf_printf(b, " %s %" PRId64, op_sql[o], l->i);
+        return true;
+    }
+    if (l->k != LIT_DEC) return false;
+    int64_t p = pow10_i(l->scale), q = l->i / p, r = l->i % p;
+    int64_t fl = r < 0 ? q - 1 : q;
+    if (r == 0) {
+        put_ident(b, col);
+        clove_buf_printf(b, " %s %" PRId64, op_sql[o], fl);
+    } else if (o == OP_EQ) {
+        clove_buf_puts(b, d == CLOVE_PUSHDOWN_POSTGRES ? "false" : "0");
+    } else if (o == OP_NE) {
+        put_ident(b, col);
+        clove_buf_puts(b, " IS NOT NULL");
+    } else {
+        put_ident(b, col);
+        clove_buf_printf(b, " %s %" PRId64, (o == OP_GT || o == OP_GE) ? ">" : "<=", fl);
+    }
+    return true;
+}
+
+/* A non-integer literal against a FLOAT/DOUBLE column as a widened range: DuckDB rounds the
+ * literal to the column type, the store's conversion need not round the same way. `blob`
+ * adds SQLite's BLOB-held values (NaN, -0.0), which then pass unfiltered. */
+static bool put_real_range(clove_buf_t *b, const char *col, op_t o, const lit_t *l,
+                           const char *cast, bool blob, bool *exact)
+{
+    if (o == OP_NE) return false;
+    double v = lit_double(l);
+    double s = fabs(v) * REAL_SLACK + 1e-30;
+    double lo = v - s, hi = v + s;
+    if (!isfinite(lo) || !isfinite(hi)) return false;
+    *exact = false;
+    clove_buf_putc(b, '(');
+    if (blob) {
+        clove_buf_puts(b, "typeof(");
+        put_ident(b, col);
+        clove_buf_puts(b, ") = 'blob' OR ");
+    }
+    put_ident(b, col);
+    if (o == OP_EQ) {
+        clove_buf_puts(b, " BETWEEN ");
+        put_real(b, lo);
+        clove_buf_puts(b, cast);
+        clove_buf_puts(b, " AND ");
+        put_real(b, hi);
+        clove_buf_puts(b, cast);
+    } else if (o == OP_GT || o == OP_GE) {
+        clove_buf_puts(b, " >= ");
+        put_real(b, lo);
+        clove_buf_puts(b, cast);
+    } else {
+        clove_buf_puts(b, " <= ");
+        put_real(b, hi);
+        clove_buf_puts(b, cast);
+    }
+    clove_buf_putc(b, ')');
+    return true;
+}
+
 /* Writes `col op lit` in SQLite terms for a column of kind k. Returns false when it cannot be
  * written; clears *exact when what it writes keeps more rows than the comparison. */
-static bool put_compare(clove_buf_t *b, const char *col, clove_pushdown_col_kind_t k, op_t o,
-                        const lit_t *l, bool *exact)
+static bool put_compare_sqlite(clove_buf_t *b, const char *col, clove_pushdown_col_kind_t k,
+                               op_t o, const lit_t *l, bool *exact)
 {
     switch (k) {
     case CLOVE_PUSHDOWN_COL_BOOL:
@@ -701,31 +924,7 @@ static bool put_compare(clove_buf_t *b, const char *col, clove_pushdown_col_kind
         put_ident(b, col);
         clove_buf_printf(b, " %s %" PRId64, op_sql[o], l->i);
         return true;
-    case CLOVE_PUSHDOWN_COL_INT:
-        if (l->k == LIT_INT) {
-            put_ident(b, col);
-            clove_buf_printf(b, " %s %" PRId64, op_sql[o], l->i);
-            return true;
-        }
-        if (l->k == LIT_DEC) {
-            /* x vs m/10^s, not an integer: compare with floor(m/10^s) */
-            int64_t p = pow10_i(l->scale), q = l->i / p, r = l->i % p;
-            int64_t fl = r < 0 ? q - 1 : q;
-            if (r == 0) {
-                put_ident(b, col);
-                clove_buf_printf(b, " %s %" PRId64, op_sql[o], fl);
-            } else if (o == OP_EQ) {
-                clove_buf_puts(b, "0");
-            } else if (o == OP_NE) {
-                put_ident(b, col);
-                clove_buf_puts(b, " IS NOT NULL");
-            } else {
-                put_ident(b, col);
-                clove_buf_printf(b, " %s %" PRId64, (o == OP_GT || o == OP_GE) ? ">" : "<=", fl);
-            }
-            return true;
-        }
-        return false;
+    case CLOVE_PUSHDOWN_COL_INT: return put_int_compare(b, CLOVE_PUSHDOWN_SQLITE, col, o, l);
     case CLOVE_PUSHDOWN_COL_UBIGINT:
         if (l->k != LIT_INT) return false;
         /* a BLOB holds a value above INT64_MAX: greater than any int64 literal */
@@ -754,30 +953,7 @@ static bool put_compare(clove_buf_t *b, const char *col, clove_pushdown_col_kind
                              op_holds(o, 1) ? 1 : 0);
             return true;
         }
-        if (o == OP_NE) return false;
-        double v = lit_double(l);
-        double s = fabs(v) * REAL_SLACK + 1e-30;
-        double lo = v - s, hi = v + s;
-        if (!isfinite(lo) || !isfinite(hi)) return false;
-        *exact = false;
-        clove_buf_puts(b, "(typeof(");
-        put_ident(b, col);
-        clove_buf_puts(b, ") = 'blob' OR ");
-        put_ident(b, col);
-        if (o == OP_EQ) {
-            clove_buf_puts(b, " BETWEEN ");
-            put_real(b, lo);
-            clove_buf_puts(b, " AND ");
-            put_real(b, hi);
-        } else if (o == OP_GT || o == OP_GE) {
-            clove_buf_puts(b, " >= ");
-            put_real(b, lo);
-        } else {
-            clove_buf_puts(b, " <= ");
-            put_real(b, hi);
-        }
-        clove_buf_putc(b, ')');
-        return true;
+        return put_real_range(b, col, o, l, "", true, exact);
     }
     case CLOVE_PUSHDOWN_COL_TEXT:
         if (l->k != LIT_STR) return false;
@@ -785,6 +961,202 @@ static bool put_compare(clove_buf_t *b, const char *col, clove_pushdown_col_kind
         clove_buf_printf(b, " %s ", op_sql[o]);
         put_string(b, l->s);
         return true;
+    default:
+        return false;
+    }
+}
+
+/* ---- PostgreSQL typed literals ---- */
+
+static bool all_digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i])) return false;
+    return true;
+}
+
+/* hh:mm:ss[.ffffff] */
+static bool is_time_text(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 8 || !all_digits(s, 2) || s[2] != ':' || !all_digits(s + 3, 2) || s[5] != ':' ||
+        !all_digits(s + 6, 2))
+        return false;
+    if (n == 8) return true;
+    return s[8] == '.' && n > 9 && n <= 15 && all_digits(s + 9, n - 9);
+}
+
+/* yyyy-mm-dd (years 0001..9999, no BC) */
+static bool is_date_text(const char *s, size_t n)
+{
+    return n == 10 && all_digits(s, 4) && strncmp(s, "0000", 4) != 0 && s[4] == '-' &&
+           all_digits(s + 5, 2) && s[7] == '-' && all_digits(s + 8, 2);
+}
+
+static bool is_uuid_text(const char *s)
+{
+    if (strlen(s) != 36) return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i])) return false;
+    }
+    return true;
+}
+
+/* The literal as DuckDB evaluates it for a column of kind k, in a text PostgreSQL reads as the
+ * same value (new string), or NULL. Runs the cast on the query's connection, so session
+ * settings (TimeZone) apply as they do to the query itself. */
+static char *pg_typed_literal(tr_t *t, clove_pushdown_col_kind_t k, const lit_t *l)
+{
+    static const struct {
+        clove_pushdown_col_kind_t k;
+        const char *tid, *q;
+    } casts[] = {
+        {CLOVE_PUSHDOWN_COL_DATE, "DATE", "SELECT CAST(CAST($1::VARCHAR AS DATE) AS VARCHAR)"},
+        {CLOVE_PUSHDOWN_COL_TIME, "TIME", "SELECT CAST(CAST($1::VARCHAR AS TIME) AS VARCHAR)"},
+        {CLOVE_PUSHDOWN_COL_TIMESTAMP, "TIMESTAMP",
+         "SELECT CAST(CAST($1::VARCHAR AS TIMESTAMP) AS VARCHAR)"},
+        {CLOVE_PUSHDOWN_COL_TIMESTAMPTZ, "TIMESTAMP WITH TIME ZONE",
+         "SELECT CAST(timezone('UTC', CAST($1::VARCHAR AS TIMESTAMPTZ)) AS VARCHAR)"},
+        {CLOVE_PUSHDOWN_COL_UUID, "UUID", "SELECT CAST(CAST($1::VARCHAR AS UUID) AS VARCHAR)"},
+    };
+    size_t i = 0;
+    while (i < sizeof casts / sizeof casts[0] && casts[i].k != k) i++;
+    if (i == sizeof casts / sizeof casts[0]) return NULL;
+    if (l->k != LIT_STR && !(l->k == LIT_TYPED && !strcmp(l->tid, casts[i].tid))) return NULL;
+    char *v = NULL;
+    clove_err_t e;
+    if (run_parser(t->c->conn, casts[i].q, l->s, &v, &e) != 0 || !v) {
+        free(v);
+        return NULL; /* not a valid value: DuckDB fails the query itself */
+    }
+    bool ok;
+    size_t n = strlen(v);
+    bool inf = !strcmp(v, "infinity") || !strcmp(v, "-infinity");
+    switch (k) {
+    case CLOVE_PUSHDOWN_COL_DATE: ok = inf || is_date_text(v, n); break;
+    case CLOVE_PUSHDOWN_COL_TIME: ok = is_time_text(v); break;
+    case CLOVE_PUSHDOWN_COL_UUID: ok = is_uuid_text(v); break;
+    default: ok = inf || (n >= 19 && is_date_text(v, 10) && v[10] == ' ' && is_time_text(v + 11));
+    }
+    if (!ok) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+static const char *pg_type_name(clove_pushdown_col_kind_t k)
+{
+    switch (k) {
+    case CLOVE_PUSHDOWN_COL_DATE: return "date";
+    case CLOVE_PUSHDOWN_COL_TIME: return "time";
+    case CLOVE_PUSHDOWN_COL_TIMESTAMP: return "timestamp";
+    case CLOVE_PUSHDOWN_COL_TIMESTAMPTZ: return "timestamptz";
+    default: return "uuid";
+    }
+}
+
+/* Writes the PostgreSQL form of a literal for a column of kind k (what IN lists and
+ * comparisons put on the right), or returns false. */
+static bool put_pg_value(tr_t *t, clove_buf_t *b, const tcol_t *c, const lit_t *l)
+{
+    switch (c->kind) {
+    case CLOVE_PUSHDOWN_COL_BOOL:
+        if (l->k != LIT_BOOL) return false;
+        clove_buf_puts(b, l->i ? "true" : "false");
+        return true;
+    case CLOVE_PUSHDOWN_COL_INT:
+        if (l->k != LIT_INT) return false;
+        clove_buf_printf(b, "%" PRId64, l->i);
+        return true;
+    case CLOVE_PUSHDOWN_COL_TEXT:
+    case CLOVE_PUSHDOWN_COL_ENUM:
+        if (l->k != LIT_STR) return false;
+        put_pg_string(b, l->s);
+        return true;
+    case CLOVE_PUSHDOWN_COL_DATE:
+    case CLOVE_PUSHDOWN_COL_TIME:
+    case CLOVE_PUSHDOWN_COL_TIMESTAMP:
+    case CLOVE_PUSHDOWN_COL_TIMESTAMPTZ:
+    case CLOVE_PUSHDOWN_COL_UUID: {
+        char *v = pg_typed_literal(t, c->kind, l);
+        if (!v) return false;
+        clove_buf_putc(b, '\'');
+        clove_buf_puts(b, v);
+        if (c->kind == CLOVE_PUSHDOWN_COL_TIMESTAMPTZ && strcmp(v, "infinity") != 0 &&
+            strcmp(v, "-infinity") != 0)
+            clove_buf_puts(b, "+00");
+        clove_buf_printf(b, "'::%s", pg_type_name(c->kind));
+        free(v);
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+/* The column as PostgreSQL compares it like DuckDB: text in byte order, enums by label. */
+static void put_pg_column(clove_buf_t *b, const tcol_t *c)
+{
+    put_ident(b, c->src);
+    if (c->kind == CLOVE_PUSHDOWN_COL_TEXT) clove_buf_puts(b, " COLLATE \"C\"");
+    else if (c->kind == CLOVE_PUSHDOWN_COL_ENUM) clove_buf_puts(b, "::text");
+}
+
+/* Does DuckDB compare DECIMAL(cw,cs) with this literal exactly? It compares in the common
+ * DECIMAL type (largest scale, most integer digits); past 38 digits it goes through DOUBLE. */
+static bool decimal_exact(const tcol_t *c, const lit_t *l)
+{
+    int scale = c->scale > l->scale ? c->scale : l->scale;
+    int ci = c->width - c->scale, li = l->width - l->scale;
+    return scale + (ci > li ? ci : li) <= 38;
+}
+
+static bool put_compare_pg(tr_t *t, clove_buf_t *b, const tcol_t *c, op_t o, const lit_t *l,
+                           bool *exact)
+{
+    switch (c->kind) {
+    case CLOVE_PUSHDOWN_COL_INT:
+        return put_int_compare(b, CLOVE_PUSHDOWN_POSTGRES, c->src, o, l);
+    case CLOVE_PUSHDOWN_COL_DECIMAL:
+        if ((l->k != LIT_INT && l->k != LIT_DEC) || !decimal_exact(c, l)) return false;
+        put_ident(b, c->src);
+        clove_buf_printf(b, " %s ", op_sql[o]);
+        put_decimal(b, l->i, l->k == LIT_DEC ? l->scale : 0);
+        return true;
+    case CLOVE_PUSHDOWN_COL_FLOAT:
+    case CLOVE_PUSHDOWN_COL_DOUBLE: {
+        bool f4 = c->kind == CLOVE_PUSHDOWN_COL_FLOAT;
+        if (l->k != LIT_INT && l->k != LIT_DEC && l->k != LIT_DBL) return false;
+        int64_t lim = f4 ? (INT64_C(1) << 24) : (INT64_C(1) << 53);
+        if (l->k == LIT_INT && l->i <= lim && l->i >= -lim) {
+            put_ident(b, c->src);
+            clove_buf_printf(b, " %s %" PRId64 "::%s", op_sql[o], l->i, f4 ? "float4" : "float8");
+            return true;
+        }
+        return put_real_range(b, c->src, o, l, "::float8", false, exact);
+    }
+    case CLOVE_PUSHDOWN_COL_UUID:
+    case CLOVE_PUSHDOWN_COL_ENUM:
+        if (o != OP_EQ && o != OP_NE) return false;
+        /* fall through */
+    case CLOVE_PUSHDOWN_COL_BOOL:
+    case CLOVE_PUSHDOWN_COL_TEXT:
+    case CLOVE_PUSHDOWN_COL_DATE:
+    case CLOVE_PUSHDOWN_COL_TIME:
+    case CLOVE_PUSHDOWN_COL_TIMESTAMP:
+    case CLOVE_PUSHDOWN_COL_TIMESTAMPTZ: {
+        clove_buf_t v;
+        clove_buf_init(&v);
+        bool ok = put_pg_value(t, &v, c, l) && !v.failed;
+        if (ok) {
+            put_pg_column(b, c);
+            clove_buf_printf(b, " %s %s", op_sql[o], v.data);
+        }
+        clove_buf_dispose(&v);
+        return ok;
+    }
     default:
         return false;
     }
@@ -805,17 +1177,233 @@ static char *tr_comparison(tr_t *t, json_t *e, op_t o)
     }
     lit_t l;
     if (col < 0 || !parse_lit(other, &l)) return NULL;
-    const clove_pushdown_target_t *tg = t->bs->v[slot].t;
+    const tcol_t *c = slot_col(t, slot, col);
     clove_buf_t b;
     clove_buf_init(&b);
-    bool exact = true;
-    if (!put_compare(&b, tg->cols[col], tg->kinds[col], o, &l, &exact) || b.failed) {
+    bool exact = true, ok;
+    if (slot_dialect(t, slot) == CLOVE_PUSHDOWN_POSTGRES)
+        ok = put_compare_pg(t, &b, c, o, &l, &exact);
+    else
+        ok = put_compare_sqlite(&b, c->src, c->kind, o, &l, &exact);
+    if (!ok || b.failed) {
         clove_buf_dispose(&b);
         return NULL;
     }
     t->slot = slot;
     t->exact &= exact;
     return clove_buf_steal(&b);
+}
+
+/* ---- the DuckDB dialect ---- */
+
+/* Scalar functions whose value depends only on their arguments. */
+static const char *const dk_functions[] = {
+    "+", "-", "*", "/", "//", "%", "^", "**", "||", "~~", "!~~", "~~*", "!~~*", "~~~",
+    "abs", "ceil", "ceiling", "floor", "round", "trunc", "sign", "mod",
+    "lower", "upper", "lcase", "ucase", "length", "strlen", "char_length", "substr",
+    "substring", "left", "right", "prefix", "suffix", "starts_with", "ends_with", "contains",
+    "strpos", "instr", "position", "concat", "concat_ws", "trim", "ltrim", "rtrim", "replace",
+    "split_part", "lpad", "rpad", "reverse", "regexp_matches", "regexp_full_match",
+    "regexp_extract", "like_escape", "ilike_escape", "nullif", "ifnull", "coalesce", "least",
+    "greatest", "year", "month", "day", "dayofmonth", "dayofweek", "dayofyear", "isodow",
+    "isoyear", "week", "weekofyear", "yearweek", "quarter", "hour", "minute", "second",
+    "date_part", "datepart", "date_trunc", "datetrunc", "make_date", "strftime", "epoch",
+    "date_diff", "datediff", NULL};
+
+static bool dk_function_ok(const char *name)
+{
+    for (size_t i = 0; dk_functions[i]; i++)
+        if (clove_str_ieq(dk_functions[i], name)) return true;
+    return false;
+}
+
+static bool dk_ok(tr_t *t, json_t *e, int *slot, int depth);
+
+static bool dk_all(tr_t *t, json_t *arr, int *slot, int depth)
+{
+    if (!json_is_array(arr)) return false;
+    for (size_t i = 0; i < json_array_size(arr); i++)
+        if (!dk_ok(t, json_array_get(arr, i), slot, depth + 1)) return false;
+    return true;
+}
+
+/* May e go verbatim to a DuckDB-dialect target? Every column must be an EXPR column of one
+ * binding (*slot, also t->slot when set). */
+static bool dk_ok(tr_t *t, json_t *e, int *slot, int depth)
+{
+    if (depth > 200 || !json_is_object(e)) return false;
+    const char *cls = str_field(e, "class");
+    if (!strcmp(cls, "CONSTANT")) return true;
+    if (!strcmp(cls, "COLUMN_REF")) {
+        int col, s = resolve(t->bs, e, &col);
+        if (s < 0 || (*slot >= 0 && s != *slot) || (t->slot >= 0 && s != t->slot)) return false;
+        const clove_pushdown_target_t *tg = t->bs->v[s].t;
+        if (tg->dialect != CLOVE_PUSHDOWN_DUCKDB || tg->cols[col].kind != CLOVE_PUSHDOWN_COL_EXPR)
+            return false;
+        *slot = s;
+        return true;
+    }
+    if (!strcmp(cls, "COMPARISON"))
+        return dk_ok(t, json_object_get(e, "left"), slot, depth + 1) &&
+               dk_ok(t, json_object_get(e, "right"), slot, depth + 1);
+    if (!strcmp(cls, "CONJUNCTION") || !strcmp(cls, "OPERATOR"))
+        return dk_all(t, json_object_get(e, "children"), slot, depth);
+    if (!strcmp(cls, "BETWEEN"))
+        return dk_ok(t, json_object_get(e, "input"), slot, depth + 1) &&
+               dk_ok(t, json_object_get(e, "lower"), slot, depth + 1) &&
+               dk_ok(t, json_object_get(e, "upper"), slot, depth + 1);
+    if (!strcmp(cls, "CAST") || !strcmp(cls, "COLLATE"))
+        return dk_ok(t, json_object_get(e, "child"), slot, depth + 1);
+    if (!strcmp(cls, "CASE")) {
+        json_t *checks = json_object_get(e, "case_checks");
+        if (!json_is_array(checks)) return false;
+        for (size_t i = 0; i < json_array_size(checks); i++) {
+            json_t *c = json_array_get(checks, i);
+            if (!dk_ok(t, json_object_get(c, "when_expr"), slot, depth + 1) ||
+                !dk_ok(t, json_object_get(c, "then_expr"), slot, depth + 1))
+                return false;
+        }
+        return dk_ok(t, json_object_get(e, "else_expr"), slot, depth + 1);
+    }
+    if (!strcmp(cls, "FUNCTION")) {
+        json_t *orders = json_object_get(json_object_get(e, "order_bys"), "orders");
+        if (*str_field(e, "catalog") || *str_field(e, "schema") ||
+            !json_is_null(json_object_get(e, "filter")) ||
+            json_is_true(json_object_get(e, "distinct")) ||
+            json_is_true(json_object_get(e, "export_state")) || json_array_size(orders) ||
+            !dk_function_ok(str_field(e, "function_name")))
+            return false;
+        return dk_all(t, json_object_get(e, "children"), slot, depth);
+    }
+    return false;
+}
+
+static void dk_rename(tr_t *t, json_t *e, int depth)
+{
+    if (depth > 200) return;
+    if (json_is_array(e)) {
+        for (size_t i = 0; i < json_array_size(e); i++)
+            dk_rename(t, json_array_get(e, i), depth + 1);
+        return;
+    }
+    if (!json_is_object(e)) return;
+    if (!strcmp(str_field(e, "class"), "COLUMN_REF")) {
+        int col, s = resolve(t->bs, e, &col);
+        if (s >= 0)
+            json_object_set_new(e, "column_names",
+                                json_pack("[s]", t->bs->v[s].t->cols[col].src));
+        return;
+    }
+    const char *key;
+    json_t *child;
+    json_object_foreach(e, key, child) dk_rename(t, child, depth + 1);
+}
+
+static json_t *dk_node(const char *cls, const char *type, json_t *children)
+{
+    return json_pack("{s:s, s:s, s:s, s:o}", "class", cls, "type", type, "alias", "",
+                     "children", children);
+}
+
+/* The binding of the first column e reads that belongs to a target, or -1. */
+static int first_slot(tr_t *t, json_t *e, int depth)
+{
+    if (depth > 200) return -1;
+    if (json_is_array(e)) {
+        for (size_t i = 0; i < json_array_size(e); i++) {
+            int s = first_slot(t, json_array_get(e, i), depth + 1);
+            if (s >= 0) return s;
+        }
+        return -1;
+    }
+    if (!json_is_object(e)) return -1;
+    if (!strcmp(str_field(e, "class"), "COLUMN_REF")) {
+        int col;
+        return resolve(t->bs, e, &col);
+    }
+    const char *key;
+    json_t *child;
+    json_object_foreach(e, key, child) {
+        int s = first_slot(t, child, depth + 1);
+        if (s >= 0) return s;
+    }
+    return -1;
+}
+
+/* e (NOT e when neg) as the JSON text of a DuckDB expression on source columns, or NULL.
+ * NOT goes where the parser puts it, so the text reads back as the same tree. */
+static char *dk_leaf(tr_t *t, json_t *e, bool neg)
+{
+    int slot = -1;
+    if (!dk_ok(t, e, &slot, 0) || slot < 0) return NULL;
+    json_t *x = json_deep_copy(e);
+    if (!x) return NULL;
+    dk_rename(t, x, 0);
+    if (neg) {
+        op_t o;
+        const char *type = str_field(x, "type");
+        if (!strcmp(str_field(x, "class"), "COMPARISON") && op_parse(type, &o)) {
+            json_object_set_new(x, "type", json_string(op_names[op_negate(o)]));
+        } else if (!strcmp(type, "COMPARE_IN") || !strcmp(type, "COMPARE_NOT_IN")) {
+            json_object_set_new(x, "type", json_string(!strcmp(type, "COMPARE_IN")
+                                                           ? "COMPARE_NOT_IN"
+                                                           : "COMPARE_IN"));
+        } else {
+            x = dk_node("OPERATOR", "OPERATOR_NOT", json_pack("[o]", x));
+            if (!x) return NULL;
+        }
+    }
+    char *s = json_dumps(x, JSON_COMPACT);
+    json_decref(x);
+    if (s) t->slot = slot;
+    return s;
+}
+
+/* ---- combining pieces ---- */
+
+/* Joins pieces (all of binding t->slot) with AND / OR in the binding's dialect; NULL when
+ * it cannot (out of memory). Takes ownership of the pieces. */
+static char *join_pieces(tr_t *t, char **pieces, size_t n, bool is_and)
+{
+    char *r = NULL;
+    if (n == 0 || t->slot < 0) goto done;
+    if (slot_dialect(t, t->slot) != CLOVE_PUSHDOWN_DUCKDB) {
+        clove_buf_t b;
+        clove_buf_init(&b);
+        for (size_t i = 0; i < n; i++)
+            clove_buf_printf(&b, "%s(%s)", i ? (is_and ? " AND " : " OR ") : "", pieces[i]);
+        if (b.failed) clove_buf_dispose(&b);
+        else r = clove_buf_steal(&b);
+        goto done;
+    }
+    if (n == 1) {
+        r = pieces[0];
+        pieces[0] = NULL;
+        goto done;
+    }
+    /* a conjunction of the same kind among the pieces is flattened, as the parser does */
+    const char *type = is_and ? "CONJUNCTION_AND" : "CONJUNCTION_OR";
+    json_t *kids = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *p = json_loads(pieces[i], 0, NULL);
+        if (!p) {
+            json_decref(kids);
+            goto done;
+        }
+        if (!strcmp(str_field(p, "class"), "CONJUNCTION") && is_type(p, type))
+            json_array_extend(kids, json_object_get(p, "children"));
+        else
+            json_array_append(kids, p);
+        json_decref(p);
+    }
+    json_t *node = dk_node("CONJUNCTION", type, kids);
+    if (node) {
+        r = json_dumps(node, JSON_COMPACT);
+        json_decref(node);
+    }
+done:
+    for (size_t i = 0; i < n; i++) free(pieces[i]);
+    return r;
 }
 
 /* Joins the translations of `n` pieces with AND / OR. With `all`, every piece must
@@ -825,27 +1413,24 @@ typedef char *(*piece_fn)(tr_t *t, void *ud, size_t i, bool neg, int depth);
 static char *tr_join(tr_t *t, size_t n, piece_fn fn, void *ud, bool neg, bool is_and,
                      int depth)
 {
-    clove_buf_t b;
-    clove_buf_init(&b);
+    char **pieces = clove_xcalloc(n ? n : 1, sizeof *pieces);
     size_t got = 0;
     for (size_t i = 0; i < n; i++) {
         char *p = fn(t, ud, i, neg, depth);
         if (!p) {
             if (!is_and) {
-                clove_buf_dispose(&b);
+                for (size_t k = 0; k < got; k++) free(pieces[k]);
+                free(pieces);
                 return NULL;
             }
             t->exact = false;
             continue;
         }
-        clove_buf_printf(&b, "%s(%s)", got++ ? (is_and ? " AND " : " OR ") : "", p);
-        free(p);
+        pieces[got++] = p;
     }
-    if (got == 0 || b.failed) {
-        clove_buf_dispose(&b);
-        return NULL;
-    }
-    return clove_buf_steal(&b);
+    char *r = join_pieces(t, pieces, got, is_and);
+    free(pieces);
+    return r;
 }
 
 static char *piece_child(tr_t *t, void *ud, size_t i, bool neg, int depth)
@@ -884,19 +1469,24 @@ static char *piece_between(tr_t *t, void *ud, size_t i, bool neg, int depth)
     return r;
 }
 
-/* col IN (literals) as one SQLite IN list, for kinds compared natively. */
+/* col IN (literals) as one IN list, for kinds compared natively. */
 static char *tr_in_list(tr_t *t, json_t *kids, bool neg)
 {
     int slot, col = tr_column(t, json_array_get(kids, 0), &slot);
     if (col < 0) return NULL;
-    const clove_pushdown_target_t *tg = t->bs->v[slot].t;
-    clove_pushdown_col_kind_t k = tg->kinds[col];
+    const tcol_t *c = slot_col(t, slot, col);
+    bool pg = slot_dialect(t, slot) == CLOVE_PUSHDOWN_POSTGRES;
+    clove_pushdown_col_kind_t k = c->kind;
     int want = k == CLOVE_PUSHDOWN_COL_INT ? (int)LIT_INT
                : k == CLOVE_PUSHDOWN_COL_BOOL ? (int)LIT_BOOL
-               : k == CLOVE_PUSHDOWN_COL_TEXT ? (int)LIT_STR : -1;
+               : k == CLOVE_PUSHDOWN_COL_TEXT || (pg && k == CLOVE_PUSHDOWN_COL_ENUM)
+                   ? (int)LIT_STR
+                   : -1;
+    if (want < 0) return NULL;
     clove_buf_t b;
     clove_buf_init(&b);
-    put_ident(&b, tg->cols[col]);
+    if (pg) put_pg_column(&b, c);
+    else put_ident(&b, c->src);
     clove_buf_puts(&b, neg ? " NOT IN (" : " IN (");
     for (size_t i = 1; i < json_array_size(kids); i++) {
         lit_t l;
@@ -905,8 +1495,16 @@ static char *tr_in_list(tr_t *t, json_t *kids, bool neg)
             return NULL;
         }
         if (i > 1) clove_buf_puts(&b, ", ");
-        if (l.k == LIT_STR) put_string(&b, l.s);
-        else clove_buf_printf(&b, "%" PRId64, l.i);
+        if (pg) {
+            if (!put_pg_value(t, &b, c, &l)) {
+                clove_buf_dispose(&b);
+                return NULL;
+            }
+        } else if (l.k == LIT_STR) {
+            put_string(&b, l.s);
+        } else {
+            clove_buf_printf(&b, "%" PRId64, l.i);
+        }
     }
     clove_buf_putc(&b, ')');
     if (b.failed) {
@@ -917,8 +1515,9 @@ static char *tr_in_list(tr_t *t, json_t *kids, bool neg)
     return clove_buf_steal(&b);
 }
 
-/* LIKE 'pattern' (no ESCAPE) as GLOB: DuckDB's LIKE is case-sensitive, has no default escape
- * character and `_` matches one character, like GLOB's `?`. */
+/* LIKE 'pattern' (no ESCAPE). SQLite: as GLOB; DuckDB's LIKE is case-sensitive, has no
+ * default escape character and `_` matches one character, like GLOB's `?`. PostgreSQL: LIKE
+ * with ESCAPE '' (no escape character), in byte order. */
 static char *tr_like(tr_t *t, json_t *kids, bool neg)
 {
     int slot, col = tr_column(t, json_array_get(kids, 0), &slot);
@@ -926,42 +1525,79 @@ static char *tr_like(tr_t *t, json_t *kids, bool neg)
     if (col < 0 || json_array_size(kids) != 2 || !parse_lit(json_array_get(kids, 1), &l) ||
         l.k != LIT_STR)
         return NULL;
-    const clove_pushdown_target_t *tg = t->bs->v[slot].t;
-    if (tg->kinds[col] != CLOVE_PUSHDOWN_COL_TEXT) return NULL;
-    clove_buf_t pat;
-    clove_buf_init(&pat);
-    for (const char *p = l.s; *p; p++) {
-        switch (*p) {
-        case '%': clove_buf_putc(&pat, '*'); break;
-        case '_': clove_buf_putc(&pat, '?'); break;
-        case '*': clove_buf_puts(&pat, "[*]"); break;
-        case '?': clove_buf_puts(&pat, "[?]"); break;
-        case '[': clove_buf_puts(&pat, "[[]"); break;
-        default: clove_buf_putc(&pat, *p); break;
-        }
-    }
+    const tcol_t *c = slot_col(t, slot, col);
+    if (c->kind != CLOVE_PUSHDOWN_COL_TEXT) return NULL;
     clove_buf_t b;
     clove_buf_init(&b);
-    clove_buf_putc(&b, '(');
-    put_ident(&b, tg->cols[col]);
-    clove_buf_puts(&b, neg ? " NOT GLOB " : " GLOB ");
-    put_string(&b, pat.data ? pat.data : "");
-    /* GLOB stops at a NUL byte: such values go to DuckDB unfiltered */
-    clove_buf_puts(&b, " OR instr(");
-    put_ident(&b, tg->cols[col]);
-    clove_buf_puts(&b, ", char(0)) > 0)");
-    clove_buf_dispose(&pat);
+    if (slot_dialect(t, slot) == CLOVE_PUSHDOWN_POSTGRES) {
+        put_pg_column(&b, c);
+        clove_buf_puts(&b, neg ? " NOT LIKE " : " LIKE ");
+        put_pg_string(&b, l.s);
+        clove_buf_puts(&b, " ESCAPE ''");
+    } else {
+        clove_buf_t pat;
+        clove_buf_init(&pat);
+        for (const char *p = l.s; *p; p++) {
+            switch (*p) {
+            case '%': clove_buf_putc(&pat, '*'); break;
+            case '_': clove_buf_putc(&pat, '?'); break;
+            case '*': clove_buf_puts(&pat, "[*]"); break;
+            case '?': clove_buf_puts(&pat, "[?]"); break;
+            case '[': clove_buf_puts(&pat, "[[]"); break;
+            default: clove_buf_putc(&pat, *p); break;
+            }
+        }
+        clove_buf_putc(&b, '(');
+        put_ident(&b, c->src);
+        clove_buf_puts(&b, neg ? " NOT GLOB " : " GLOB ");
+        put_string(&b, pat.data ? pat.data : "");
+        /* GLOB stops at a NUL byte: such values go to DuckDB unfiltered */
+        clove_buf_puts(&b, " OR instr(");
+        put_ident(&b, c->src);
+        clove_buf_puts(&b, ", char(0)) > 0)");
+        clove_buf_dispose(&pat);
+        t->exact = false;
+    }
     if (b.failed) {
         clove_buf_dispose(&b);
         return NULL;
     }
     t->slot = slot;
-    t->exact = false;
     return clove_buf_steal(&b);
 }
 
-/* Translates e (negated when neg) into a SQLite condition keeping at least the rows e (NOT e)
- * keeps; NULL when it cannot. */
+/* `col IS [NOT] NULL`, or a BOOLEAN column as the condition. */
+static char *tr_column_test(tr_t *t, json_t *colref, const char *what)
+{
+    int slot, col = tr_column(t, colref, &slot);
+    if (col < 0) return NULL;
+    const tcol_t *c = slot_col(t, slot, col);
+    bool pg = slot_dialect(t, slot) == CLOVE_PUSHDOWN_POSTGRES;
+    clove_buf_t b;
+    clove_buf_init(&b);
+    put_ident(&b, c->src);
+    if (!strcmp(what, "null")) {
+        clove_buf_puts(&b, " IS NULL");
+    } else if (!strcmp(what, "not null")) {
+        clove_buf_puts(&b, " IS NOT NULL");
+    } else {
+        if (c->kind != CLOVE_PUSHDOWN_COL_BOOL) {
+            clove_buf_dispose(&b);
+            return NULL;
+        }
+        bool v = !strcmp(what, "true");
+        clove_buf_puts(&b, pg ? (v ? " = true" : " = false") : (v ? " = 1" : " = 0"));
+    }
+    if (b.failed) {
+        clove_buf_dispose(&b);
+        return NULL;
+    }
+    t->slot = slot;
+    return clove_buf_steal(&b);
+}
+
+/* Translates e (negated when neg) into a condition of the target's dialect keeping at least
+ * the rows e (NOT e) keeps; NULL when it cannot. */
 static char *tr_expr(tr_t *t, json_t *e, bool neg, int depth)
 {
     if (depth > 200) return NULL;
@@ -975,26 +1611,17 @@ static char *tr_expr(tr_t *t, json_t *e, bool neg, int depth)
         if (neg) is_and = !is_and; /* De Morgan */
         return tr_join(t, json_array_size(kids), piece_child, kids, neg, is_and, depth);
     }
+    if (!strcmp(cls, "OPERATOR") && !strcmp(type, "OPERATOR_NOT") && json_array_size(kids) == 1)
+        return tr_expr(t, json_array_get(kids, 0), !neg, depth + 1);
+    int first = first_slot(t, e, 0);
+    if (first >= 0 && slot_dialect(t, first) == CLOVE_PUSHDOWN_DUCKDB) return dk_leaf(t, e, neg);
     if (!strcmp(cls, "COMPARISON") && op_parse(type, &o))
         return tr_comparison(t, e, neg ? op_negate(o) : o);
     if (!strcmp(cls, "OPERATOR")) {
-        if (!strcmp(type, "OPERATOR_NOT") && json_array_size(kids) == 1)
-            return tr_expr(t, json_array_get(kids, 0), !neg, depth + 1);
         bool is_null = !strcmp(type, "OPERATOR_IS_NULL");
-        if ((is_null || !strcmp(type, "OPERATOR_IS_NOT_NULL")) && json_array_size(kids) == 1) {
-            int slot, col = tr_column(t, json_array_get(kids, 0), &slot);
-            if (col < 0) return NULL;
-            clove_buf_t b;
-            clove_buf_init(&b);
-            put_ident(&b, t->bs->v[slot].t->cols[col]);
-            clove_buf_puts(&b, is_null != neg ? " IS NULL" : " IS NOT NULL");
-            if (b.failed) {
-                clove_buf_dispose(&b);
-                return NULL;
-            }
-            t->slot = slot;
-            return clove_buf_steal(&b);
-        }
+        if ((is_null || !strcmp(type, "OPERATOR_IS_NOT_NULL")) && json_array_size(kids) == 1)
+            return tr_column_test(t, json_array_get(kids, 0),
+                                  is_null != neg ? "null" : "not null");
         bool in = !strcmp(type, "COMPARE_IN");
         if ((in || !strcmp(type, "COMPARE_NOT_IN")) && json_array_size(kids) >= 2) {
             bool n2 = in == neg; /* effective NOT IN */
@@ -1021,21 +1648,7 @@ static char *tr_expr(tr_t *t, json_t *e, bool neg, int depth)
         if (!strcmp(fn, "!~~")) return tr_like(t, kids, !neg);
         return NULL;
     }
-    if (!strcmp(cls, "COLUMN_REF")) {
-        /* a BOOLEAN column as the condition */
-        int slot, col = tr_column(t, e, &slot);
-        if (col < 0 || t->bs->v[slot].t->kinds[col] != CLOVE_PUSHDOWN_COL_BOOL) return NULL;
-        clove_buf_t b;
-        clove_buf_init(&b);
-        put_ident(&b, t->bs->v[slot].t->cols[col]);
-        clove_buf_puts(&b, neg ? " = 0" : " = 1");
-        if (b.failed) {
-            clove_buf_dispose(&b);
-            return NULL;
-        }
-        t->slot = slot;
-        return clove_buf_steal(&b);
-    }
+    if (!strcmp(cls, "COLUMN_REF")) return tr_column_test(t, e, neg ? "false" : "true");
     return NULL;
 }
 
@@ -1068,15 +1681,15 @@ static bool may_push(json_t *from, json_t *j, const binding_t *b)
 }
 
 /* Pushes the conjuncts of cond (WHERE when j is NULL, else ON of join j). Returns true when
- * every conjunct went, exactly, into one binding (for row_limit). */
-static bool push_conjuncts(bindings_t *bs, json_t *from, json_t *j, json_t *cond)
+ * every conjunct went, exactly, into one binding (for the limit). */
+static bool push_conjuncts(ctx_t *c, bindings_t *bs, json_t *from, json_t *j, json_t *cond)
 {
     json_t *list = json_array();
     bool all_exact = true;
     int only = -1;
     flatten_and(cond, list, 0);
     for (size_t i = 0; i < json_array_size(list); i++) {
-        tr_t t = {.bs = bs, .slot = -1, .exact = true};
+        tr_t t = {.c = c, .bs = bs, .slot = -1, .exact = true};
         char *sql = tr_expr(&t, json_array_get(list, i), false, 0);
         if (!sql || t.slot < 0 || !may_push(from, j, &bs->v[t.slot])) {
             free(sql);
@@ -1086,20 +1699,23 @@ static bool push_conjuncts(bindings_t *bs, json_t *from, json_t *j, json_t *cond
         if (!t.exact || (only >= 0 && only != t.slot)) all_exact = false;
         only = t.slot;
         binding_t *b = &bs->v[t.slot];
-        clove_buf_printf(&b->cond, "%s(%s)", b->n_cond++ ? " AND " : "", sql);
+        if (b->t->dialect == CLOVE_PUSHDOWN_DUCKDB)
+            clove_buf_printf(&b->cond, "%s%s", b->n_cond++ ? "," : "", sql);
+        else
+            clove_buf_printf(&b->cond, "%s(%s)", b->n_cond++ ? " AND " : "", sql);
         free(sql);
     }
     json_decref(list);
     return all_exact;
 }
 
-static void push_joins(bindings_t *bs, json_t *from, json_t *ref, int depth)
+static void push_joins(ctx_t *c, bindings_t *bs, json_t *from, json_t *ref, int depth)
 {
     if (depth > MAX_TREE_DEPTH || !is_type(ref, "JOIN")) return;
     json_t *cond = json_object_get(ref, "condition");
-    if (cond && !json_is_null(cond)) push_conjuncts(bs, from, ref, cond);
-    push_joins(bs, from, json_object_get(ref, "left"), depth + 1);
-    push_joins(bs, from, json_object_get(ref, "right"), depth + 1);
+    if (cond && !json_is_null(cond)) push_conjuncts(c, bs, from, ref, cond);
+    push_joins(c, bs, from, json_object_get(ref, "left"), depth + 1);
+    push_joins(c, bs, from, json_object_get(ref, "right"), depth + 1);
 }
 
 /* A select-list expression that maps one input row to one output row: no functions (which
@@ -1159,19 +1775,82 @@ static json_t *constant(const char *alias, json_t *type_id, json_t *value)
                      "type_info", "is_null", 0, "value", value);
 }
 
+/* The DuckDB-dialect condition of b as SQL text (new string), or NULL when it does not read
+ * back as exactly its tree. */
+static char *duckdb_condition(ctx_t *c, binding_t *b)
+{
+    json_t *root = NULL, *check = NULL, *cond = NULL;
+    char *json = NULL, *text = NULL, *out = NULL;
+    clove_err_t err;
+    char *list = clove_xasprintf("[%s]", b->cond.data ? b->cond.data : "");
+    json_t *kids = json_loads(list, 0, NULL);
+    free(list);
+    if (!kids || json_array_size(kids) == 0) goto done;
+    if (json_array_size(kids) == 1) {
+        cond = json_incref(json_array_get(kids, 0));
+    } else {
+        json_t *flat = json_array();
+        for (size_t i = 0; i < json_array_size(kids); i++) {
+            json_t *k = json_array_get(kids, i);
+            if (!strcmp(str_field(k, "class"), "CONJUNCTION") && is_type(k, "CONJUNCTION_AND"))
+                json_array_extend(flat, json_object_get(k, "children"));
+            else
+                json_array_append(flat, k);
+        }
+        cond = json_pack("{s:s, s:s, s:s, s:o}", "class", "CONJUNCTION", "type",
+                         "CONJUNCTION_AND", "alias", "", "children", flat);
+    }
+    /* a SELECT of the condition, deserialised by DuckDB and parsed back */
+    if (parse_sql(c->conn, "SELECT 1", &root, &err) != 0 || !root || !cond) goto done;
+    json_t *node = json_object_get(json_array_get(json_object_get(root, "statements"), 0), "node");
+    json_object_set_new(node, "select_list", json_pack("[O]", cond));
+    if (!(json = json_dumps(root, JSON_COMPACT))) goto done;
+    if (run_parser(c->conn, DESERIALIZE_SQL, json, &text, &err) != 0 ||
+        strncmp(text, "SELECT ", 7) != 0)
+        goto done;
+    if (parse_sql(c->conn, text, &check, &err) != 0 || !check) goto done;
+    json_t *got = json_array_get(
+        json_object_get(json_object_get(json_array_get(json_object_get(check, "statements"), 0),
+                                        "node"),
+                        "select_list"),
+        0);
+    if (!json_equal(got, cond)) {
+        clove_debug(COMP, "not pushing a condition into \"%s\": it does not read back the same",
+                    b->t->name);
+        goto done;
+    }
+    out = clove_xstrdup(text + 7);
+done:
+    free(text);
+    free(json);
+    json_decref(check);
+    json_decref(root);
+    json_decref(cond);
+    json_decref(kids);
+    return out;
+}
+
+/* The condition pushed into b's scan (new string), or NULL. */
+static char *binding_filter(ctx_t *c, binding_t *b)
+{
+    if (b->n_cond == 0 || b->cond.failed || !b->cond.data) return NULL;
+    if (b->t->dialect == CLOVE_PUSHDOWN_DUCKDB) return duckdb_condition(c, b);
+    return clove_xstrdup(b->cond.data);
+}
+
 /* Replaces b's BASE_TABLE node, in place, by a SUBQUERY of the target's view query. */
-static void replace_ref(ctx_t *c, binding_t *b, int64_t limit)
+static void replace_ref(ctx_t *c, binding_t *b, const char *filter, int64_t limit)
 {
     json_t *node = json_deep_copy(b->t->view_node);
     json_t *args = json_object_get(json_object_get(json_object_get(node, "from_table"),
                                                    "function"),
                                    "children");
-    if (b->n_cond > 0 && !b->cond.failed)
-        json_array_append_new(args, constant("where_sql", json_string("VARCHAR"),
-                                             json_string(b->cond.data)));
-    if (limit >= 0)
+    if (filter)
+        json_array_append_new(args, constant(b->t->filter_param, json_string("VARCHAR"),
+                                             json_string(filter)));
+    if (limit >= 0 && b->t->limit_param)
         /* typed as DuckDB's parser types the literal, so the text reads back the same */
-        json_array_append_new(args, constant("row_limit",
+        json_array_append_new(args, constant(b->t->limit_param,
                                              json_string(limit <= INT32_MAX ? "INTEGER"
                                                                             : "BIGINT"),
                                              json_integer(limit)));
@@ -1199,15 +1878,20 @@ static void handle_select(ctx_t *c, json_t *node)
     if (!any) goto done;
 
     json_t *where = json_object_get(node, "where_clause");
-    bool exact = push_conjuncts(&bs, from, NULL, where);
-    push_joins(&bs, from, from, 0);
+    bool exact = push_conjuncts(c, &bs, from, NULL, where);
+    push_joins(c, &bs, from, from, 0);
 
     int64_t limit = -1;
-    if (bs.n == 1 && bs.v[0].ref == from && exact) limit = plain_limit(node);
+    if (bs.n == 1 && bs.v[0].ref == from && exact && bs.v[0].t->limit_param)
+        limit = plain_limit(node);
     for (size_t i = 0; i < bs.n; i++) {
         binding_t *b = &bs.v[i];
-        int64_t lim = i == 0 ? limit : -1;
-        if (b->t && (b->n_cond > 0 || lim >= 0)) replace_ref(c, b, lim);
+        if (!b->t) continue;
+        char *filter = binding_filter(c, b);
+        /* the limit is exact only with every pushed conjunct in place */
+        int64_t lim = i == 0 && (b->n_cond == 0 || filter) ? limit : -1;
+        if (filter || lim >= 0) replace_ref(c, b, filter, lim);
+        free(filter);
     }
 done:
     bindings_dispose(&bs);
@@ -1281,7 +1965,7 @@ int clove_pushdown_rewrite(duckdb_connection conn, const char *sql,
 {
     json_t *root = NULL, *check = NULL;
     char *json = NULL, *text = NULL;
-    ctx_t c = {.targets = targets, .n_targets = n};
+    ctx_t c = {.conn = conn, .targets = targets, .n_targets = n};
     int rc = 0;
     if (!out) return clove_err_set(err, CLOVE_EINVAL, "pushdown: no output given");
     *out = NULL;

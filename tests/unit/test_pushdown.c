@@ -249,11 +249,34 @@ static void test_target_kinds(void **state)
     clove_pushdown_target_unref(t);
     assert_null(clove_pushdown_target_create_sqlite(g_conn, g_store, "nope", "nope", &err));
     /* the generic constructor refuses a view of another shape */
-    clove_pushdown_col_t cols[1] = {{"a", CLOVE_PUSHDOWN_COL_INT}};
-    assert_null(clove_pushdown_target_create(g_conn, "x", "SELECT 1 AS a", cols, 1, &err));
+    clove_pushdown_col_t cols[1] = {{.name = "a", .kind = CLOVE_PUSHDOWN_COL_INT}};
+    clove_pushdown_spec_t spec = {.dialect = CLOVE_PUSHDOWN_SQLITE, .name = "x",
+                                  .view_sql = "SELECT 1 AS a", .scan_fn = "clove_sqlite_scan",
+                                  .filter_param = "where_sql", .cols = cols, .ncols = 1};
+    assert_null(clove_pushdown_target_create(g_conn, &spec, &err));
     assert_int_equal(err.code, CLOVE_EINVAL);
-    t = clove_pushdown_target_create(g_conn, "x", "SELECT a FROM clove_sqlite_scan(1, 'x')",
-                                     cols, 1, &err);
+    spec.view_sql = "SELECT a FROM clove_sqlite_scan(1, 'x')";
+    t = clove_pushdown_target_create(g_conn, &spec, &err);
+    assert_non_null(t);
+    clove_pushdown_target_unref(t);
+    /* another scan function than the view reads */
+    spec.scan_fn = "clove_pg_scan";
+    assert_null(clove_pushdown_target_create(g_conn, &spec, &err));
+    assert_int_equal(err.code, CLOVE_EINVAL);
+    /* a kind the dialect does not take */
+    spec.scan_fn = "clove_sqlite_scan";
+    cols[0].kind = CLOVE_PUSHDOWN_COL_DATE;
+    assert_null(clove_pushdown_target_create(g_conn, &spec, &err));
+    assert_int_equal(err.code, CLOVE_EINVAL);
+    spec.dialect = CLOVE_PUSHDOWN_DUCKDB;
+    assert_null(clove_pushdown_target_create(g_conn, &spec, &err));
+    cols[0].kind = CLOVE_PUSHDOWN_COL_EXPR;
+    t = clove_pushdown_target_create(g_conn, &spec, &err);
+    assert_non_null(t);
+    clove_pushdown_target_unref(t);
+    /* SELECT * is fine too */
+    spec.view_sql = "SELECT * FROM clove_sqlite_scan(1, 'x')";
+    t = clove_pushdown_target_create(g_conn, &spec, &err);
     assert_non_null(t);
     clove_pushdown_target_unref(t);
 }
@@ -459,6 +482,245 @@ static void test_parameters_kept(void **state)
     assert_int_equal(rows, 7);
 }
 
+/* ---- PostgreSQL and DuckDB dialects ----------------------------------------------------- */
+
+/* The value of named argument `param := '...'` in a rewritten query (new string), or NULL. */
+static char *pushed_arg(const char *sql, const char *param)
+{
+    char key[64];
+    snprintf(key, sizeof key, "%s := '", param);
+    const char *p = sql ? strstr(sql, key) : NULL;
+    if (!p) return NULL;
+    clove_buf_t b;
+    clove_buf_init(&b);
+    for (p += strlen(key); *p; p++) {
+        if (*p == '\'') {
+            if (p[1] != '\'') break;
+            p++;
+        }
+        clove_buf_putc(&b, *p);
+    }
+    char *r = clove_buf_steal(&b);
+    return r ? r : strdup("");
+}
+
+static clove_pushdown_target_t *pg_target(void)
+{
+    static const clove_pushdown_col_t cols[] = {
+        {.name = "id", .kind = CLOVE_PUSHDOWN_COL_INT},
+        {.name = "b", .kind = CLOVE_PUSHDOWN_COL_BOOL},
+        {.name = "n", .kind = CLOVE_PUSHDOWN_COL_DECIMAL, .width = 10, .scale = 2},
+        {.name = "big", .kind = CLOVE_PUSHDOWN_COL_DECIMAL, .width = 38, .scale = 0},
+        {.name = "f", .kind = CLOVE_PUSHDOWN_COL_FLOAT},
+        {.name = "d", .kind = CLOVE_PUSHDOWN_COL_DOUBLE},
+        {.name = "s", .source = "S t", .kind = CLOVE_PUSHDOWN_COL_TEXT},
+        {.name = "dt", .kind = CLOVE_PUSHDOWN_COL_DATE},
+        {.name = "ts", .kind = CLOVE_PUSHDOWN_COL_TIMESTAMP},
+        {.name = "tz", .kind = CLOVE_PUSHDOWN_COL_TIMESTAMPTZ},
+        {.name = "tm", .kind = CLOVE_PUSHDOWN_COL_TIME},
+        {.name = "u", .kind = CLOVE_PUSHDOWN_COL_UUID},
+        {.name = "e", .kind = CLOVE_PUSHDOWN_COL_ENUM},
+        {.name = "j", .kind = CLOVE_PUSHDOWN_COL_NULLS},
+        {.name = "x", .kind = CLOVE_PUSHDOWN_COL_NONE},
+    };
+    clove_pushdown_spec_t spec = {.dialect = CLOVE_PUSHDOWN_POSTGRES, .name = "pg",
+                                  .view_sql = "SELECT * FROM clove_pg_scan(7)",
+                                  .scan_fn = "clove_pg_scan", .filter_param = "where_sql",
+                                  .limit_param = "row_limit", .cols = cols,
+                                  .ncols = sizeof cols / sizeof cols[0]};
+    clove_err_t err;
+    clove_pushdown_target_t *t = clove_pushdown_target_create(g_conn, &spec, &err);
+    if (!t) fprintf(stderr, "pg target: %s\n", err.message);
+    assert_non_null(t);
+    return t;
+}
+
+typedef struct {
+    const char *sql;
+    const char *where;   /* the exact pushed condition, or NULL: none */
+    int64_t limit;       /* the pushed row limit, or -1 */
+} text_case_t;
+
+/* Rewrites against the given targets and compares the pushed condition and limit. */
+static bool check_text_case(clove_pushdown_target_t *const *targets, size_t n,
+                            const char *filter_param, const text_case_t *c)
+{
+    clove_err_t err = {0};
+    char *out = NULL;
+    assert_int_equal(clove_pushdown_rewrite(g_conn, c->sql, targets, n, &out, &err), 0);
+    char *w = pushed_arg(out, filter_param);
+    const char *lp = out ? strstr(out, "row_limit := ") : NULL;
+    int64_t lim = lp ? strtoll(lp + strlen("row_limit := "), NULL, 10) : -1;
+    bool ok = (c->where ? w && !strcmp(w, c->where) : !w) && lim == c->limit;
+    if (!ok)
+        fprintf(stderr, "case: %s\n  want where %s limit %lld\n  got  where %s limit %lld\n  (%s)\n",
+                c->sql, c->where ? c->where : "(none)", (long long)c->limit, w ? w : "(none)",
+                (long long)lim, out ? out : "no rewrite");
+    free(w);
+    free(out);
+    return ok;
+}
+
+static void test_postgres_dialect(void **state)
+{
+    (void)state;
+    static const text_case_t cs[] = {
+        {"SELECT * FROM pg WHERE id = 5", "(\"id\" = 5)", -1},
+        {"SELECT * FROM pg WHERE id > 2.5", "(\"id\" > 2)", -1},
+        {"SELECT * FROM pg WHERE id = 2.5", "(false)", -1},
+        {"SELECT * FROM pg WHERE id >= -9223372036854775808",
+         "(\"id\" >= -9223372036854775808)", -1},
+        {"SELECT * FROM pg WHERE n >= 1.25 AND n < -0.5", "(\"n\" >= 1.25) AND (\"n\" < -0.5)",
+         -1},
+        {"SELECT * FROM pg WHERE n = 3", "(\"n\" = 3)", -1},
+        /* DuckDB compares DECIMAL(38,0) with 1.5 through DOUBLE: not pushed */
+        {"SELECT * FROM pg WHERE big = 1.5", NULL, -1},
+        {"SELECT * FROM pg WHERE big = 12", "(\"big\" = 12)", -1},
+        {"SELECT * FROM pg WHERE s = 'it''s'", "(\"S t\" COLLATE \"C\" = E'it''s')", -1},
+        {"SELECT * FROM pg WHERE s > 'a\\b'", "(\"S t\" COLLATE \"C\" > E'a\\\\b')", -1},
+        {"SELECT * FROM pg WHERE s LIKE 'a\\%'",
+         "(\"S t\" COLLATE \"C\" LIKE E'a\\\\%' ESCAPE '')", -1},
+        {"SELECT * FROM pg WHERE s NOT LIKE '_é%'",
+         "(\"S t\" COLLATE \"C\" NOT LIKE E'_é%' ESCAPE '')", -1},
+        {"SELECT * FROM pg WHERE s ILIKE 'a%'", NULL, -1},
+        {"SELECT * FROM pg WHERE s IN ('a', 'b')", "(\"S t\" COLLATE \"C\" IN (E'a', E'b'))",
+         -1},
+        {"SELECT * FROM pg WHERE dt >= DATE '2024-01-05'", "(\"dt\" >= '2024-01-05'::date)",
+         -1},
+        {"SELECT * FROM pg WHERE dt < '2024-1-5'", "(\"dt\" < '2024-01-05'::date)", -1},
+        {"SELECT * FROM pg WHERE dt > 'infinity'", "(\"dt\" > 'infinity'::date)", -1},
+        {"SELECT * FROM pg WHERE dt > 'garbage'", NULL, -1},
+        {"SELECT * FROM pg WHERE dt > TIMESTAMP '2024-01-01 10:00'", NULL, -1},
+        {"SELECT * FROM pg WHERE tz >= TIMESTAMPTZ '2024-01-01 10:00:00+02'",
+         "(\"tz\" >= '2024-01-01 08:00:00+00'::timestamptz)", -1},
+        {"SELECT * FROM pg WHERE tz < '2024-06-01'",
+         "(\"tz\" < '2024-06-01 00:00:00+00'::timestamptz)", -1},
+        {"SELECT * FROM pg WHERE ts BETWEEN '2024-01-01' AND TIMESTAMP '2024-02-01 12:30:00.25'",
+         "((\"ts\" >= '2024-01-01 00:00:00'::timestamp) AND "
+         "(\"ts\" <= '2024-02-01 12:30:00.25'::timestamp))",
+         -1},
+        {"SELECT * FROM pg WHERE tm < TIME '12:00'", "(\"tm\" < '12:00:00'::time)", -1},
+        {"SELECT * FROM pg WHERE u = 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'",
+         "(\"u\" = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid)", -1},
+        {"SELECT * FROM pg WHERE u > 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11'", NULL, -1},
+        {"SELECT * FROM pg WHERE e IN ('happy', 'sad')", "(\"e\"::text IN (E'happy', E'sad'))",
+         -1},
+        {"SELECT * FROM pg WHERE e <> 'x'", "(\"e\"::text <> E'x')", -1},
+        {"SELECT * FROM pg WHERE e < 'x'", NULL, -1},
+        {"SELECT * FROM pg WHERE b AND NOT (d > 1)", "(\"b\" = true) AND (\"d\" <= 1::float8)",
+         -1},
+        {"SELECT * FROM pg WHERE NOT b", "(\"b\" = false)", -1},
+        {"SELECT * FROM pg WHERE f = 3", "(\"f\" = 3::float4)", -1},
+        {"SELECT * FROM pg WHERE f = 0.1",
+         "((\"f\" BETWEEN 0.099999900000000003::float8 AND 0.10000010000000001::float8))", -1},
+        {"SELECT * FROM pg WHERE j IS NULL AND x = 1", "(\"j\" IS NULL)", -1},
+        {"SELECT * FROM pg WHERE j = '{}'", NULL, -1},
+        {"SELECT * FROM pg WHERE id = 1 OR s = 'b'",
+         "((\"id\" = 1) OR (\"S t\" COLLATE \"C\" = E'b'))", -1},
+        {"SELECT id FROM pg WHERE id IN (1, 2) LIMIT 5", "(\"id\" IN (1, 2))", 5},
+        {"SELECT * FROM pg WHERE s LIKE 'a%' LIMIT 3",
+         "(\"S t\" COLLATE \"C\" LIKE E'a%' ESCAPE '')", 3},
+        {"SELECT * FROM pg WHERE f = 0.1 LIMIT 3",
+         "((\"f\" BETWEEN 0.099999900000000003::float8 AND 0.10000010000000001::float8))", -1},
+        {"SELECT * FROM pg LIMIT 4", NULL, 4},
+        {"SELECT * FROM pg WHERE dt IN ('2024-01-01', DATE '2024-01-02')",
+         "((\"dt\" = '2024-01-01'::date) OR (\"dt\" = '2024-01-02'::date))", -1},
+    };
+    clove_pushdown_target_t *pg = pg_target();
+    bool ok = true;
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        ok &= check_text_case(&pg, 1, "where_sql", &cs[i]);
+    /* a query over a PostgreSQL and a SQLite target: each gets its own dialect */
+    clove_pushdown_target_t *mixed[3] = {g_targets[0], g_targets[1], pg};
+    char *out = NULL;
+    clove_err_t err;
+    assert_int_equal(clove_pushdown_rewrite(g_conn,
+                                            "SELECT * FROM pg JOIN t ON pg.id = t.id WHERE "
+                                            "pg.s = 'x' AND t.s = 'y'",
+                                            mixed, 3, &out, &err),
+                     0);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "clove_pg_scan(7, where_sql := '(\"S t\" COLLATE \"C\" = "
+                                "E''x'')')"));
+    assert_non_null(strstr(out, "where_sql := '(\"s\" = ''y'')'"));
+    free(out);
+    clove_pushdown_target_unref(pg);
+    if (!ok) fail_msg("postgres dialect cases failed");
+}
+
+static void test_duckdb_dialect(void **state)
+{
+    (void)state;
+    exec_ok("CREATE TABLE spice.public.p AS SELECT * FROM (VALUES (2023, '01', 'a'), "
+            "(2023, '02', 'b'), (2024, '01', 'c'), (2024, NULL, 'd'), (NULL, '03', 'e'), "
+            "(2022, '12', 'f')) AS v(year, month, name)");
+    static const clove_pushdown_col_t cols[] = {
+        {.name = "year", .kind = CLOVE_PUSHDOWN_COL_EXPR},
+        {.name = "month", .source = "Month", .kind = CLOVE_PUSHDOWN_COL_EXPR},
+        {.name = "name", .kind = CLOVE_PUSHDOWN_COL_NONE},
+    };
+    clove_pushdown_spec_t spec = {.dialect = CLOVE_PUSHDOWN_DUCKDB, .name = "p",
+                                  .view_sql = "SELECT * FROM clove_test_scan(3)",
+                                  .scan_fn = "clove_test_scan",
+                                  .filter_param = "partition_filter", .cols = cols, .ncols = 3};
+    clove_err_t err;
+    clove_pushdown_target_t *p = clove_pushdown_target_create(g_conn, &spec, &err);
+    assert_non_null(p);
+    static const text_case_t cs[] = {
+        {"SELECT * FROM p WHERE year = 2024", "(\"year\" = 2024)", -1},
+        {"SELECT * FROM p WHERE year = 2024 AND name = 'x'", "(\"year\" = 2024)", -1},
+        {"SELECT * FROM p WHERE year > 2020 AND month IN ('01', '02')",
+         "((\"year\" > 2020) AND (\"Month\" IN ('01', '02')))", -1},
+        {"SELECT * FROM p AS q WHERE NOT (q.year = 2024)", "(\"year\" != 2024)", -1},
+        {"SELECT * FROM p WHERE NOT (month IN ('01'))", "(\"Month\" NOT IN ('01'))", -1},
+        {"SELECT * FROM p WHERE (year = 2024 AND name = 'a') OR year = 2022",
+         "((\"year\" = 2024) OR (\"year\" = 2022))", -1},
+        {"SELECT * FROM p WHERE NOT (year = 2024 OR month IS NULL)",
+         "((\"year\" != 2024) AND (NOT (\"Month\" IS NULL)))", -1},
+        {"SELECT * FROM p WHERE lower(month) = '01' AND year::VARCHAR LIKE '20%'",
+         "((lower(\"Month\") = '01') AND (CAST(\"year\" AS VARCHAR) ~~ '20%'))", -1},
+        {"SELECT * FROM p WHERE NOT (year BETWEEN 2020 AND 2023)",
+         "(NOT (\"year\" BETWEEN 2020 AND 2023))", -1},
+        {"SELECT * FROM p WHERE CASE WHEN year > 2023 THEN true ELSE month = '12' END",
+         "CASE  WHEN ((\"year\" > 2023)) THEN (CAST('t' AS BOOLEAN)) ELSE (\"Month\" = '12') END",
+         -1},
+        {"SELECT * FROM p WHERE year = 2024 LIMIT 2", "(\"year\" = 2024)", -1},
+        {"SELECT * FROM p WHERE year = random()", NULL, -1},
+        {"SELECT * FROM p WHERE year = (SELECT 2024)", NULL, -1},
+        {"SELECT * FROM p WHERE year = $1", NULL, -1},
+        {"SELECT * FROM p WHERE name = 'a'", NULL, -1},
+        {"SELECT * FROM p WHERE year = length(name)", NULL, -1},
+        {"SELECT * FROM p WHERE year = 2024 OR name = 'a'", NULL, -1},
+    };
+    bool ok = true;
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        ok &= check_text_case(&p, 1, "partition_filter", &cs[i]);
+        if (!cs[i].where) continue;
+        /* the pushed condition keeps every row the query keeps */
+        const char *w = strstr(cs[i].sql, "WHERE ");
+        char *lim = strstr(w, " LIMIT");
+        char *cond = strndup(w + 6, lim ? (size_t)(lim - w - 6) : strlen(w + 6));
+        char *q = clove_xasprintf("SELECT count(*) FROM (SELECT * FROM spice.public.p AS q "
+                                  "WHERE %s) AS o WHERE NOT EXISTS (SELECT 1 FROM "
+                                  "spice.public.p AS f WHERE (%s) AND f.name = o.name)",
+                                  cond, cs[i].where);
+        size_t n;
+        char *msg;
+        char **rows = rows_of(q, &n, &msg);
+        if (!rows || n != 1 || strcmp(rows[0], "0") != 0) {
+            fprintf(stderr, "pushed condition drops rows: %s (%s)\n", q, msg ? msg : "");
+            ok = false;
+        }
+        if (rows) rows_free(rows, n);
+        free(msg);
+        free(q);
+        free(cond);
+    }
+    clove_pushdown_target_unref(p);
+    exec_ok("DROP TABLE spice.public.p");
+    if (!ok) fail_msg("duckdb dialect cases failed");
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -485,6 +747,8 @@ int main(void)
         cmocka_unit_test(test_joins_and_scopes),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_parameters_kept),
+        cmocka_unit_test(test_postgres_dialect),
+        cmocka_unit_test(test_duckdb_dialect),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
