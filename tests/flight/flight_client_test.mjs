@@ -17,7 +17,12 @@ import { fileURLToPath } from 'node:url';
 
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
-import { Message, tableFromArrays, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { execFileSync } from 'node:child_process';
+import {
+    Binary, Bool, DateDay, Decimal, Float32, Float64, Int16, Int32, Int64, Int8, Message, Null,
+    Table, TimeMicrosecond, Timestamp, TimeUnit, Uint16, Uint32, Uint64, Uint8, Utf8, makeData,
+    makeVector, tableFromArrays, tableFromIPC, tableToIPC, vectorFromArray,
+} from 'apache-arrow';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -77,9 +82,9 @@ function ipcStream(datas) {
 
 // ---- server ----------------------------------------------------------------------------------
 
-function startServer(podDir) {
+function startServer(podDir, extraArgs = []) {
     return new Promise((resolve, reject) => {
-        const child = spawn(serverBin, [podDir, '127.0.0.1:0'], {
+        const child = spawn(serverBin, [podDir, '127.0.0.1:0', ...extraArgs], {
             stdio: ['pipe', 'pipe', 'inherit'],
         });
         let out = '';
@@ -99,6 +104,9 @@ function writePod() {
     const rows = ['id,name,score'];
     for (let i = 0; i < 5000; i++) rows.push(`${i},n${i},${i / 4}`);
     fs.writeFileSync(path.join(dir, 'data', 'nums.csv'), rows.join('\n') + '\n');
+    fs.writeFileSync(path.join(dir, 'data', 'events.csv'),
+                     'id,name,amount,seen_at\n1,first,1.50,2024-01-02 03:04:05\n');
+    fs.writeFileSync(path.join(dir, 'data', 'keyed.csv'), 'id,name\n1,one\n2,two\n');
     fs.writeFileSync(path.join(dir, 'spicepod.yaml'), [
         'version: v1',
         'kind: Spicepod',
@@ -108,8 +116,67 @@ function writePod() {
         '    name: nums',
         '    acceleration:',
         '      enabled: true',
+        // appends (DoPut): plain, keyed with upsert, SQLite keyed with drop, not accelerated
+        '  - from: file:data/events.csv',
+        '    name: events',
+        '    access: read_write',
+        '    acceleration:',
+        '      enabled: true',
+        '  - from: file:data/keyed.csv',
+        '    name: keyed',
+        '    access: read_write',
+        '    acceleration:',
+        '      enabled: true',
+        '      primary_key: id',
+        '      on_conflict:',
+        '        id: upsert',
+        '  - from: file:data/keyed.csv',
+        '    name: keyed_lite',
+        '    access: read_write',
+        '    acceleration:',
+        '      enabled: true',
+        '      engine: sqlite',
+        '      primary_key: id',
+        '      on_conflict:',
+        '        id: drop',
+        '  - from: file:data/keyed.csv',
+        '    name: fed',
+        '    access: read_write',
         '',
     ].join('\n'));
+    return dir;
+}
+
+// A second server: API keys (ro, rw, plain) and TLS with a throwaway CA made by openssl.
+function writeSecurePod() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clove-flight-secure-'));
+    fs.mkdirSync(path.join(dir, 'data'));
+    fs.writeFileSync(path.join(dir, 'data', 'log.csv'), 'id,msg\n1,hello\n');
+    fs.writeFileSync(path.join(dir, 'spicepod.yaml'), [
+        'version: v1',
+        'kind: Spicepod',
+        'name: flight_secure',
+        'runtime:',
+        '  auth:',
+        '    api-key:',
+        '      enabled: true',
+        '      keys: ["reader-key:ro", "writer-key:rw", "plain-key"]',
+        'datasets:',
+        '  - from: file:data/log.csv',
+        '    name: log',
+        '    access: read_write',
+        '    acceleration:',
+        '      enabled: true',
+        '',
+    ].join('\n'));
+    const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt',
+        '-days', '2', '-subj', '/CN=clove conformance CA');
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr',
+        '-subj', '/CN=localhost');
+    fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key',
+        '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'ext.cnf');
     return dir;
 }
 
@@ -362,16 +429,19 @@ check('CommandGetTables: filters, table types and include_schema', async (client
     let r = await runCommand(client, 'CommandGetTables', CommandGetTables.encode({}));
     assert.deepEqual(fieldsOf(r.schema), ['catalog_name:Utf8:null', 'db_schema_name:Utf8:null',
                                           'table_name:Utf8:not null', 'table_type:Utf8:not null']);
-    assert.deepEqual(r.table.toArray().map((x) => x.toJSON()),
+    assert.deepEqual(r.table.toArray().map((x) => x.toJSON()).filter((x) => x.table_name === 'nums'),
                      [{ catalog_name: 'spice', db_schema_name: 'public', table_name: 'nums', table_type: 'TABLE' }]);
+    assert.deepEqual([...r.table.getChild('table_name')].sort(),
+                     ['events', 'fed', 'keyed', 'keyed_lite', 'nums']);
     r = await runCommand(client, 'CommandGetTables', CommandGetTables.encode({ table_name_filter_pattern: 'n_m%' }));
     assert.equal(r.table.numRows, 1);
     r = await runCommand(client, 'CommandGetTables', CommandGetTables.encode({ table_name_filter_pattern: 'x%' }));
     assert.equal(r.table.numRows, 0);
     r = await runCommand(client, 'CommandGetTables', CommandGetTables.encode({ table_types: ['VIEW'] }));
-    assert.equal(r.table.numRows, 0);
+    assert.deepEqual([...r.table.getChild('table_name')].sort(), ['fed', 'keyed_lite']);
     r = await runCommand(client, 'CommandGetTables', CommandGetTables.encode({ catalog: 'spice',
-        db_schema_filter_pattern: 'public', table_types: ['TABLE'], include_schema: true }));
+        db_schema_filter_pattern: 'public', table_name_filter_pattern: 'nums', table_types: ['TABLE'],
+        include_schema: true }));
     assert.deepEqual(fieldsOf(r.schema).slice(4), ['table_schema:Binary:not null']);
     assert.equal(r.table.numRows, 1);
     const ts = schemaOf(Buffer.from(r.table.getChild('table_schema').get(0)));
@@ -481,6 +551,220 @@ check('prepared statement: SELECT ? + ? bound by DoPut, reused, closed', async (
     await expectStatus(createPrepared(client, "SELECT * FROM read_csv('/etc/passwd')"),
                        grpc.status.PERMISSION_DENIED, /not allowed/);
     await expectStatus(createPrepared(client, 'SELEC 1'), grpc.status.INVALID_ARGUMENT, /syntax/i);
+});
+
+// ---- typed parameters, several parameter rows -------------------------------------------------
+
+const preparedCmd = (handle) => packAny('CommandPreparedStatementQuery',
+    CommandPreparedStatementQuery.encode({ prepared_statement_handle: handle }));
+
+// Binds the columns of `table` (one row per run) to a new prepared statement and returns
+// the rows DoGet answers, with the answer's schema.
+async function runPrepared(client, sql, table) {
+    const ps = await createPrepared(client, sql);
+    const cmd = preparedCmd(ps.prepared_statement_handle);
+    const puts = await doPut(client, flightDatas(Buffer.from(tableToIPC(table, 'stream')),
+                                                 { type: 'CMD', cmd }));
+    assert.equal(puts.length, 1);
+    const info = await unary(client, 'GetFlightInfo', { type: 'CMD', cmd });
+    const answer = tableFromIPC(ipcStream(await doGet(client, info.endpoint[0].ticket.ticket)));
+    const body = packAny('ActionClosePreparedStatementRequest',
+                         ActionClosePreparedStatementRequest.encode({ prepared_statement_handle: ps.prepared_statement_handle }));
+    await collect(client.DoAction({ type: 'ClosePreparedStatement', body }));
+    return answer;
+}
+
+const col = (type, data, nulls, length = data.length ?? data) => {
+    const props = { type, length, nullCount: 0 };
+    if (typeof data !== 'number') props.data = data;
+    if (nulls) {
+        props.nullBitmap = Uint8Array.from([nulls.reduce((m, v, i) => m | (v ? 1 << i : 0), 0)]); // 1 = valid
+        props.nullCount = nulls.filter((v) => !v).length;
+    }
+    return makeVector(makeData(props));
+};
+
+// Row i of a 64-bit column as stored (timestamps: get() rounds to milliseconds).
+const raw64 = (vec, i) => {
+    for (const d of vec.data) {
+        if (i < d.length) return d.values[d.offset + i];
+        i -= d.length;
+    }
+    return undefined;
+};
+
+check('prepared statement parameters of every common type keep their type', async (client) => {
+    const day = (iso) => Math.round(Date.parse(iso) / 86400000);
+    const us = (iso) => BigInt(Date.parse(iso)) * 1000n;
+    const params = new Table({
+        i8: col(new Int8(), Int8Array.from([-128, 7])),
+        i16: col(new Int16(), Int16Array.from([-32768, 300])),
+        i32: col(new Int32(), Int32Array.from([2147483647, -5])),
+        i64: col(new Int64(), BigInt64Array.from([-9223372036854775808n, 42n])),
+        u8: col(new Uint8(), Uint8Array.from([255, 0])),
+        u16: col(new Uint16(), Uint16Array.from([65535, 1])),
+        u32: col(new Uint32(), Uint32Array.from([4294967295, 2])),
+        u64: col(new Uint64(), BigUint64Array.from([18446744073709551615n, 3n])),
+        f32: col(new Float32(), Float32Array.from([1.5, -0.25])),
+        f64: col(new Float64(), Float64Array.from([Math.PI, -1e300])),
+        b: vectorFromArray([true, false], new Bool()),
+        s: vectorFromArray(['héllo', ''], new Utf8()),
+        bin: vectorFromArray([Uint8Array.from([0, 1, 255]), new Uint8Array(0)], new Binary()),
+        d: col(new DateDay(), Int32Array.from([day('2024-02-29'), day('1969-12-31')])),
+        t: col(new TimeMicrosecond(), BigInt64Array.from([45296789012n, 0n])),
+        ts: col(new Timestamp(TimeUnit.MICROSECOND), BigInt64Array.from([us('2024-01-02T03:04:05.678Z') + 9n, -1n])),
+        tz: col(new Timestamp(TimeUnit.MICROSECOND, 'UTC'), BigInt64Array.from([us('2000-01-01T00:00:00Z'), 1n])),
+        dec: col(new Decimal(2, 10, 128), Uint32Array.from([12345, 0, 0, 0, 0xfffffff6, 0xffffffff, 0xffffffff, 0xffffffff]), null, 2),
+        n: col(new Null(), 2),
+        ni: col(new Int32(), Int32Array.from([1, 0]), [false, true]),
+    });
+    const names = params.schema.fields.map((f) => f.name);
+    const sql = 'SELECT ' + names.map((n) => `? AS ${n}`).join(', ');
+    const answer = await runPrepared(client, sql, params);
+    assert.equal(answer.numRows, 2, 'one answer row per parameter row');
+    assert.deepEqual(answer.schema.fields.map((f) => `${f.name}:${f.type}`), [
+        'i8:Int8', 'i16:Int16', 'i32:Int32', 'i64:Int64', 'u8:Uint8', 'u16:Uint16', 'u32:Uint32',
+        'u64:Uint64', 'f32:Float32', 'f64:Float64', 'b:Bool', 's:Utf8', 'bin:Binary',
+        'd:Date32<DAY>', 't:Time64<MICROSECOND>', 'ts:Timestamp<MICROSECOND>',
+        `tz:${answer.schema.fields[16].type}`, 'dec:Decimal[10e+2]',
+        // an all-null column binds untyped NULLs: DuckDB answers them as INTEGER
+        'n:Int32', 'ni:Int32']);
+    assert.match(String(answer.schema.fields[16].type), /^Timestamp<MICROSECOND, (Etc\/)?UTC>$/);
+    const get = (name, row) => answer.getChild(name).get(row);
+    assert.deepEqual([get('i8', 0), get('i8', 1), get('i16', 0), get('i32', 0), get('i32', 1)],
+                     [-128, 7, -32768, 2147483647, -5]);
+    assert.deepEqual([get('i64', 0), get('i64', 1)], [-9223372036854775808n, 42n]);
+    assert.deepEqual([get('u8', 0), get('u16', 0), get('u32', 0), get('u64', 0), get('u64', 1)],
+                     [255, 65535, 4294967295, 18446744073709551615n, 3n]);
+    assert.deepEqual([get('f32', 0), get('f32', 1), get('f64', 0), get('f64', 1)], [1.5, -0.25, Math.PI, -1e300]);
+    assert.deepEqual([get('b', 0), get('b', 1), get('s', 0), get('s', 1)], [true, false, 'héllo', '']);
+    assert.deepEqual([...get('bin', 0)], [0, 1, 255]);
+    assert.equal(get('bin', 1).length, 0);
+    assert.deepEqual([get('d', 0), get('d', 1)], [Date.parse('2024-02-29'), Date.parse('1969-12-31')]);
+    assert.deepEqual([get('t', 0), get('t', 1)], [45296789012n, 0n]);
+    assert.deepEqual([raw64(answer.getChild('ts'), 0), raw64(answer.getChild('ts'), 1)],
+                     [us('2024-01-02T03:04:05.678Z') + 9n, -1n]);
+    assert.deepEqual([raw64(answer.getChild('tz'), 0), raw64(answer.getChild('tz'), 1)],
+                     [us('2000-01-01T00:00:00Z'), 1n]);
+    assert.deepEqual([String(get('dec', 0)), String(get('dec', 1))], ['12345', '-10']);
+    assert.deepEqual([get('n', 0), get('n', 1), get('ni', 0), get('ni', 1)], [null, null, null, 0]);
+});
+
+check('several parameter rows: the statement runs once per row, results concatenated', async (client) => {
+    const params = tableFromArrays({ lo: Int32Array.from([0, 10, 4998]), hi: Int32Array.from([2, 12, 5005]) });
+    const answer = await runPrepared(client,
+        'SELECT id, name FROM nums WHERE id >= ? AND id < ? ORDER BY id', params);
+    assert.deepEqual([...answer.getChild('id')].map(Number), [0, 1, 10, 11, 4998, 4999]);
+    assert.deepEqual([...answer.getChild('name')], ['n0', 'n1', 'n10', 'n11', 'n4998', 'n4999']);
+    // a date parameter against a dataset's computed column, two rows
+    const days = tableFromArrays({ d: vectorFromArray([new Date('2024-03-01'), new Date('2023-12-31')], new DateDay()) });
+    const r = await runPrepared(client, "SELECT ?::DATE + INTERVAL 1 DAY AS next", days);
+    assert.deepEqual([...r.getChild('next')].map((v) => new Date(v).toISOString().slice(0, 10)),
+                     ['2024-03-02', '2024-01-01']);
+    // a row whose values do not fit the statement fails the DoGet with the engine's message
+    const bad = tableFromArrays({ v: vectorFromArray(['1', 'x'], new Utf8()) });
+    await expectStatus(runPrepared(client, 'SELECT ?::INTEGER AS v', bad), grpc.status.INVALID_ARGUMENT,
+                       /Could not convert string 'x' to INT32/);
+});
+
+// ---- DoPut appends -------------------------------------------------------------------------------
+
+const CommandStatementIngest = sqlCodec('CommandStatementIngest');
+const DoPutUpdateResult = sqlCodec('DoPutUpdateResult');
+
+const ingestCmd = (table, extra = {}) => ({
+    type: 'CMD',
+    cmd: packAny('CommandStatementIngest', CommandStatementIngest.encode({
+        table, table_definition_options: { if_not_exist: 'TABLE_NOT_EXIST_OPTION_FAIL',
+                                           if_exists: 'TABLE_EXISTS_OPTION_APPEND' }, ...extra })),
+});
+
+async function ingest(client, descriptor, table, metadata) {
+    const call = metadata ? client.DoPut(metadata) : client.DoPut();
+    const got = collect(call);
+    for (const d of flightDatas(Buffer.from(tableToIPC(table, 'stream')), descriptor)) call.write(d);
+    call.end();
+    const puts = await got;
+    assert.equal(puts.length, 1);
+    return Number(DoPutUpdateResult.decode(puts[0].app_metadata).record_count);
+}
+
+async function rowsOf(client, sql) {
+    return tableFromIPC(ipcStream(await doGet(client, Buffer.from(sql)))).toArray().map((r) => r.toJSON());
+}
+
+check('DoPut CommandStatementIngest appends to a read_write dataset; the next query sees it', async (client) => {
+    // columns in another order than the dataset's, one missing (NULL), types cast
+    const t = new Table({
+        name: vectorFromArray(['second', 'third'], new Utf8()),
+        id: col(new Int32(), Int32Array.from([2, 3])),
+        amount: col(new Float32(), Float32Array.from([2.25, -1])),
+    });
+    assert.equal(await ingest(client, ingestCmd('events'), t), 2);
+    assert.deepEqual((await rowsOf(client, 'SELECT id, name, amount, seen_at FROM events ORDER BY id')).map((r) => ({ ...r, id: Number(r.id) })), [
+        { id: 1, name: 'first', amount: 1.5, seen_at: Date.parse('2024-01-02T03:04:05Z') },
+        { id: 2, name: 'second', amount: 2.25, seen_at: null },
+        { id: 3, name: 'third', amount: -1, seen_at: null },
+    ]);
+    // spice.public.<name> and a multi-batch stream (3 batches of 2000 rows)
+    const many = tableFromArrays({ id: Int32Array.from({ length: 6000 }, (_, i) => 100 + i) });
+    const batches = [];
+    for (let off = 0; off < 6000; off += 2000) batches.push(...many.slice(off, off + 2000).batches);
+    const stream = tableToIPC(new Table(batches), 'stream');
+    const call = client.DoPut();
+    const got = collect(call);
+    for (const d of flightDatas(Buffer.from(stream), ingestCmd('events', { catalog: 'spice', schema: 'public' }))) call.write(d);
+    call.end();
+    assert.equal(Number(DoPutUpdateResult.decode((await got)[0].app_metadata).record_count), 6000);
+    const [{ n, s }] = await rowsOf(client, 'SELECT count(*) AS n, sum(id) AS s FROM events');
+    assert.equal(Number(n), 6003);
+    assert.equal(Number(s), 6 + 6000 * 100 + (5999 * 6000) / 2);
+});
+
+check('DoPut with a PATH descriptor (the Spice runtime form) appends too', async (client) => {
+    const t = tableFromArrays({ id: Int32Array.from([-1]), name: vectorFromArray(['via path'], new Utf8()) });
+    assert.equal(await ingest(client, { type: 'PATH', path: ['public', 'events'] }, t), 1);
+    assert.deepEqual(await rowsOf(client, 'SELECT name FROM events WHERE id = -1'), [{ name: 'via path' }]);
+});
+
+check('appends follow primary_key and on_conflict (DuckDB upsert, SQLite drop)', async (client) => {
+    const t = tableFromArrays({ id: Int32Array.from([2, 3]), name: vectorFromArray(['TWO', 'three'], new Utf8()) });
+    assert.equal(await ingest(client, ingestCmd('keyed'), t), 2);
+    assert.deepEqual((await rowsOf(client, 'SELECT id, name FROM keyed ORDER BY id')).map((r) => [Number(r.id), r.name]),
+                     [[1, 'one'], [2, 'TWO'], [3, 'three']]);
+    // drop: the stored row wins over the incoming one
+    await ingest(client, ingestCmd('keyed_lite'), t);
+    assert.deepEqual((await rowsOf(client, 'SELECT id, name FROM keyed_lite ORDER BY id')).map((r) => [Number(r.id), r.name]),
+                     [[1, 'one'], [2, 'two'], [3, 'three']]);
+    // upsert (not upsert_dedup): two rows with one key in a batch is an error, nothing written
+    const dup = tableFromArrays({ id: Int32Array.from([7, 7]), name: vectorFromArray(['a', 'b'], new Utf8()) });
+    await expectStatus(ingest(client, ingestCmd('keyed'), dup), grpc.status.INVALID_ARGUMENT,
+                       /several rows with primary key 7/);
+    assert.deepEqual(await rowsOf(client, 'SELECT count(*) AS n FROM keyed WHERE id = 7'), [{ n: 0n }]);
+});
+
+check('appends refused: read-only, not accelerated, unknown dataset or column, bad values', async (client) => {
+    const t = tableFromArrays({ id: Int32Array.from([1]) });
+    await expectStatus(ingest(client, ingestCmd('nums'), t), grpc.status.PERMISSION_DENIED,
+                       /dataset nums is not writable: declare it with access: read_write/);
+    await expectStatus(ingest(client, ingestCmd('fed'), t), grpc.status.INVALID_ARGUMENT,
+                       /dataset fed is not accelerated/);
+    await expectStatus(ingest(client, ingestCmd('nope'), t), grpc.status.NOT_FOUND,
+                       /dataset "nope" does not exist/);
+    await expectStatus(ingest(client, ingestCmd('events', { schema: 'other' }), t), grpc.status.NOT_FOUND,
+                       /schema "other" does not exist/);
+    await expectStatus(ingest(client, ingestCmd('events'), tableFromArrays({ wat: Int32Array.from([1]) })),
+                       grpc.status.INVALID_ARGUMENT, /column "wat" of the incoming data does not exist in dataset events/);
+    await expectStatus(ingest(client, ingestCmd('events'), tableFromArrays({ seen_at: vectorFromArray(['not a time'], new Utf8()) })),
+                       grpc.status.INVALID_ARGUMENT, /events/);
+    const replace = { type: 'CMD', cmd: packAny('CommandStatementIngest', CommandStatementIngest.encode({
+        table: 'events', table_definition_options: { if_exists: 'TABLE_EXISTS_OPTION_REPLACE' } })) };
+    await expectStatus(ingest(client, replace, t), grpc.status.UNIMPLEMENTED, /if_exists REPLACE/);
+    const update = { type: 'CMD', cmd: packAny('CommandStatementUpdate', Buffer.from([0x0a, 0x01, 0x78])) };
+    await expectStatus(ingest(client, update, t), grpc.status.UNIMPLEMENTED, /CommandStatementUpdate/);
+    await expectStatus(ingest(client, { type: 'PATH', path: [] }, t), grpc.status.INVALID_ARGUMENT, /No path provided/);
+    // nothing of the refused appends arrived
+    assert.deepEqual(await rowsOf(client, 'SELECT count(*) AS n FROM events WHERE id = 1'), [{ n: 1n }]);
 });
 
 check('concurrent DoGets', async (client) => {
