@@ -80,6 +80,15 @@ function ipcStream(datas) {
     return Buffer.concat(pieces);
 }
 
+// Row i of a 64-bit column as stored (timestamps: get() rounds to milliseconds).
+const raw64 = (vec, i) => {
+    for (const d of vec.data) {
+        if (i < d.length) return d.values[d.offset + i];
+        i -= d.length;
+    }
+    return undefined;
+};
+
 // ---- server ----------------------------------------------------------------------------------
 
 function startServer(podDir, extraArgs = []) {
@@ -266,6 +275,57 @@ check('GetFlightInfo + DoGet: SELECT 1 AS a, \'x\' AS b', async (client) => {
     const table = tableFromIPC(ipcStream(datas));
     assert.equal(table.numRows, 1);
     assert.deepEqual(table.toArray().map((r) => r.toJSON()), [{ a: 1, b: 'x' }]);
+});
+
+const EVERY_TYPE_SQL = `SELECT -1::TINYINT AS i8, -2::SMALLINT AS i16, -3::INTEGER AS i32,
+    -4::BIGINT AS i64, 1::UTINYINT AS u8, 2::USMALLINT AS u16, 3::UINTEGER AS u32,
+    18446744073709551615::UBIGINT AS u64, -170141183460469231731687303715884105727::HUGEINT AS hi,
+    1.5::FLOAT AS f32, 2.25::DOUBLE AS f64, 123.45::DECIMAL(5,2) AS d5,
+    -1234567890.123456789::DECIMAL(38,9) AS d38, true AS b, 'héllo' AS s, '\\xAA\\x00\\xBB'::BLOB AS bin,
+    DATE '2024-02-29' AS d, TIME '12:34:56.789012' AS t, TIMESTAMP '2024-01-02 03:04:05.678901' AS ts,
+    TIMESTAMPTZ '2024-01-02 03:04:05.5+00' AS tz, INTERVAL '14 months 2 days 3 microseconds' AS iv,
+    [1, 2, NULL]::INTEGER[] AS l, {'a': 1, 'b': 'x'} AS st, MAP {'k': 10, 'm': 20} AS m, NULL AS n,
+    '0b7c1a74-2f6e-4c1b-9d3e-8a5f6b7c8d9e'::UUID AS u, [[1], []]::INTEGER[][] AS ll`;
+
+check('apache-arrow decodes every type clove produces, value by value', async (client) => {
+    const info = await flightInfo(client, EVERY_TYPE_SQL);
+    const datas = await doGet(client, info.endpoint[0].ticket.ticket);
+    const t = tableFromIPC(ipcStream(datas));
+    const types = t.schema.fields.map((f) => `${f.name}:${f.type}`);
+    // the FlightInfo schema (from preparing) and the stream's agree
+    assert.deepEqual(schemaOf(info.schema).fields.map((f) => `${f.name}:${f.type}`), types);
+    assert.deepEqual(types, ['i8:Int8', 'i16:Int16', 'i32:Int32', 'i64:Int64', 'u8:Uint8',
+        'u16:Uint16', 'u32:Uint32', 'u64:Uint64', 'hi:Decimal[38e0]', 'f32:Float32', 'f64:Float64',
+        'd5:Decimal[5e+2]', 'd38:Decimal[38e+9]', 'b:Bool', 's:Utf8', 'bin:Binary', 'd:Date32<DAY>',
+        't:Time64<MICROSECOND>', 'ts:Timestamp<MICROSECOND>', types[19], 'iv:Interval<MONTH_DAY_NANO>',
+        'l:List<Int32>', 'st:Struct<{a:Int32, b:Utf8}>', 'm:Map<{key:Utf8, value:Int32}>',
+        'n:Int32', 'u:Utf8', 'll:List<List<Int32>>']);
+    assert.match(types[19], /^tz:Timestamp<MICROSECOND, (Etc\/)?UTC>$/);
+    assert.equal(t.numRows, 1);
+    const v = (name) => t.getChild(name).get(0);
+    assert.deepEqual([v('i8'), v('i16'), v('i32'), v('i64')], [-1, -2, -3, -4n]);
+    assert.deepEqual([v('u8'), v('u16'), v('u32'), v('u64')], [1, 2, 3, 18446744073709551615n]);
+    assert.equal(String(v('hi')), '-170141183460469231731687303715884105727');
+    assert.deepEqual([v('f32'), v('f64')], [1.5, 2.25]);
+    assert.deepEqual([String(v('d5')), String(v('d38'))], ['12345', '-1234567890123456789']);
+    assert.deepEqual([v('b'), v('s')], [true, 'héllo']);
+    assert.deepEqual([...v('bin')], [0xaa, 0x00, 0xbb]);
+    assert.equal(v('d'), Date.UTC(2024, 1, 29));
+    assert.equal(v('t'), 45296789012n);
+    assert.equal(raw64(t.getChild('ts'), 0), 1704164645678901n);
+    assert.equal(raw64(t.getChild('tz'), 0), 1704164645500000n);
+    assert.deepEqual([...v('iv')], [14, 2, 3000, 0]); // months, days, nanoseconds (low, high)
+    assert.deepEqual([...v('l')], [1, 2, null]);
+    assert.deepEqual(v('st').toJSON(), { a: 1, b: 'x' });
+    assert.deepEqual(v('m').toJSON(), { k: 10, m: 20 });
+    assert.equal(v('n'), null);
+    assert.equal(v('u'), '0b7c1a74-2f6e-4c1b-9d3e-8a5f6b7c8d9e');
+    assert.deepEqual([...v('ll')].map((x) => [...x]), [[1], []]);
+    // the same answer over a raw SQL ticket (values under nulls are unspecified in Arrow:
+    // compare decoded rows, not bytes)
+    const again = tableFromIPC(ipcStream(await doGet(client, Buffer.from(EVERY_TYPE_SQL))));
+    const json = (tb) => JSON.stringify(tb.toArray()[0].toJSON(), (k, x) => (typeof x === 'bigint' ? String(x) : x));
+    assert.equal(json(again), json(t));
 });
 
 check('DoGet with a raw UTF-8 SQL ticket', async (client) => {
@@ -584,15 +644,6 @@ const col = (type, data, nulls, length = data.length ?? data) => {
     return makeVector(makeData(props));
 };
 
-// Row i of a 64-bit column as stored (timestamps: get() rounds to milliseconds).
-const raw64 = (vec, i) => {
-    for (const d of vec.data) {
-        if (i < d.length) return d.values[d.offset + i];
-        i -= d.length;
-    }
-    return undefined;
-};
-
 check('prepared statement parameters of every common type keep their type', async (client) => {
     const day = (iso) => Math.round(Date.parse(iso) / 86400000);
     const us = (iso) => BigInt(Date.parse(iso)) * 1000n;
@@ -789,6 +840,93 @@ check('a client that cancels mid-stream frees its call; later calls still work',
     assert.deepEqual(tableFromIPC(ipcStream(datas)).toArray().map((r) => r.toJSON()), [{ seven: 7 }]);
 });
 
+// ---- API keys and TLS (a second server) ---------------------------------------------------------
+
+const secureChecks = [];
+const secureCheck = (name, fn) => secureChecks.push({ name, fn });
+
+const md = (pairs) => {
+    const m = new grpc.Metadata();
+    for (const [k, v] of Object.entries(pairs)) m.add(k, v);
+    return m;
+};
+const basic = (user, key) => `Basic ${Buffer.from(`${user}:${key}`).toString('base64')}`;
+
+function handshakeWith(client, metadata) {
+    return new Promise((resolve, reject) => {
+        const call = client.Handshake(metadata);
+        let headers = null;
+        call.on('metadata', (m) => { headers = m; });
+        const got = collect(call);
+        call.write({ protocol_version: 0, payload: Buffer.alloc(0) });
+        call.end();
+        got.then((items) => resolve({ items, headers }), reject);
+    });
+}
+
+const getWith = (client, sql, metadata) => collect(client.DoGet({ ticket: Buffer.from(sql) }, metadata));
+
+secureCheck('TLS: plain-text and unverified clients are refused', async ({ port, ca }) => {
+    const plain = new FlightService(`localhost:${port}`, grpc.credentials.createInsecure());
+    await expectStatus(getWith(plain, 'SELECT 1', md({ 'x-api-key': 'plain-key' })), grpc.status.UNAVAILABLE);
+    plain.close();
+    const unverified = new FlightService(`localhost:${port}`, grpc.credentials.createSsl());
+    await expectStatus(getWith(unverified, 'SELECT 1', md({ 'x-api-key': 'plain-key' })), grpc.status.UNAVAILABLE);
+    unverified.close();
+    const other = execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout',
+        '/dev/null', '-days', '1', '-subj', '/CN=other CA'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const wrongCa = new FlightService(`localhost:${port}`, grpc.credentials.createSsl(other));
+    await expectStatus(getWith(wrongCa, 'SELECT 1', md({ 'x-api-key': 'plain-key' })), grpc.status.UNAVAILABLE);
+    wrongCa.close();
+    assert.ok(ca.length > 0);
+});
+
+secureCheck('API keys: Basic handshake -> bearer token; x-api-key metadata; failures', async ({ client }) => {
+    const { items, headers } = await handshakeWith(client, md({ authorization: basic('anyone', 'reader-key') }));
+    const token = Buffer.from(items[0].payload).toString();
+    assert.match(token, /^[0-9a-f]{32}$/);
+    assert.deepEqual(headers.get('authorization'), [`Bearer ${token}`]);
+    const one = (datas) => tableFromIPC(ipcStream(datas)).toArray().map((r) => r.toJSON());
+    assert.deepEqual(one(await getWith(client, 'SELECT 1 AS one', md({ authorization: `Bearer ${token}` }))), [{ one: 1 }]);
+    assert.deepEqual(one(await getWith(client, 'SELECT 2 AS two', md({ 'x-api-key': 'plain-key' }))), [{ two: 2 }]);
+    assert.deepEqual(one(await getWith(client, 'SELECT 3 AS three', md({ authorization: 'Bearer writer-key' }))), [{ three: 3 }]);
+    // failures
+    await expectStatus(handshakeWith(client, md({ authorization: basic('anyone', 'wrong') })),
+                       grpc.status.UNAUTHENTICATED, /invalid or missing API key/);
+    await expectStatus(handshakeWith(client, new grpc.Metadata()), grpc.status.UNAUTHENTICATED);
+    await expectStatus(getWith(client, 'SELECT 1', new grpc.Metadata()), grpc.status.UNAUTHENTICATED,
+                       /invalid or missing API key/);
+    await expectStatus(getWith(client, 'SELECT 1', md({ 'x-api-key': 'reader-key-not' })), grpc.status.UNAUTHENTICATED);
+    await expectStatus(getWith(client, 'SELECT 1', md({ authorization: 'Bearer 0123456789abcdef0123456789abcdef' })),
+                       grpc.status.UNAUTHENTICATED);
+    await expectStatus(unary(client, 'GetFlightInfo', { type: 'CMD', cmd: packAny('CommandStatementQuery',
+        CommandStatementQuery.encode({ query: 'SELECT 1' })) }), grpc.status.UNAUTHENTICATED);
+    // the metadata catalog needs a key too
+    const info = await new Promise((resolve, reject) => client.GetFlightInfo(
+        { type: 'CMD', cmd: packAny('CommandGetTables', CommandGetTables.encode({})) },
+        md({ 'x-api-key': 'reader-key' }), (err, res) => (err ? reject(err) : resolve(res))));
+    const tables = tableFromIPC(ipcStream(await collect(client.DoGet(info.endpoint[0].ticket, md({ 'x-api-key': 'reader-key' })))));
+    assert.deepEqual([...tables.getChild('table_name')], ['log']);
+});
+
+secureCheck('appends need a key marked :rw', async ({ client }) => {
+    const t = tableFromArrays({ id: Int32Array.from([2]), msg: vectorFromArray(['from writer'], new Utf8()) });
+    await expectStatus(ingest(client, ingestCmd('log'), t, md({ 'x-api-key': 'reader-key' })),
+                       grpc.status.PERMISSION_DENIED, /read-only: appending to dataset "log" needs a key marked :rw/);
+    await expectStatus(ingest(client, ingestCmd('log'), t, md({ 'x-api-key': 'plain-key' })),
+                       grpc.status.PERMISSION_DENIED, /needs a key marked :rw/);
+    await expectStatus(ingest(client, ingestCmd('log'), t, new grpc.Metadata()), grpc.status.UNAUTHENTICATED);
+    assert.equal(await ingest(client, ingestCmd('log'), t, md({ 'x-api-key': 'writer-key' })), 1);
+    // a session token of the writer key can write too
+    const { items } = await handshakeWith(client, md({ authorization: basic('w', 'writer-key') }));
+    const token = Buffer.from(items[0].payload).toString();
+    const t3 = tableFromArrays({ id: Int32Array.from([3]), msg: vectorFromArray(['by token'], new Utf8()) });
+    assert.equal(await ingest(client, { type: 'PATH', path: ['log'] }, t3, md({ authorization: `Bearer ${token}` })), 1);
+    const rows = tableFromIPC(ipcStream(await getWith(client, 'SELECT id, msg FROM log ORDER BY id',
+                                                      md({ 'x-api-key': 'reader-key' })))).toArray();
+    assert.deepEqual(rows.map((r) => [Number(r.id), r.msg]), [[1, 'hello'], [2, 'from writer'], [3, 'by token']]);
+});
+
 // ---- main --------------------------------------------------------------------------------------
 
 const podDir = writePod();
@@ -804,6 +942,31 @@ for (const { name, fn } of checks) {
         console.log(`FAILED ${name}\n       ${err.stack || err}`);
     }
 }
+// The secure server: API keys and TLS, checked over TLS with the CA.
+const secureDir = writeSecurePod();
+const secure = await startServer(secureDir, ['--tls', path.join(secureDir, 'server.crt'),
+                                             path.join(secureDir, 'server.key')]);
+const ca = fs.readFileSync(path.join(secureDir, 'ca.crt'));
+const secureClient = new FlightService(`localhost:${secure.port}`, grpc.credentials.createSsl(ca));
+for (const { name, fn } of secureChecks) {
+    try {
+        await fn({ client: secureClient, port: secure.port, ca });
+        console.log(`ok     ${name}`);
+    } catch (err) {
+        failed++;
+        console.log(`FAILED ${name}\n       ${err.stack || err}`);
+    }
+}
+secureClient.close();
+secure.child.removeAllListeners('exit');
+const secureExit = new Promise((resolve) => secure.child.on('exit', resolve));
+secure.child.kill('SIGTERM');
+if ((await secureExit) !== 0) {
+    failed++;
+    console.log('FAILED the secure test server did not exit cleanly');
+}
+fs.rmSync(secureDir, { recursive: true, force: true });
+
 // Stopping with a stalled reader on a big result: the server must cancel it and exit.
 const stalled = client.DoGet({ ticket: Buffer.from('SELECT range AS v FROM range(50000000)') });
 stalled.on('error', () => {});
@@ -826,5 +989,6 @@ if (code !== 0 && code !== null) {
     failed++;
     console.log(`FAILED test server exited with status ${code}`);
 }
-console.log(failed ? `${failed} check(s) failed` : `all ${checks.length + 1} checks passed`);
+console.log(failed ? `${failed} check(s) failed`
+                   : `all ${checks.length + secureChecks.length + 1} checks passed`);
 process.exit(failed ? 1 : 0);
