@@ -183,6 +183,13 @@ int clove__refresh_prepare(dataset_t *d, duckdb_connection admin, clove_err_t *e
 int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_t mode,
                        const char *refresh_sql, int64_t *loaded, int64_t *held,
                        clove_err_t *err);
+/* Writes the rows staged in temp.main.__clove_incoming on conn into d's acceleration as an
+ * append under the dataset's own rules: primary_key with on_conflict (drop keeps the stored
+ * row, upsert replaces it, upsert_dedup also keeps the last of a batch's duplicates; without
+ * on_conflict a duplicate key fails), else a plain insert. One transaction; *loaded gets the
+ * rows written. Returns 0 or CLOVE_EQUERY with DuckDB's / SQLite's message. */
+int clove__append_incoming(dataset_t *d, duckdb_connection conn, int64_t *loaded,
+                           clove_err_t *err);
 /* Deletes rows past retention_period / matching retention_sql. Returns rows deleted or <0. */
 int64_t clove__retention_run(dataset_t *d, duckdb_connection conn, clove_err_t *err);
 /* Validates a refresh_sql for d (a SELECT reading only d). */

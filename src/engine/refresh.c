@@ -529,12 +529,17 @@ static bool public_is_view_missing(dataset_t *d, duckdb_connection conn)
 
 /* engine sqlite: the store loads from a SELECT that DuckDB runs. Appends and keyed loads go
  * through a materialised batch so the batch checks and the exact-append subtraction apply. */
+static int sqlite_conflict(const dataset_t *d)
+{
+    return d->conflict == CONFLICT_DROP ? CLOVE_SQLITE_CONFLICT_DROP
+           : (d->conflict == CONFLICT_UPSERT || d->conflict == CONFLICT_UPSERT_DEDUP)
+               ? CLOVE_SQLITE_CONFLICT_UPSERT : CLOVE_SQLITE_CONFLICT_NONE;
+}
+
 static int sqlite_write(dataset_t *d, duckdb_connection conn, const char *incoming, bool append,
                         bool exists, int64_t *loaded, clove_err_t *err)
 {
-    int conflict = d->conflict == CONFLICT_DROP ? CLOVE_SQLITE_CONFLICT_DROP
-                   : (d->conflict == CONFLICT_UPSERT || d->conflict == CONFLICT_UPSERT_DEDUP)
-                       ? CLOVE_SQLITE_CONFLICT_UPSERT : CLOVE_SQLITE_CONFLICT_NONE;
+    int conflict = sqlite_conflict(d);
     int mode = append ? CLOVE_SQLITE_LOAD_APPEND : CLOVE_SQLITE_LOAD_FULL;
     if (!append && !d->pk_cols)
         return clove_sqlite_accel_load(d->sqlite, conn, incoming, d->cfg->name, mode, NULL,
@@ -554,6 +559,33 @@ static int sqlite_write(dataset_t *d, duckdb_connection conn, const char *incomi
     rc = clove_sqlite_accel_load(d->sqlite, conn, select, d->cfg->name, mode, d->pk_cols,
                                  conflict, loaded, err);
     free(select);
+    return rc;
+}
+
+int clove__append_incoming(dataset_t *d, duckdb_connection conn, int64_t *loaded,
+                           clove_err_t *err)
+{
+    *loaded = 0;
+    int rc = check_batch_keys(d, conn, err);
+    if (rc != 0) return rc;
+    char *dedup = deduped_incoming(d);
+    if (d->sqlite) {
+        rc = clove_sqlite_accel_load(d->sqlite, conn, dedup, d->cfg->name,
+                                     CLOVE_SQLITE_LOAD_APPEND, d->pk_cols, sqlite_conflict(d),
+                                     loaded, err);
+        free(dedup);
+        return rc;
+    }
+    char *conflict = conflict_clause(d, conn);
+    char *sql = clove_xasprintf("INSERT INTO %s %s %s", d->target, dedup, conflict);
+    clove__exec(conn, "ROLLBACK", NULL); /* start clean, as a refresh does */
+    rc = clove__exec(conn, "BEGIN TRANSACTION", err);
+    if (rc == 0) rc = exec_int(conn, sql, loaded, err);
+    if (rc == 0) rc = clove__exec(conn, "COMMIT", err);
+    if (rc != 0) clove__exec(conn, "ROLLBACK", NULL);
+    free(sql);
+    free(conflict);
+    free(dedup);
     return rc;
 }
 

@@ -22,6 +22,7 @@
 #include "config/config.h"
 #include "engine/engine.h"
 #include "flight/flight.h"
+#include "flight/flight_client.h"
 
 /* Turns stdin EOF into a SIGTERM for the main thread. */
 static void *stdin_watch(void *arg)
@@ -64,6 +65,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    clove_flight_client_quiet_grpc_log(); /* e.g. refused TLS handshakes of negative tests */
     clove_config_diags_t diags = {0};
     clove_config_t *cfg = clove_config_load(argv[1], NULL, 0, &diags);
     for (size_t i = 0; i < diags.len; i++) fprintf(stderr, "%s\n", diags.items[i].message);
