@@ -8,7 +8,8 @@
 # BENCH_ROUNDS (3), BENCH_POINT_ROWS (1000000), BENCH_POINT_N (5000 requests per round),
 # BENCH_TPUT_SEC (4), BENCH_STARTUP_RUNS (10), BENCH_BIG_ROWS (10000000), BENCH_PIN_CPU (0),
 # BENCH_REFRESH_ROWS (10000000), BENCH_REFRESH_ENGINES (arrow duckdb-memory duckdb-file),
-# BENCH_APPEND_ENGINES (arrow duckdb-file), BENCH_FLIGHT_ROWS (10000000), BENCH_FLIGHT_N (2000).
+# BENCH_APPEND_ENGINES (arrow duckdb-file), BENCH_FLIGHT_ROWS (10000000), BENCH_FLIGHT_N (2000),
+# BENCH_S3_FILES (20 Parquet objects of BENCH_S3_FILE_ROWS = 1000000 rows, about 52 MB each).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,7 +19,7 @@ BIN=${CLOVE_BIN_DIR:-build/bin}
 OUT=$ROOT/bench/out
 LOGS=$OUT/logs
 SUMMARY=$OUT/summary.txt
-ALL=(point startup bigjson refresh append refreshload flight)
+ALL=(point startup bigjson refresh append refreshload flight s3refresh)
 
 ROUNDS=${BENCH_ROUNDS:-3}
 POINT_ROWS=${BENCH_POINT_ROWS:-1000000}
@@ -32,6 +33,8 @@ REFRESH_ENGINES=${BENCH_REFRESH_ENGINES:-arrow duckdb-memory duckdb-file}
 APPEND_ENGINES=${BENCH_APPEND_ENGINES:-arrow duckdb-file}
 FLIGHT_ROWS=${BENCH_FLIGHT_ROWS:-10000000}
 FLIGHT_N=${BENCH_FLIGHT_N:-2000}
+S3_FILES=${BENCH_S3_FILES:-20}
+S3_FILE_ROWS=${BENCH_S3_FILE_ROWS:-1000000}
 # the build tree of cloved: libclove_core.a and the protoc-c output (build/proto-gen)
 CORE_DIR=$(dirname "$BIN")
 # shellcheck disable=SC2016 # $1 is the SQL parameter, not a shell expansion
@@ -139,7 +142,7 @@ build_all() {
     local pg=$CORE_DIR/proto-gen grpc
     grpc=$(pkg-config --libs grpc libprotobuf-c)
     # shellcheck disable=SC2086 # pkg-config output is a list of words
-    build_one grpc_echo_server $grpc
+    [[ ! -f bench/grpc_echo_server.c ]] || build_one grpc_echo_server $grpc
     if [[ -f $pg/Flight.pb-c.c && -f $CORE_DIR/libclove_core.a ]]; then
         # shellcheck disable=SC2086
         BUILD_DEPS="$pg/Flight.pb-c.c" build_one flightc -isystem "$pg" -Wno-strict-prototypes \
@@ -644,6 +647,111 @@ bench_append() {
     done
 }
 
+# ---- s3refresh ----------------------------------------------------------------------------
+
+# s3rver (tests/s3, installed by scripts/setup.sh) on a free port with a temporary directory;
+# sets S3_PORT. Objects go in and out with curl, signed with SigV4 like cloved signs.
+S3CURL=(curl -sS --fail --aws-sigv4 "aws:amz:us-east-1:s3" --user S3RVER:S3RVER
+        -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+start_s3rver() {
+    local js=tests/s3/node_modules/s3rver/bin/s3rver.js i
+    if [[ ! -f $js ]]; then
+        say "run.sh: $js missing: run scripts/setup.sh" >&2
+        return 1
+    fi
+    read -r S3_PORT < <("$OUT/httpc" freeport 1)
+    rm -rf "$OUT/s3/server"
+    mkdir -p "$OUT/s3/server"
+    # s3rver's continuation tokens need OpenSSL 3's legacy provider
+    node --openssl-legacy-provider "$js" -d "$OUT/s3/server" -a 127.0.0.1 -p "$S3_PORT" -s \
+        --no-vhost-buckets >"$LOGS/s3rver.log" 2>&1 &
+    S3_PID=$!
+    PIDS+=("$S3_PID")
+    for ((i = 0; i < 200; i++)); do
+        "${S3CURL[@]}" -o /dev/null "http://127.0.0.1:$S3_PORT/" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    say "s3rver did not start; see $LOGS/s3rver.log"
+    return 1
+}
+
+# The objects: $S3_FILES Parquet files of $S3_FILE_ROWS rows (random values: they do not
+# compress away), written once under bench/out/s3/data.
+prepare_s3_data() {
+    local dir=$OUT/s3/data k stmts=() want="$S3_FILES x $S3_FILE_ROWS"
+    if [[ $(cat "$dir/spec" 2>/dev/null || true) == "$want" ]]; then return 0; fi
+    say "  writing $S3_FILES Parquet files of $S3_FILE_ROWS rows into $dir (once)"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    for ((k = 0; k < S3_FILES; k++)); do
+        stmts+=("COPY (SELECT $k * $S3_FILE_ROWS + i AS id, random() AS a, (random() * 1000)::INTEGER AS b, md5((i * $((k + 7)))::VARCHAR) AS h, TIMESTAMP '2024-01-01' + to_seconds(i) AS ts FROM range($S3_FILE_ROWS) t(i)) TO '$dir/part-$(printf %03d "$k").parquet' (FORMAT parquet)")
+    done
+    "$OUT/duck_peer" exec "${stmts[@]}"
+    echo "$want" >"$dir/spec"
+}
+
+bench_s3refresh() {
+    section "s3refresh: full refresh of $S3_FILES Parquet objects from s3rver (accelerated, arrow engine) vs a sequential curl download of the same objects (median of $ROUNDS)"
+    prepare_s3_data
+    start_s3rver
+    local base=http://127.0.0.1:$S3_PORT/bench f bytes=0 r dir=$OUT/s3/pod log ms t0 t1
+    local cms=() pms=() fms=() rps=() hwms=() again=() rows=$((S3_FILES * S3_FILE_ROWS)) warn=
+    "${S3CURL[@]}" -X PUT "$base" -o /dev/null
+    for f in "$OUT"/s3/data/*.parquet; do
+        "${S3CURL[@]}" -T "$f" "$base/data/$(basename "$f")" -o /dev/null
+        bytes=$((bytes + $(stat -c %s "$f")))
+    done
+    say "  uploaded $S3_FILES objects, $(calc "$bytes / 1048576") MiB, to s3rver pid $S3_PID"
+    mkdir -p "$dir"
+    {
+        printf 'version: v1\nkind: Spicepod\nname: bench_s3\ndatasets:\n'
+        printf '  - from: s3://bench/data/\n    name: t\n    params:\n'
+        printf '      s3_endpoint: http://127.0.0.1:%s\n      allow_http: true\n' "$S3_PORT"
+        printf '      s3_key: S3RVER\n      s3_secret: S3RVER\n'
+        printf '    acceleration:\n      enabled: true\n'
+    } >"$dir/spicepod.yaml"
+    for ((r = 1; r <= ROUNDS; r++)); do
+        # the peer: one object after the other, into files like cloved's cache
+        rm -rf "$OUT/s3/curl" && mkdir -p "$OUT/s3/curl"
+        t0=$(date +%s%N)
+        for f in "$OUT"/s3/data/*.parquet; do
+            "${S3CURL[@]}" -o "$OUT/s3/curl/$(basename "$f")" "$base/data/$(basename "$f")"
+        done
+        t1=$(date +%s%N)
+        pms+=("$(calc "($t1 - $t0) / 1000000")")
+        rm -rf "$OUT/s3/curl"
+        # cloved with an empty cache: list, download in parallel, load
+        rm -rf "$dir/.clove"
+        log=$LOGS/s3refresh-$r-cloved.log
+        start_cloved "$dir" "$log" --metrics
+        ms=$(log_ms "$log" loaded)
+        cms+=("$ms")
+        # the fetch phase alone (list + parallel download), from the connector's log line
+        fms+=("$(sed -n 's/.* s3: dataset t: .* fetched .* in \([0-9.]*\) ms$/\1/p' "$log" | head -n 1)")
+        rps+=("$(calc "$rows / ($ms / 1000)")")
+        hwms+=("$(status_kb "$CLOVED_PID" VmHWM)")
+        # a second refresh finds every object unchanged (ETag): nothing is downloaded
+        refresh_now
+        again+=("$(kv refresh_ms "$RF")")
+        [[ $(kv held "$RF") == "$rows" ]] || warn=" (rows!)"
+        say "  round $r: cloved initial load (list + download + load) $ms ms ($(calc "$rows / ($ms / 1000)") rows/s; list + download ${fms[-1]} ms) | unchanged refresh $(kv refresh_ms "$RF") ms | curl sequential download ${pms[-1]} ms | cloved VmHWM $(mb "${hwms[-1]}") MB"
+        stop_pid "$CLOVED_PID"
+        forget_pid "$CLOVED_PID"
+    done
+    local cm pm fm ratio fratio
+    cm=$(med "${cms[@]}") pm=$(med "${pms[@]}") fm=$(med "${fms[@]}")
+    ratio=$(calc "$cm / $pm")
+    fratio=$(calc "$fm / $pm")
+    say "  => cloved refresh $cm ms (p50; $(med "${rps[@]}") rows/s, $(calc "$bytes / 1048576 / ($cm / 1000)") MiB/s) vs sequential curl $pm ms: cloved / curl = $ratio (target < 1); unchanged refresh $(med "${again[@]}") ms; VmHWM $(mb "$(med "${hwms[@]}")") MB"
+    row s3refresh "refresh of $(calc "$bytes / 1048576") MiB Parquet (p50)" "$cm ms" "curl $pm ms" \
+        "$ratio" "< 1" "$(met lt "$ratio" 1)$warn"
+    say "  => list + parallel download alone $fm ms: / curl = $fratio"
+    row s3refresh "list + download of the same (p50)" "$fm ms" "curl $pm ms" "$fratio" "< 1" \
+        "$(met lt "$fratio" 1)"
+    row s3refresh "unchanged refresh (ETag cache)" "$(med "${again[@]}") ms" "-" "-" "-" "-"
+    rm -rf "$dir/.clove"
+}
+
 # ---- refreshload --------------------------------------------------------------------------
 
 bench_refreshload() {
@@ -861,7 +969,7 @@ main() {
     [[ ${#names[@]} -gt 0 ]] || names=("${ALL[@]}")
     for n in "${names[@]}"; do
         case $n in
-        point | startup | bigjson | refresh | append | refreshload | flight) ;;
+        point | startup | bigjson | refresh | append | refreshload | flight | s3refresh) ;;
         *) say "run.sh: unknown benchmark \"$n\" (known: ${ALL[*]})" >&2; exit 2 ;;
         esac
     done

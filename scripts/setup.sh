@@ -81,17 +81,20 @@ install_duckdb() {
 }
 
 install_npm_peers() {
-    # the independent clients of the conformance tests (tests/flight/package.json, pinned
-    # by its package-lock.json) go into tests/flight/node_modules (git-ignored)
-    local d="$ROOT/tests/flight"
-    [ -f "$d/package-lock.json" ] || return 0
-    local want; want="$(sha256sum < "$d/package-lock.json" | cut -d' ' -f1)"
-    if [ -f "$d/node_modules/.clove-stamp" ] && [ "$(cat "$d/node_modules/.clove-stamp")" = "$want" ]; then
-        return 0
-    fi
-    log "installing npm test peers (tests/flight)"
-    (cd "$d" && npm ci --silent --no-audit --no-fund >/dev/null)
-    echo "$want" > "$d/node_modules/.clove-stamp"
+    # test peers pinned by a package-lock.json each, installed into their node_modules
+    # (git-ignored): the independent clients of the Flight conformance tests (tests/flight)
+    # and s3rver, the S3 API the S3 connector tests and benchmark run against (tests/s3)
+    local d want
+    for d in "$ROOT/tests/flight" "$ROOT/tests/s3"; do
+        [ -f "$d/package-lock.json" ] || continue
+        want="$(sha256sum < "$d/package-lock.json" | cut -d' ' -f1)"
+        if [ -f "$d/node_modules/.clove-stamp" ] && [ "$(cat "$d/node_modules/.clove-stamp")" = "$want" ]; then
+            continue
+        fi
+        log "installing npm test peers (${d#"$ROOT"/})"
+        (cd "$d" && npm ci --silent --no-audit --no-fund >/dev/null)
+        echo "$want" > "$d/node_modules/.clove-stamp"
+    done
 }
 
 mkdir -p "$DEPS"

@@ -154,6 +154,74 @@ static void append_opt_str(clove_buf_t *b, const char *name, const char *v)
     free(lit);
 }
 
+/* Sets the reader of a dataset whose data DuckDB reads from files: reader_fn, reader_pattern,
+ * reader_opts (Hive partitioning, csv/json params) and source_sql. */
+static void set_reader(dataset_t *d, const char *fmt, const char *pattern, bool hive_default)
+{
+    const clove_dataset_cfg_t *c = d->cfg;
+    clove_buf_t b;
+    clove_buf_init(&b);
+    d->reader_fn = clove_xasprintf("read_%s", fmt);
+    d->reader_pattern = clove_xstrdup(pattern);
+    char *lit = clove__quote_literal(pattern);
+    clove_buf_printf(&b, "read_%s(%s", fmt, lit);
+    free(lit);
+    size_t opts_at = b.len;
+    const char *hive = clove_kv_get(&c->params, "hive_partitioning_enabled");
+    if (hive) clove_buf_printf(&b, ", hive_partitioning = %s", param_true(hive) ? "true" : "false");
+    else if (hive_default) clove_buf_puts(&b, ", hive_partitioning = true");
+    if (!strcmp(fmt, "csv")) {
+        const char *v;
+        if ((v = clove_kv_get(&c->params, "csv_has_header")))
+            clove_buf_printf(&b, ", header = %s", param_true(v) ? "true" : "false");
+        if ((v = clove_kv_get(&c->params, "csv_delimiter"))) append_opt_str(&b, "delim", v);
+        if ((v = clove_kv_get(&c->params, "csv_quote"))) append_opt_str(&b, "quote", v);
+        if ((v = clove_kv_get(&c->params, "csv_escape"))) append_opt_str(&b, "escape", v);
+        if ((v = clove_kv_get(&c->params, "csv_schema_infer_max_records")))
+            clove_buf_printf(&b, ", sample_size = %lld", atoll(v));
+    }
+    if (!strcmp(fmt, "json")) clove_buf_puts(&b, ", format = 'auto'");
+    d->reader_opts = clove_xstrdup(b.data + opts_at);
+    clove_buf_putc(&b, ')');
+    d->source_sql = clove_buf_steal(&b);
+}
+
+/* Adds dir to the allowed_directories list being built (entries end with a slash). */
+static void allow_directory(clove_buf_t *allowed, const char *dir)
+{
+    if (allowed->len) clove_buf_puts(allowed, ", ");
+    size_t al = strlen(dir);
+    char *entry = clove_xasprintf("%s%s", dir, al && dir[al - 1] == '/' ? "" : "/");
+    char *lit = clove__quote_literal(entry);
+    clove_buf_puts(allowed, lit);
+    free(lit);
+    free(entry);
+}
+
+/* s3:// and http(s):// sources: the connector mirrors the data into a cache directory that
+ * DuckDB reads like local files. */
+static void build_remote_source(dataset_t *d, clove_buf_t *allowed)
+{
+    clove_engine_t *e = d->e;
+    char *cache_root = clove_xasprintf("%s/.clove/cache", e->cfg->dir);
+    clove_err_t err;
+    clove_err_clear(&err);
+    d->remote = clove_source_create(d->cfg, cache_root, &e->shutting_down, &err);
+    free(cache_root);
+    if (!d->remote) {
+        const char *m = err.message;
+        char pfx[300];
+        int pl = snprintf(pfx, sizeof pfx, "dataset %s: ", d->cfg->name);
+        if (pl > 0 && !strncmp(m, pfx, (size_t)pl)) m += pl; /* named again by the caller */
+        d->source_error = clove_xstrdup(m);
+        return;
+    }
+    const clove_source_files_t *f = clove_source_files(d->remote);
+    set_reader(d, f->format, f->pattern, f->hive_default);
+    d->remote_fn = clove_xasprintf("__clove_source_%zu", (size_t)(d - e->datasets));
+    allow_directory(allowed, f->cache_dir);
+}
+
 /* Builds d->source_sql and adds what DuckDB must be allowed to read to `allowed`. */
 static void build_file_source(dataset_t *d, const char *raw_path, clove_buf_t *allowed)
 {
@@ -205,40 +273,9 @@ static void build_file_source(dataset_t *d, const char *raw_path, clove_buf_t *a
         goto done;
     }
 
-    clove_buf_t b;
-    clove_buf_init(&b);
-    d->reader_fn = clove_xasprintf("read_%s", fmt);
-    d->reader_pattern = clove_xstrdup(pattern);
-    char *lit = clove__quote_literal(pattern);
-    clove_buf_printf(&b, "read_%s(%s", fmt, lit);
-    free(lit);
-    size_t opts_at = b.len;
-    const char *hive = clove_kv_get(&c->params, "hive_partitioning_enabled");
-    if (hive) clove_buf_printf(&b, ", hive_partitioning = %s", param_true(hive) ? "true" : "false");
-    else if (is_dir || has_glob(pattern)) clove_buf_puts(&b, ", hive_partitioning = true");
-    if (!strcmp(fmt, "csv")) {
-        const char *v;
-        if ((v = clove_kv_get(&c->params, "csv_has_header")))
-            clove_buf_printf(&b, ", header = %s", param_true(v) ? "true" : "false");
-        if ((v = clove_kv_get(&c->params, "csv_delimiter"))) append_opt_str(&b, "delim", v);
-        if ((v = clove_kv_get(&c->params, "csv_quote"))) append_opt_str(&b, "quote", v);
-        if ((v = clove_kv_get(&c->params, "csv_escape"))) append_opt_str(&b, "escape", v);
-        if ((v = clove_kv_get(&c->params, "csv_schema_infer_max_records")))
-            clove_buf_printf(&b, ", sample_size = %lld", atoll(v));
-    }
-    if (!strcmp(fmt, "json")) clove_buf_puts(&b, ", format = 'auto'");
-    d->reader_opts = clove_xstrdup(b.data + opts_at);
-    clove_buf_putc(&b, ')');
-    d->source_sql = clove_buf_steal(&b);
+    set_reader(d, fmt, pattern, is_dir || has_glob(pattern));
 
-    /* allowed_directories entries end with a slash */
-    if (allowed->len) clove_buf_puts(allowed, ", ");
-    size_t al = strlen(allow_dir);
-    char *entry = clove_xasprintf("%s%s", allow_dir, al && allow_dir[al - 1] == '/' ? "" : "/");
-    lit = clove__quote_literal(entry);
-    clove_buf_puts(allowed, lit);
-    free(lit);
-    free(entry);
+    allow_directory(allowed, allow_dir);
 done:
     free(pattern);
     free(allow_dir);
@@ -250,6 +287,7 @@ static void build_source(dataset_t *d, clove_buf_t *allowed)
     const char *from = d->cfg->from;
     if (!strncmp(from, "file://", 7)) build_file_source(d, from + 7, allowed);
     else if (!strncmp(from, "file:", 5)) build_file_source(d, from + 5, allowed);
+    else if (clove_source_claims(from)) build_remote_source(d, allowed);
     else {
         const char *colon = strchr(from, ':');
         int n = colon ? (int)(colon - from) : (int)strlen(from);
@@ -793,6 +831,8 @@ out:
     free(old);
 }
 
+static int register_federated(dataset_t *d, clove_err_t *err);
+
 static void *accelerated_main(dataset_t *d)
 {
     clove_engine_t *e = d->e;
@@ -837,6 +877,22 @@ static void *accelerated_main(dataset_t *d)
         clove__meta_last_refresh(d, conn); /* creates the bookkeeping tables */
     }
 
+    if (d->remote && d->cfg->ready_state == CLOVE_READY_ON_REGISTRATION) {
+        /* the source answers until the first load replaces this view */
+        pthread_mutex_lock(&d->lock);
+        bool loaded = d->loaded;
+        pthread_mutex_unlock(&d->lock);
+        clove_err_t ferr;
+        if (!loaded && register_federated(d, &ferr) == 0) {
+            pthread_mutex_lock(&d->lock);
+            d->serves_source = true;
+            pthread_mutex_unlock(&d->lock);
+        } else if (!loaded) {
+            clove_warn(COMP, "dataset %s: the source cannot answer before the first load: %s",
+                       d->cfg->name, ferr.message);
+        }
+    }
+
     int64_t retention_every = a->retention_check_interval_ms > 0 ? a->retention_check_interval_ms
                                                                   : 60 * 60 * 1000;
     int64_t next_retention = clove_now_ms() + retention_every;
@@ -868,14 +924,84 @@ static void *accelerated_main(dataset_t *d)
     return NULL;
 }
 
+/* The pushdown target of a remote dataset whose objects carry Hive partitions: conditions on
+ * the partition columns reach the source as DuckDB SQL (partition pruning). Caller holds
+ * admin_lock. NULL when there is nothing to prune on. */
+static clove_pushdown_target_t *remote_target(dataset_t *d)
+{
+    char **parts = NULL;
+    size_t np = clove_source_partition_columns(d->remote, &parts);
+    if (!np) return NULL;
+    clove_pushdown_target_t *pt = NULL;
+    char *qi = clove__quote_ident(d->cfg->name);
+    char *sql = clove_xasprintf("SELECT column_name FROM (DESCRIBE spice.public.%s)", qi);
+    duckdb_result res;
+    if (duckdb_query(d->e->admin, sql, &res) == DuckDBSuccess) {
+        idx_t n = duckdb_row_count(&res);
+        clove_pushdown_col_t *cols = clove_xcalloc(n ? n : 1, sizeof *cols);
+        char **names = clove_xcalloc(n ? n : 1, sizeof *names);
+        for (idx_t i = 0; i < n; i++) {
+            char *v = duckdb_value_varchar(&res, 0, i);
+            names[i] = clove_xstrdup(v);
+            duckdb_free(v);
+            cols[i].name = names[i];
+            for (size_t k = 0; k < np; k++)
+                if (!strcasecmp(parts[k], names[i])) cols[i].kind = CLOVE_PUSHDOWN_COL_EXPR;
+        }
+        char *view = clove_xasprintf("SELECT * FROM %s()", d->remote_fn);
+        clove_pushdown_spec_t spec = {
+            .dialect = CLOVE_PUSHDOWN_DUCKDB, .name = d->cfg->name, .view_sql = view,
+            .scan_fn = d->remote_fn, .filter_param = "filter", .limit_param = NULL,
+            .cols = cols, .ncols = n};
+        clove_err_t err;
+        pt = clove_pushdown_target_create(d->e->admin, &spec, &err);
+        if (!pt) clove_warn(COMP, "dataset %s: no partition pruning: %s", d->cfg->name,
+                            err.message);
+        else clove_debug(COMP, "dataset %s: partition pruning on %zu column(s)", d->cfg->name,
+                         np);
+        free(view);
+        for (idx_t i = 0; i < n; i++) free(names[i]);
+        free(names);
+        free(cols);
+    }
+    duckdb_destroy_result(&res);
+    free(sql);
+    free(qi);
+    clove_source_names_free(parts, np);
+    return pt;
+}
+
 static int register_federated(dataset_t *d, clove_err_t *err)
 {
+    /* a remote source needs one cached object before DuckDB can tell the view's columns */
+    if (d->remote) {
+        int rc = clove_source_sync(d->remote, CLOVE_SYNC_SCHEMA, NULL, NULL, NULL, err);
+        if (rc != 0) return rc;
+    }
     char *qi = clove__quote_ident(d->cfg->name);
-    char *sql = clove_xasprintf("CREATE OR REPLACE VIEW spice.public.%s AS SELECT * FROM %s", qi,
-                                d->source_sql);
+    char *sql;
+    if (d->remote) {
+        /* the view reads a table macro: a pushed partition condition becomes its `filter`
+         * argument, which the query path hands to the source before the scan */
+        sql = clove_xasprintf("CREATE OR REPLACE MACRO spice.public.%s(filter := NULL) AS TABLE "
+                              "SELECT * FROM %s; CREATE OR REPLACE VIEW spice.public.%s AS "
+                              "SELECT * FROM spice.public.%s()", d->remote_fn, d->source_sql, qi,
+                              d->remote_fn);
+    } else {
+        sql = clove_xasprintf("CREATE OR REPLACE VIEW spice.public.%s AS SELECT * FROM %s", qi,
+                              d->source_sql);
+    }
     pthread_mutex_lock(&d->e->admin_lock);
     int rc = clove__exec(d->e->admin, sql, err);
+    clove_pushdown_target_t *pt = rc == 0 && d->remote ? remote_target(d) : NULL;
     pthread_mutex_unlock(&d->e->admin_lock);
+    if (d->remote) {
+        pthread_mutex_lock(&d->lock);
+        clove_pushdown_target_t *old = d->remote_pushdown;
+        d->remote_pushdown = pt;
+        pthread_mutex_unlock(&d->lock);
+        clove_pushdown_target_unref(old);
+    }
     free(sql);
     free(qi);
     return rc;
@@ -884,26 +1010,38 @@ static int register_federated(dataset_t *d, clove_err_t *err)
 static void *federated_main(dataset_t *d)
 {
     int64_t fib_a = 0, fib_b = 1;
+    /* a remote source registers here, not at start-up: its first attempt runs at once */
+    bool first = d->remote != NULL;
     while (!atomic_load(&d->e->shutting_down)) {
         int64_t next = fib_a + fib_b;
         fib_a = fib_b;
         fib_b = next;
-        int64_t wait = fib_a * RETRY_BASE_MS;
+        int64_t wait = first ? 0 : fib_a * RETRY_BASE_MS;
         if (!dataset_wait(d, wait > RETRY_MAX_MS ? RETRY_MAX_MS : wait, false)) break;
         clove_err_t err;
         if (register_federated(d, &err) == 0) {
             pthread_mutex_lock(&d->lock);
             d->loaded = true;
+            d->initial_done = true;
             pthread_mutex_unlock(&d->lock);
             set_state(d, CLOVE_DS_READY, NULL);
-            clove_info(COMP, "dataset %s registered after retry", d->cfg->name);
+            clove_info(COMP, "dataset %s registered%s (federated, %s)", d->cfg->name,
+                       first ? "" : " after retry", d->cfg->from);
             try_create_views(d->e);
             break;
         }
+        if (atomic_load(&d->e->shutting_down)) break;
         char *msg = clove_xasprintf("could not register dataset %s: %s", d->cfg->name,
                                     err.message);
+        if (first) log_error(d, msg);
         set_state(d, CLOVE_DS_ERROR, msg);
         free(msg);
+        if (first) {
+            pthread_mutex_lock(&d->lock);
+            d->initial_done = true;
+            pthread_mutex_unlock(&d->lock);
+        }
+        first = false;
     }
     return NULL;
 }
@@ -1018,13 +1156,15 @@ int clove__datasets_init(clove_engine_t *e, clove_err_t *err)
             clove_error(COMP, "%s", d->error);
         } else if (d->accelerated) {
             if ((rc = clove__refresh_prepare(d, e->admin, err)) != 0) goto done;
-            if (d->cfg->ready_state == CLOVE_READY_ON_REGISTRATION) {
+            if (d->cfg->ready_state == CLOVE_READY_ON_REGISTRATION && !d->remote) {
                 /* the source answers until the first load replaces this view */
                 clove_err_t ferr;
                 if (register_federated(d, &ferr) == 0) d->serves_source = true;
                 else clove_warn(COMP, "dataset %s: the source cannot answer before the first "
                                 "load: %s", d->cfg->name, ferr.message);
             }
+        } else if (d->remote) {
+            /* registered by its dataset thread: the source may be slow or down at start */
         } else if (!d->accelerated) {
             clove_err_t ferr;
             if (register_federated(d, &ferr) == 0) {
@@ -1129,6 +1269,9 @@ void clove__datasets_dispose(clove_engine_t *e)
         free(d->reader_fn);
         free(d->reader_pattern);
         free(d->reader_opts);
+        clove_source_destroy(d->remote);
+        free(d->remote_fn);
+        clove_pushdown_target_unref(d->remote_pushdown);
         for (size_t k = 0; k < d->n_seen_files; k++) free(d->seen_files[k]);
         free(d->seen_files);
         free(d->refresh_sql_override);

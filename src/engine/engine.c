@@ -5,6 +5,8 @@
  */
 #include "engine/engine_int.h"
 
+#include <jansson.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <poll.h>
@@ -210,6 +212,8 @@ static void wd_remove(clove_engine_t *e, clove_query_t *q)
 
 static void stmt_entry_clear(stmt_entry_t *s)
 {
+    for (size_t i = 0; s->remote_filters && i < s->n_deps; i++) free(s->remote_filters[i]);
+    free(s->remote_filters);
     if (s->stmt) duckdb_destroy_prepare(&s->stmt);
     free(s->sql);
     free(s->deps);
@@ -538,6 +542,113 @@ static void count_failure(const char *reason)
     clove_metric_counter_add("query_failures", "Number of query failures.", labels, 1);
 }
 
+/* ---- partition pruning of remote sources ---------------------------------------------------- */
+
+typedef struct {
+    dataset_t **deps;
+    size_t n;
+    clove_buf_t *conds;          /* per dep: "(c1) OR (c2)" */
+    bool *all;                   /* per dep: some reference reads everything */
+} prune_walk_t;
+
+static const char *json_str(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void prune_walk(prune_walk_t *w, json_t *node, int depth)
+{
+    if (depth > 200) { /* too deep to trust: every source reads everything */
+        for (size_t i = 0; i < w->n; i++) w->all[i] = true;
+        return;
+    }
+    if (json_is_array(node)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(node, i, v) prune_walk(w, v, depth + 1);
+        return;
+    }
+    if (!json_is_object(node)) return;
+    const char *type = json_str(node, "type");
+    if (type && !strcmp(type, "BASE_TABLE")) {
+        /* a reference that was not rewritten reads every object */
+        const char *t = json_str(node, "table_name");
+        for (size_t i = 0; t && i < w->n; i++)
+            if (w->deps[i]->remote && !strcasecmp(t, w->deps[i]->cfg->name)) w->all[i] = true;
+    } else if (type && !strcmp(type, "TABLE_FUNCTION")) {
+        json_t *fn = json_object_get(node, "function");
+        const char *name = fn ? json_str(fn, "function_name") : NULL;
+        for (size_t i = 0; name && i < w->n; i++) {
+            dataset_t *d = w->deps[i];
+            if (!d->remote_fn || strcmp(name, d->remote_fn) != 0) continue;
+            const char *cond = NULL;
+            size_t k;
+            json_t *c;
+            json_array_foreach(json_object_get(fn, "children"), k, c) {
+                const char *alias = json_str(c, "alias");
+                json_t *val = json_object_get(c, "value");
+                if (alias && !strcmp(alias, "filter") && val &&
+                    !json_is_true(json_object_get(val, "is_null")))
+                    cond = json_str(val, "value");
+            }
+            if (!cond) {
+                w->all[i] = true;
+            } else {
+                clove_buf_printf(&w->conds[i], "%s(%s)", w->conds[i].len ? " OR " : "", cond);
+            }
+        }
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(node, k, v) prune_walk(w, v, depth + 1);
+}
+
+/* For each remote dataset in deps, the partition condition pushed into its reads in
+ * exec_sql: their OR when every reference carries one, else NULL (fetch everything). Read
+ * from DuckDB's own parse tree of exec_sql. Returns NULL when no dataset gets a condition. */
+static char **remote_filters(duckdb_connection conn, const char *exec_sql, dataset_t **deps,
+                             size_t n)
+{
+    bool any_remote = false;
+    for (size_t i = 0; i < n; i++) any_remote |= deps[i]->remote != NULL;
+    if (!any_remote) return NULL;
+    char *lit = clove__quote_literal(exec_sql);
+    char *q = clove_xasprintf("SELECT json_serialize_sql(%s)", lit);
+    free(lit);
+    duckdb_result res;
+    char **out = NULL;
+    json_t *root = NULL;
+    if (duckdb_query(conn, q, &res) == DuckDBSuccess && duckdb_row_count(&res) == 1) {
+        char *text = duckdb_value_varchar(&res, 0, 0);
+        /* query_location is an unsigned 64-bit "none": real numbers keep it parseable */
+        if (text) root = json_loads(text, JSON_DECODE_INT_AS_REAL, NULL);
+        duckdb_free(text);
+    }
+    duckdb_destroy_result(&res);
+    free(q);
+    if (!root || json_is_true(json_object_get(root, "error"))) {
+        clove_debug(COMP, "partition pruning skipped: DuckDB could not parse the rewritten query");
+        goto done;
+    }
+    prune_walk_t w = {.deps = deps, .n = n};
+    w.conds = clove_xcalloc(n, sizeof *w.conds);
+    w.all = clove_xcalloc(n, sizeof *w.all);
+    prune_walk(&w, json_object_get(root, "statements"), 0);
+    for (size_t i = 0; i < n; i++) {
+        if (deps[i]->remote && !w.all[i] && w.conds[i].len && !w.conds[i].failed) {
+            if (!out) out = clove_xcalloc(n, sizeof *out);
+            out[i] = clove_buf_steal(&w.conds[i]);
+        }
+        clove_buf_dispose(&w.conds[i]);
+    }
+    free(w.conds);
+    free(w.all);
+done:
+    json_decref(root);
+    return out;
+}
+
 /* Finds or builds the cache entry for sql on pc. On failure returns NULL with err set. */
 static stmt_entry_t *prepare_cached(clove_engine_t *e, pooled_conn_t *pc, const char *sql,
                                     clove_err_t *err)
@@ -593,11 +704,18 @@ static stmt_entry_t *prepare_cached(clove_engine_t *e, pooled_conn_t *pc, const 
      * sandbox has checked the user's own SQL above */
     clove_pushdown_target_t *pts[16];
     size_t np = 0;
+    bool reads_views = false;
     for (size_t i = 0; i < sb.n_tables && np < 16; i++) {
         dataset_t *d = clove__dataset_find(e, sb.tables[i]);
-        if (!d || !d->sqlite) continue;
+        reads_views |= !d;
+        if (!d || !(d->sqlite || d->remote)) continue;
         pthread_mutex_lock(&d->lock);
-        if (d->loaded && d->pushdown) pts[np++] = clove_pushdown_target_ref(d->pushdown);
+        if (d->sqlite && d->loaded && d->pushdown)
+            pts[np++] = clove_pushdown_target_ref(d->pushdown);
+        /* remote sources read through their federated view: partition pruning */
+        bool fed = (!d->accelerated && d->loaded) || (d->serves_source && !d->loaded);
+        if (d->remote && fed && d->remote_pushdown && np < 16)
+            pts[np++] = clove_pushdown_target_ref(d->remote_pushdown);
         pthread_mutex_unlock(&d->lock);
     }
     char *exec_sql = NULL;
@@ -607,8 +725,11 @@ static stmt_entry_t *prepare_cached(clove_engine_t *e, pooled_conn_t *pc, const 
             clove_debug(COMP, "filter pushdown skipped: %s", perr.message);
     }
     for (size_t i = 0; i < np; i++) clove_pushdown_target_unref(pts[i]);
+    if (exec_sql) clove_debug(COMP, "pushed down: %s", exec_sql);
     clove_sandbox_result_dispose(&sb);
 
+    victim->remote_filters = exec_sql && !reads_views
+                                 ? remote_filters(pc->conn, exec_sql, deps, n) : NULL;
     victim->exec_sql = exec_sql;
     victim->sql = clove_xstrdup(sql);
     victim->hash = h;
@@ -708,6 +829,45 @@ static duckdb_state bind_typed(duckdb_prepared_statement stmt, idx_t idx, const 
     return st;
 }
 
+/* Federated datasets over S3 / HTTP(S) read a local cache: bring what the statement reads up
+ * to date (re-listed or revalidated when older than the source's freshness interval), and
+ * prepare the statement again when files in a cache changed since it was prepared (DuckDB
+ * expands a reader's glob when it binds). */
+static int sync_remote_sources(clove_engine_t *e, pooled_conn_t *pc, stmt_entry_t *s,
+                               clove_err_t *err)
+{
+    bool changed_any = false, any = false;
+    for (size_t i = 0; i < s->n_deps; i++) {
+        dataset_t *d = s->deps[i];
+        if (!d->remote) continue;
+        pthread_mutex_lock(&d->lock);
+        bool fed = (!d->accelerated && d->loaded) || (d->serves_source && !d->loaded);
+        pthread_mutex_unlock(&d->lock);
+        if (!fed) continue;
+        any = true;
+        bool changed = false;
+        clove_err_t serr;
+        const char *filter = s->remote_filters ? s->remote_filters[i] : NULL;
+        clove_debug(COMP, "dataset %s: reads %s", d->cfg->name,
+                    filter ? filter : "every object");
+        int rc = clove_source_sync(d->remote, CLOVE_SYNC_QUERY, pc->conn, filter, &changed,
+                                   &serr);
+        if (rc != 0)
+            return clove_err_set(err, rc == CLOVE_ECANCELED ? CLOVE_ESHUTDOWN : CLOVE_EIO,
+                                 "dataset %s is not available: %s", d->cfg->name, serr.message);
+        changed_any |= changed;
+    }
+    if (!any) return 0;
+    if (changed_any) atomic_fetch_add(&e->ddl_generation, 1);
+    uint64_t gen = atomic_load(&e->ddl_generation);
+    if (s->stmt && s->generation != gen) {
+        duckdb_destroy_prepare(&s->stmt);
+        s->stmt = NULL;
+    }
+    s->generation = gen;
+    return 0;
+}
+
 static int bind_params(duckdb_prepared_statement stmt, const clove_query_req_t *req,
                        clove_err_t *err)
 {
@@ -772,6 +932,10 @@ static stmt_entry_t *prepare_checked(clove_engine_t *e, pooled_conn_t *pc, const
     if (!s) return NULL;
     if (check_ready(e, s, err) != 0) {
         *why = "not_ready";
+        return NULL;
+    }
+    if (sync_remote_sources(e, pc, s, err) != 0) {
+        *why = "source_unavailable";
         return NULL;
     }
     if (!s->stmt && s->exec_sql) {

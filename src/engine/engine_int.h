@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "accel/sqlite_accel.h"
 #include "common/cron.h"
+#include "connectors/connectors.h"
 #include "engine/pushdown.h"
 #include "engine/sandbox.h"
 
@@ -26,6 +27,12 @@ struct dataset {
     char *reader_fn;                 /* file sources: "read_parquet" ... */
     char *reader_pattern;            /* file sources: the path or glob read */
     char *reader_opts;               /* file sources: ", hive_partitioning = true ..." */
+    clove_source_t *remote;          /* s3:// and http(s):// sources: their local cache, or NULL */
+    char *remote_fn;                 /* remote sources: the table macro the federated view reads
+                                        (its `filter` parameter carries pushed partition
+                                        conditions), or NULL */
+    clove_pushdown_target_t *remote_pushdown; /* remote sources with Hive partitions (lock) */
+    uint64_t remote_loaded_gen;      /* source generation the acceleration holds (refresh thread) */
     char *pk_cols;                   /* primary key column list "a", "a", "b" (quoted), or NULL */
     int conflict;                    /* CONFLICT_* from on_conflict */
     char *time_expr;                 /* time_column as a timestamp expression, or NULL */
@@ -84,6 +91,8 @@ typedef struct {
     char *not_ready_view;            /* a view it reads that is not created yet, or NULL */
     char *exec_sql;                  /* what is prepared when it differs from sql (filters
                                         pushed into SQLite accelerations), or NULL */
+    char **remote_filters;           /* per dep: the partition condition that limits what a
+                                        remote source fetches (NULL entry: everything), or NULL */
     uint64_t last_used;
     uint64_t generation;             /* engine->ddl_generation when prepared */
 } stmt_entry_t;

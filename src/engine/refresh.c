@@ -613,6 +613,21 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
     /* an interrupt that landed on an earlier COMMIT/ROLLBACK can leave this connection in an
      * aborted transaction: start clean (an error here only means there was none) */
     clove__exec(conn, "ROLLBACK", NULL);
+    /* remote sources: bring the local cache up to date first (changed objects only) */
+    uint64_t src_gen = 0;
+    if (d->remote) {
+        if ((rc = clove_source_sync(d->remote, CLOVE_SYNC_REFRESH, conn, NULL, NULL, err)) != 0)
+            goto out;
+        src_gen = clove_source_generation(d->remote);
+        /* a full refresh of a source whose objects did not change since the last successful
+         * load has nothing to do (no refresh_sql or data window that could select otherwise) */
+        if (exists && !file_append && mode == CLOVE_REFRESH_FULL && !refresh_sql &&
+            a->refresh_data_window_ms <= 0 && d->remote_loaded_gen == src_gen) {
+            clove_info(COMP, "dataset %s: the source did not change since the last load",
+                       d->cfg->name);
+            goto count;
+        }
+    }
     if (reset_files) {
         for (size_t i = 0; i < d->n_seen_files; i++) free(d->seen_files[i]);
         d->n_seen_files = 0;
@@ -779,6 +794,7 @@ count:
         }
     }
     *held = clove__count_rows(conn, d->target);
+    if (d->remote && rc == 0) d->remote_loaded_gen = src_gen;
 out:
     if (in_tx || rc != 0) clove__exec(conn, "ROLLBACK", NULL);
     clove__exec(conn, "DROP TABLE IF EXISTS " IN_TABLE, NULL);

@@ -1,0 +1,371 @@
+"""
+S3 connector against s3rver (a real S3 HTTP API) behind a counting, fault-injecting proxy:
+Hive-partitioned Parquet, CSV and JSON buckets, federated and accelerated; the ETag cache
+(a second refresh fetches nothing unchanged, a changed object is fetched again, a deleted one
+disappears); append of new objects only; pagination; 500s with retries and recovery;
+credentials from params, ${secrets:...} and the AWS environment; secrets never in logs or API
+output; configuration errors.
+"""
+import os
+import subprocess
+import tempfile
+import unittest
+
+from harness import BIN_DIR, CloveTest, metric
+import s3peer
+
+DUCK = os.path.join(BIN_DIR, "clove-duckdb-exec")
+S3 = None
+
+
+def setUpModule():
+    global S3
+    if not s3peer.available():
+        raise unittest.SkipTest("s3rver is not installed (scripts/setup.sh installs it)")
+    S3 = s3peer.S3rver()
+
+
+def tearDownModule():
+    if S3:
+        S3.stop()
+
+
+def duck(*sql):
+    subprocess.run([DUCK] + list(sql), check=True, stdout=subprocess.PIPE)
+
+
+def pod(datasets):
+    return "version: v1\nkind: Spicepod\nname: s3_test\ndatasets:\n" + datasets
+
+
+def ds(c, name):
+    return c.datasets()[name]
+
+
+def refresh_count(c, name):
+    return metric(c.metrics(), "dataset_acceleration_refresh_duration_ms_count", dataset=name)
+
+
+def refresh_and_wait(test, c, name):
+    before = refresh_count(c, name)
+    test.assertStatus(c.post("/v1/datasets/%s/acceleration/refresh" % name, ""), 201)
+    c.wait_until(lambda: refresh_count(c, name) > before, what="refresh of " + name)
+
+
+class S3Test(CloveTest):
+    bucket_n = 0
+
+    def setUp(self):
+        S3Test.bucket_n += 1
+        self.bucket = "b%d-%d" % (os.getpid(), S3Test.bucket_n)
+        S3.create_bucket(self.bucket)
+        self.proxy = s3peer.FaultProxy(S3)
+        self.addCleanup(self.proxy.stop)
+        self.work = self.tempdir()
+
+    def put_parquet(self, key, select):
+        path = os.path.join(self.work, "obj.parquet")
+        duck("COPY (%s) TO '%s' (FORMAT parquet)" % (select, path))
+        return S3.put_file(self.bucket, key, path)
+
+    def sales(self):
+        """sales/year=Y/month=M/part-0.parquet, 10 rows each: amount = year + month * 100 + i."""
+        for y in (2023, 2024):
+            for m in (1, 2):
+                self.put_parquet("sales/year=%d/month=%d/part-0.parquet" % (y, m),
+                                 "SELECT i AS id, %d + %d * 100 + i AS amount, 'r' || i AS region "
+                                 "FROM range(10) t(i)" % (y, m))
+        S3.put(self.bucket, "sales/_SUCCESS", "")
+
+    def params(self, extra=""):
+        return ("    params:\n      s3_endpoint: %s\n      allow_http: true\n      s3_auth: key\n"
+                "      s3_key: S3RVER\n      s3_secret: S3RVER\n      max_retries: 2\n%s"
+                % (self.proxy.endpoint, extra))
+
+    def expected_sums(self):
+        return [{"year": y, "month": m, "n": 10, "s": sum(y + m * 100 + i for i in range(10))}
+                for y in (2023, 2024) for m in (1, 2)]
+
+    def test_federated_hive_parquet_values(self):
+        self.sales()
+        c = self.start(pod("  - from: s3://%s/sales/\n    name: sales\n%s"
+                           % (self.bucket, self.params())), metrics=True)
+        self.assertEqual(c.rows("SELECT year, month, count(*) AS n, sum(amount) AS s FROM sales "
+                                "GROUP BY ALL ORDER BY ALL"), self.expected_sums())
+        self.assertEqual(c.rows("SELECT id, amount, region FROM sales WHERE year = 2024 AND "
+                                "month = 2 AND id = 3"),
+                         [{"id": 3, "amount": 2024 + 200 + 3, "region": "r3"}])
+        # four data objects fetched once; _SUCCESS is not a data file
+        self.assertEqual(sorted(self.proxy.gets()),
+                         ["sales/year=%d/month=%d/part-0.parquet" % (y, m)
+                          for y in (2023, 2024) for m in (1, 2)])
+        self.assertEqual(metric(c.metrics(), "s3_objects_fetched_total", dataset="sales"), 4)
+        # within the listing's freshness interval a query lists nothing again
+        lists = self.proxy.count("list")
+        c.rows("SELECT count(*) FROM sales")
+        self.assertEqual(self.proxy.count("list"), lists)
+
+    def test_partition_pruning_fetches_only_matching_objects(self):
+        self.sales()
+        c = self.start(pod("  - from: s3://%s/sales/\n    name: sales\n%s"
+                           % (self.bucket, self.params())), metrics=True)
+        # registration fetched one object (the view's columns): the first key
+        first = "sales/year=2023/month=1/part-0.parquet"
+        self.assertEqual(self.proxy.gets(), [first])
+        self.assertEqual(c.rows("SELECT month, sum(amount) AS s FROM sales WHERE year = 2024 "
+                                "GROUP BY 1 ORDER BY 1"),
+                         [{"month": m, "s": sum(2024 + m * 100 + i for i in range(10))}
+                          for m in (1, 2)])
+        self.assertEqual(sorted(self.proxy.gets()),
+                         [first, "sales/year=2024/month=1/part-0.parquet",
+                          "sales/year=2024/month=2/part-0.parquet"])
+        self.assertEqual(metric(c.metrics(), "s3_objects_fetched_total", dataset="sales"), 3)
+        # conditions on partition columns in any form; other conditions do not prune
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales WHERE month IN (2) AND year > 2023 "
+                                  "AND amount > 0"), 10)
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales s WHERE s.year = 2023 AND "
+                                  "s.month = 1 AND s.id < 5"), 5)
+        self.assertEqual(len(self.proxy.gets()), 3)
+        # a self-join with one side unfiltered needs every object
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales a JOIN sales b USING (id, year, "
+                                  "month) WHERE a.year = 2024"), 20)
+        self.assertEqual(len(self.proxy.gets()), 4)
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 40)
+
+    def test_federated_listing_freshness_picks_up_new_and_deleted_objects(self):
+        self.sales()
+        c = self.start(pod("  - from: s3://%s/sales/\n    name: sales\n%s"
+                           % (self.bucket, self.params("      s3_listing_ttl: 0s\n"))))
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 40)
+        self.put_parquet("sales/year=2025/month=1/part-0.parquet",
+                         "SELECT 100 + i AS id, 7 AS amount, 'n' AS region FROM range(5) t(i)")
+        self.assertEqual(c.rows("SELECT year, count(*) AS n FROM sales GROUP BY 1 ORDER BY 1"),
+                         [{"year": 2023, "n": 20}, {"year": 2024, "n": 20}, {"year": 2025, "n": 5}])
+        S3.delete(self.bucket, "sales/year=2023/month=1/part-0.parquet")
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales WHERE year = 2023"), 10)
+
+    def test_accelerated_etag_cache_refetches_only_changed_objects(self):
+        self.sales()
+        c = self.start(pod("  - from: s3://%s/sales/\n    name: sales\n%s"
+                           "    acceleration:\n      enabled: true\n"
+                           % (self.bucket, self.params())), metrics=True)
+        self.assertEqual(c.rows("SELECT year, month, count(*) AS n, sum(amount) AS s FROM sales "
+                                "GROUP BY ALL ORDER BY ALL"), self.expected_sums())
+        self.assertEqual(len(self.proxy.gets()), 4)
+        rows = lambda: metric(c.metrics(), "dataset_acceleration_refresh_rows_total",
+                              dataset="sales")
+        self.assertEqual(rows(), 40)
+        # unchanged: a refresh lists again, fetches nothing and loads nothing
+        refresh_and_wait(self, c, "sales")
+        self.assertEqual(len(self.proxy.gets()), 4)
+        self.assertGreaterEqual(self.proxy.count("list"), 2)
+        self.assertEqual(rows(), 40)
+        self.assertIn("dataset sales: the source did not change since the last load", c.logs())
+        # one object changes: only it is fetched again
+        self.put_parquet("sales/year=2024/month=1/part-0.parquet",
+                         "SELECT i AS id, 1 AS amount, 'changed' AS region FROM range(3) t(i)")
+        refresh_and_wait(self, c, "sales")
+        self.assertEqual(self.proxy.gets()[4:], ["sales/year=2024/month=1/part-0.parquet"])
+        self.assertEqual(rows(), 40 + 33)  # a change reloads the whole dataset
+        self.assertEqual(c.rows("SELECT year, month, count(*) AS n, sum(amount) AS s FROM sales "
+                                "WHERE year = 2024 GROUP BY ALL ORDER BY ALL"),
+                         [{"year": 2024, "month": 1, "n": 3, "s": 3},
+                          {"year": 2024, "month": 2, "n": 10,
+                           "s": sum(2024 + 200 + i for i in range(10))}])
+        # a deleted object leaves the cache and the table
+        S3.delete(self.bucket, "sales/year=2023/month=2/part-0.parquet")
+        refresh_and_wait(self, c, "sales")
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales WHERE year = 2023"), 10)
+        self.assertEqual(len(self.proxy.gets()), 5)
+        cache = os.path.join(c.dir, ".clove", "cache", "s3", "sales", "objects", "year=2023")
+        self.assertEqual(sorted(os.listdir(cache)), ["month=1"])
+        self.assertEqual(metric(c.metrics(), "s3_objects_fetched_total", dataset="sales"), 5)
+
+    def test_restart_keeps_the_cache(self):
+        self.sales()
+        d = self.tempdir()
+        spec = pod("  - from: s3://%s/sales/\n    name: sales\n%s    acceleration:\n"
+                   "      enabled: true\n" % (self.bucket, self.params()))
+        c = self.start(spec, workdir=d)
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 40)
+        c.stop(cleanup=False)
+        self.assertEqual(len(self.proxy.gets()), 4)
+        c2 = self.start(None, workdir=d)
+        self.assertEqual(c2.scalar("SELECT sum(amount) FROM sales"),
+                         sum(r["s"] for r in self.expected_sums()))
+        self.assertEqual(len(self.proxy.gets()), 4)  # validated by ETag, not fetched again
+
+    def test_append_loads_new_objects_only(self):
+        self.put_parquet("ev/a.parquet", "SELECT i AS id, 'a' AS src FROM range(3) t(i)")
+        c = self.start(pod("  - from: s3://%s/ev/\n    name: ev\n%s    acceleration:\n"
+                           "      enabled: true\n      refresh_mode: append\n"
+                           % (self.bucket, self.params())), metrics=True)
+        self.assertEqual(c.scalar("SELECT count(*) FROM ev"), 3)
+        self.put_parquet("ev/b.parquet", "SELECT 10 + i AS id, 'b' AS src FROM range(2) t(i)")
+        refresh_and_wait(self, c, "ev")
+        self.assertEqual(c.rows("SELECT src, count(*) AS n, sum(id) AS s FROM ev GROUP BY 1 "
+                                "ORDER BY 1"),
+                         [{"src": "a", "n": 3, "s": 3}, {"src": "b", "n": 2, "s": 21}])
+        self.assertEqual(metric(c.metrics(), "dataset_acceleration_refresh_rows_total", dataset="ev"), 5)
+        self.assertEqual(sorted(self.proxy.gets()), ["ev/a.parquet", "ev/b.parquet"])
+        refresh_and_wait(self, c, "ev")  # nothing new: nothing loaded, nothing fetched
+        self.assertEqual(c.scalar("SELECT count(*) FROM ev"), 5)
+        self.assertEqual(len(self.proxy.gets()), 2)
+
+    def test_csv_and_json_objects(self):
+        S3.put(self.bucket, "csv/region=east/a.csv", "id,name\n1,alpha\n2,beta\n")
+        S3.put(self.bucket, "csv/region=west/b.csv", "id,name\n3,gamma\n")
+        S3.put(self.bucket, "logs/events.json", '{"k": 1, "v": "x"}\n{"k": 2, "v": "y"}\n')
+        S3.put(self.bucket, "arr/items.json", '[{"k": 5, "v": "p"}, {"k": 6, "v": null}]')
+        c = self.start(pod(
+            "  - from: s3://%s/csv/\n    name: people\n%s      file_format: csv\n"
+            "  - from: s3://%s/logs/events.json\n    name: events\n%s"
+            "  - from: s3://%s/arr/items.json\n    name: items\n%s    acceleration:\n"
+            "      enabled: true\n"
+            % (self.bucket, self.params(), self.bucket, self.params(), self.bucket,
+               self.params())))
+        self.assertEqual(c.rows("SELECT id, name, region FROM people ORDER BY id"),
+                         [{"id": 1, "name": "alpha", "region": "east"},
+                          {"id": 2, "name": "beta", "region": "east"},
+                          {"id": 3, "name": "gamma", "region": "west"}])
+        self.assertEqual(c.rows("SELECT k, v FROM events ORDER BY k"),
+                         [{"k": 1, "v": "x"}, {"k": 2, "v": "y"}])
+        self.assertEqual(c.rows("SELECT k, v FROM items ORDER BY k"),
+                         [{"k": 5, "v": "p"}, {"k": 6, "v": None}])
+
+    def test_pagination_reads_every_page(self):
+        for i in range(7):
+            self.put_parquet("p/f%02d.parquet" % i, "SELECT %d AS n" % i)
+        c = self.start(pod("  - from: s3://%s/p/\n    name: p\n%s"
+                           % (self.bucket, self.params("      s3_list_max_keys: 2\n"))))
+        self.assertEqual(c.scalar("SELECT sum(n) FROM p"), sum(range(7)))
+        self.assertEqual(self.proxy.count("list"), 4)  # 2 + 2 + 2 + 1
+
+    def test_500s_are_retried_and_a_failing_refresh_recovers(self):
+        self.sales()
+        self.proxy.fail_next = {"get": 2, "list": 1}
+        c = self.start(pod("  - from: s3://%s/sales/\n    name: sales\n%s    acceleration:\n"
+                           "      enabled: true\n      refresh_retry_max_attempts: 1\n"
+                           % (self.bucket, self.params())), metrics=True)
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 40)
+        self.assertEqual(metric(c.metrics(), "s3_request_retries_total", dataset="sales"), 2)
+        # every GET fails: the refresh fails (after retries) and names what failed; the data
+        # loaded before keeps serving
+        self.put_parquet("sales/year=2024/month=1/part-0.parquet", "SELECT 1 AS id, 1 AS amount, "
+                         "'x' AS region")
+        self.proxy.fail_always = {"get": True}
+        refresh_and_wait(self, c, "sales")
+        st = ds(c, "sales")
+        self.assertEqual(st["status"], "Error")
+        self.assertIn('could not fetch object "sales/year=2024/month=1/part-0.parquet" of bucket '
+                      '"%s" from endpoint "%s"' % (self.bucket, self.proxy.endpoint), st["error_message"])
+        self.assertIn("HTTP 500 InternalError: injected failure (after 2 retries)", st["error_message"])
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 40)
+        # S3 recovers: the next refresh loads the change
+        self.proxy.fail_always = {}
+        refresh_and_wait(self, c, "sales")
+        self.assertEqual(ds(c, "sales")["status"], "Ready")
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 31)
+
+    def test_source_down_at_start_then_back(self):
+        self.sales()
+        self.proxy.fail_always = {"list": True}
+        c = self.start(pod(
+            "  - from: s3://%s/sales/\n    name: fed\n%s"
+            "  - from: s3://%s/sales/\n    name: acc\n%s    acceleration:\n      enabled: true\n"
+            "  - from: s3://%s/sales/year=2024/month=1/part-0.parquet\n    name: ok\n"
+            "    params:\n      s3_endpoint: %s\n      allow_http: true\n      s3_key: S3RVER\n"
+            "      s3_secret: S3RVER\n"
+            % (self.bucket, self.params("      client_timeout: 2s\n"), self.bucket,
+               self.params(), self.bucket, S3.endpoint)))
+        # the runtime started; the dataset whose endpoint works serves, the others say why not
+        self.assertEqual(c.scalar("SELECT count(*) FROM ok"), 10)
+        for name in ("fed", "acc"):
+            self.assertEqual(ds(c, name)["status"], "Error")
+            self.assertIn("could not list s3://%s/sales/ at endpoint \"%s\""
+                          % (self.bucket, self.proxy.endpoint), ds(c, name)["error_message"])
+            self.assertIn("HTTP 500 InternalError: injected failure (after 2 retries)",
+                          ds(c, name)["error_message"])
+        r = c.sql("SELECT count(*) FROM fed")
+        self.assertEqual(r.status, 400)
+        self.assertIn("dataset fed is not available", r.text)
+        # S3 comes back: both datasets become Ready by themselves (retries with backoff)
+        self.proxy.fail_always = {}
+        c.wait_until(lambda: ds(c, "fed")["status"] == "Ready" and
+                     ds(c, "acc")["status"] == "Ready", timeout=60, what="recovery")
+        self.assertEqual(c.scalar("SELECT count(*) FROM fed"), 40)
+        self.assertEqual(c.scalar("SELECT count(*) FROM acc"), 40)
+
+    def test_secrets_stay_out_of_logs_and_api(self):
+        self.sales()
+        secret = "SuperSecretValue_4711"
+        c = self.start(pod(
+            "  - from: s3://%s/sales/\n    name: sales\n    params:\n"
+            "      s3_endpoint: %s\n      allow_http: true\n      s3_key: NOSUCHKEY\n"
+            "      s3_secret: ${secrets:S3_SECRET}\n      s3_session_token: ${secrets:S3_TOKEN}\n"
+            "      max_retries: 0\n" % (self.bucket, self.proxy.endpoint)),
+            dotenv="S3_SECRET=%s\nS3_TOKEN=TokenValue_0815\n" % secret)
+        st = c.wait_until(lambda: ds(c, "sales").get("error_message"),
+                          what="the dataset error")
+        self.assertIn("InvalidAccessKeyId", st)
+        self.assertIn("s3://%s/sales/" % self.bucket, st)
+        # the session token went to S3 as x-amz-security-token
+        hdrs = [h for kind, _, h in self.proxy.requests if kind == "list"]
+        self.assertTrue(any(h.get("x-amz-security-token") == "TokenValue_0815" for h in hdrs))
+        r = c.sql("SELECT * FROM sales")
+        self.assertNotEqual(r.status, 200)
+        for text in (c.logs(), c.get("/v1/datasets?status=true").text,
+                     c.get("/v1/spicepods").text, r.text):
+            self.assertNotIn(secret, text)
+            self.assertNotIn("TokenValue_0815", text)
+
+    def test_iam_role_reads_the_aws_environment_and_credentials_file(self):
+        self.sales()
+        spec = pod("  - from: s3://%s/sales/\n    name: sales\n    params:\n"
+                   "      s3_endpoint: %s\n      allow_http: true\n      s3_auth: iam_role\n"
+                   % (self.bucket, self.proxy.endpoint))
+        env = {"AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER",
+               "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent"}
+        c = self.start(spec, env=env)
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 40)
+        c.stop()
+        creds = os.path.join(self.work, "credentials")
+        with open(creds, "w") as f:
+            f.write("[default]\naws_access_key_id = WRONG\naws_secret_access_key = x\n\n"
+                    "[bench]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n")
+        env = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "bench",
+               "AWS_SHARED_CREDENTIALS_FILE": creds}
+        c = self.start(spec, env=env)
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 40)
+        c.stop()
+        env["AWS_PROFILE"] = "missing"
+        c = self.start(spec, env=env)
+        err = c.wait_until(lambda: ds(c, "sales").get("error_message"),
+                           what="the dataset error")
+        self.assertIn('no AWS credentials for dataset sales (s3_auth: iam_role): set '
+                      'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or profile "missing"', err)
+
+    def test_configuration_errors(self):
+        c = self.start(pod(
+            "  - from: s3://%s/x/\n    name: plain\n    params:\n"
+            "      s3_endpoint: http://127.0.0.1:1\n      s3_key: a\n      s3_secret: b\n"
+            "  - from: s3://%s/x/\n    name: badauth\n    params:\n      s3_auth: magic\n"
+            "  - from: s3://%s/x/\n    name: nokey\n    params:\n      s3_auth: key\n"
+            "  - from: s3://%s/x/\n    name: badfmt\n    params:\n      file_format: xlsx\n"
+            "  - from: s3://%s/nothing/\n    name: empty\n%s"
+            % ((self.bucket,) * 5 + (self.params(),))))
+        errs = {d["name"]: d.get("error_message") for d in c.get("/v1/datasets?status=true").json()}
+        self.assertIn('params.s3_endpoint "http://127.0.0.1:1" uses plain http, which is '
+                      'refused unless params.allow_http is true', errs["plain"])
+        self.assertIn("params.s3_auth: expected one of key, iam_role, public; got \"magic\"",
+                      errs["badauth"])
+        self.assertIn("s3_auth key needs params.s3_key and params.s3_secret", errs["nokey"])
+        self.assertIn("params.file_format: expected one of parquet, csv, json; got \"xlsx\"",
+                      errs["badfmt"])
+        self.assertIn("no parquet objects found under s3://%s/nothing/ for dataset empty"
+                      % self.bucket, errs["empty"])
+        self.assertEqual(c.get("/health").status, 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
