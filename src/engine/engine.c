@@ -383,6 +383,7 @@ clove_engine_t *clove_engine_create(clove_config_t *cfg, const clove_engine_opts
         collect_secrets(e, &cfg->datasets[i].acceleration.params);
     }
     if (clove_sqlite_accel_register(e->admin, err) != 0) goto fail;
+    if (clove_pg_register(e->admin, err) != 0) goto fail;
     if (clove__datasets_init(e, err) != 0) goto fail;
 
     /* connection pool */
@@ -588,13 +589,13 @@ static stmt_entry_t *prepare_cached(clove_engine_t *e, pooled_conn_t *pc, const 
             deps[n++] = add[k];
         }
     }
-    /* filters and LIMIT for SQLite accelerations named in the query go into SQLite; the
-     * sandbox has checked the user's own SQL above */
+    /* filters and LIMIT for SQLite accelerations and federated PostgreSQL tables named in
+     * the query go into their scans; the sandbox has checked the user's own SQL above */
     clove_pushdown_target_t *pts[16];
     size_t np = 0;
     for (size_t i = 0; i < sb.n_tables && np < 16; i++) {
         dataset_t *d = clove__dataset_find(e, sb.tables[i]);
-        if (!d || !d->sqlite) continue;
+        if (!d) continue;
         pthread_mutex_lock(&d->lock);
         if (d->loaded && d->pushdown) pts[np++] = clove_pushdown_target_ref(d->pushdown);
         pthread_mutex_unlock(&d->lock);
