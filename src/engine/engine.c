@@ -388,6 +388,7 @@ clove_engine_t *clove_engine_create(clove_config_t *cfg, const clove_engine_opts
         collect_secrets(e, &cfg->datasets[i].acceleration.params);
     }
     if (clove_sqlite_accel_register(e->admin, err) != 0) goto fail;
+    if (clove_pg_register(e->admin, err) != 0) goto fail;
     if (clove__datasets_init(e, err) != 0) goto fail;
 
     /* connection pool */
@@ -700,18 +701,20 @@ static stmt_entry_t *prepare_cached(clove_engine_t *e, pooled_conn_t *pc, const 
             deps[n++] = add[k];
         }
     }
-    /* filters and LIMIT for SQLite accelerations named in the query go into SQLite; the
-     * sandbox has checked the user's own SQL above */
+    /* filters and LIMIT for SQLite accelerations and federated PostgreSQL tables named in
+     * the query go into their scans; the sandbox has checked the user's own SQL above */
     clove_pushdown_target_t *pts[16];
     size_t np = 0;
     bool reads_views = false;
     for (size_t i = 0; i < sb.n_tables && np < 16; i++) {
         dataset_t *d = clove__dataset_find(e, sb.tables[i]);
-        reads_views |= !d;
-        if (!d || !(d->sqlite || d->remote)) continue;
+        if (!d) {
+            reads_views = true;
+            continue;
+        }
         pthread_mutex_lock(&d->lock);
-        if (d->sqlite && d->loaded && d->pushdown)
-            pts[np++] = clove_pushdown_target_ref(d->pushdown);
+        /* SQLite accelerations and federated PostgreSQL tables */
+        if (d->loaded && d->pushdown) pts[np++] = clove_pushdown_target_ref(d->pushdown);
         /* remote sources read through their federated view: partition pruning */
         bool fed = (!d->accelerated && d->loaded) || (d->serves_source && !d->loaded);
         if (d->remote && fed && d->remote_pushdown && np < 16)
