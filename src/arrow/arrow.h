@@ -92,6 +92,11 @@ clove_ipc_writer_t *clove_ipc_writer_create(duckdb_connection conn, idx_t ncols,
                                             const char *const *names,
                                             const duckdb_logical_type *types, clove_err_t *err);
 void clove_ipc_writer_destroy(clove_ipc_writer_t *w);
+/* True when chunks of these column types (borrowed) have exactly the Arrow form the writer
+ * declared in its schema, so they may go on the same stream (e.g. the results of one
+ * statement run with several parameter rows). */
+bool clove_ipc_writer_accepts(const clove_ipc_writer_t *w, idx_t ncols,
+                              const duckdb_logical_type *types);
 
 /* Appends the encapsulated Schema message to out. Returns 0 or CLOVE_ENOMEM. */
 int clove_ipc_writer_schema(clove_ipc_writer_t *w, clove_buf_t *out, clove_err_t *err);

@@ -778,6 +778,45 @@ fail:
     return NULL;
 }
 
+/* Same Arrow layout: formats and child structure (names of nested fields included). */
+static bool same_arrow(const struct ArrowSchema *a, const struct ArrowSchema *b, int depth)
+{
+    if (depth > CLOVE_IPC_MAX_DEPTH || strcmp(a->format, b->format) != 0 ||
+        a->n_children != b->n_children || !a->dictionary != !b->dictionary)
+        return false;
+    if (depth > 0 && strcmp(a->name ? a->name : "", b->name ? b->name : "") != 0) return false;
+    for (int64_t i = 0; i < a->n_children; i++)
+        if (!same_arrow(a->children[i], b->children[i], depth + 1)) return false;
+    return !a->dictionary || same_arrow(a->dictionary, b->dictionary, depth + 1);
+}
+
+bool clove_ipc_writer_accepts(const clove_ipc_writer_t *w, idx_t ncols,
+                              const duckdb_logical_type *types)
+{
+    if (ncols != w->ncols) return false;
+    duckdb_logical_type *tv = clove_xcalloc(ncols ? ncols : 1, sizeof(*tv));
+    const char **nv = clove_xcalloc(ncols ? ncols : 1, sizeof(*nv));
+    for (idx_t i = 0; i < ncols; i++) {
+        tv[i] = types[i];
+        nv[i] = w->schema.children[i]->name;
+    }
+    struct ArrowSchema other;
+    memset(&other, 0, sizeof(other));
+    duckdb_error_data ed = duckdb_to_arrow_schema(w->opts, tv, nv, ncols, &other);
+    free(tv);
+    free(nv);
+    bool same = false;
+    if (ed) {
+        duckdb_destroy_error_data(&ed);
+    } else {
+        same = other.n_children == (int64_t)ncols;
+        for (idx_t i = 0; same && i < ncols; i++)
+            same = same_arrow(other.children[i], w->schema.children[i], 1);
+    }
+    if (other.release) other.release(&other);
+    return same;
+}
+
 void clove_ipc_writer_destroy(clove_ipc_writer_t *w)
 {
     if (!w) return;

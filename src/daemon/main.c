@@ -9,12 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/common.h"
+#include "common/tls.h"
 #include "config/config.h"
 #include "engine/engine.h"
 #include "flight/flight.h"
+#include "flight/flight_client.h"
 #include "server/server.h"
 
 #define COMP "cloved"
@@ -31,6 +35,11 @@ static void usage(FILE *f)
             "  --http ADDR            HTTP API address (default 127.0.0.1:8090)\n"
             "  --flight ADDR          Arrow Flight address (default 127.0.0.1:50051)\n"
             "  --metrics ADDR         Prometheus metrics address (off by default)\n"
+            "  --tls-enabled BOOL     serve HTTP, Flight and metrics over TLS only (true|false)\n"
+            "  --tls-certificate-file FILE  PEM certificate chain for TLS\n"
+            "  --tls-key-file FILE    PEM private key of that certificate\n"
+            "  --tls-certificate PEM  the certificate chain inline (instead of the file)\n"
+            "  --tls-key PEM          the private key inline (instead of the file)\n"
             "  --set-runtime K=V      override a runtime key, e.g. query.timeout=5s (repeatable)\n"
             "  --test-config          validate the spicepod, print every problem, exit 0 or 1\n"
             "  -v, --verbose          debug logging\n"
@@ -39,9 +48,9 @@ static void usage(FILE *f)
 }
 
 /* Flags of the runtime we are compatible with that this build does not implement yet:
- * refusing them beats silently running without (e.g. TLS). */
+ * refusing them beats silently running without. */
 static const char *NOT_YET[] = {
-    "--tls-enabled", "--tls-certificate-file", "--tls-key-file", "--role", "--scheduler-address",
+    "--role", "--scheduler-address",
     "--node-bind-address", "--node-advertise-address", "--node-mtls-ca-certificate-file",
     "--node-mtls-certificate-file", "--node-mtls-key-file", "--allow-insecure-connections",
 };
@@ -55,6 +64,11 @@ typedef struct {
     size_t n_overrides;
     bool test_config;
     int verbose;
+    bool tls_enabled;             /* --tls-enabled true */
+    const char *tls_cert_file;    /* --tls-certificate-file */
+    const char *tls_cert;         /* --tls-certificate (inline PEM) */
+    const char *tls_key_file;     /* --tls-key-file */
+    const char *tls_key;          /* --tls-key (inline PEM) */
 } opts_t;
 
 /* Accepts "--flag value" and "--flag=value". */
@@ -94,6 +108,21 @@ static void parse_args(int argc, char **argv, opts_t *o)
             o->flight = v;
         } else if ((v = flag_value(argc, argv, &i, "--metrics"))) {
             o->metrics = v;
+        } else if ((v = flag_value(argc, argv, &i, "--tls-enabled"))) {
+            if (!strcasecmp(v, "true")) o->tls_enabled = true;
+            else if (!strcasecmp(v, "false")) o->tls_enabled = false;
+            else {
+                fprintf(stderr, "cloved: --tls-enabled expects true or false, got \"%s\"\n", v);
+                exit(2);
+            }
+        } else if ((v = flag_value(argc, argv, &i, "--tls-certificate-file"))) {
+            o->tls_cert_file = v;
+        } else if ((v = flag_value(argc, argv, &i, "--tls-certificate"))) {
+            o->tls_cert = v;
+        } else if ((v = flag_value(argc, argv, &i, "--tls-key-file"))) {
+            o->tls_key_file = v;
+        } else if ((v = flag_value(argc, argv, &i, "--tls-key"))) {
+            o->tls_key = v;
         } else if ((v = flag_value(argc, argv, &i, "--set-runtime"))) {
             if (!strchr(v, '=')) {
                 fprintf(stderr, "cloved: --set-runtime expects KEY=VALUE, got \"%s\"\n", v);
@@ -122,6 +151,58 @@ static void parse_args(int argc, char **argv, opts_t *o)
     if (!o->pod) o->pod = ".";
 }
 
+/* The TLS certificate of the public endpoints, or none. As the runtime we follow: TLS is on
+ * when --tls-enabled true or runtime.tls.enabled; each of the certificate and the key comes
+ * from its file flag, else its inline flag, else runtime.tls (file, else inline PEM; files
+ * named in the spicepod are relative to its directory). Returns 0 with *on telling whether
+ * TLS is on, or CLOVE_EINVAL with err filled. */
+static int load_tls(const opts_t *o, const clove_config_t *cfg, clove_tls_cert_t *out, bool *on,
+                    clove_err_t *err)
+{
+    const clove_runtime_cfg_t *rt = &cfg->runtime;
+    *on = o->tls_enabled || rt->tls_enabled;
+    if (!*on) {
+        if (o->tls_cert_file || o->tls_cert || o->tls_key_file || o->tls_key)
+            clove_warn(COMP, "TLS certificate flags are given but TLS is not enabled "
+                       "(--tls-enabled true): serving plain text");
+        return 0;
+    }
+    char *cert_path = NULL, *key_path = NULL;
+    clove_tls_source_t src = {0};
+    if (o->tls_cert_file) {
+        src.cert_file = o->tls_cert_file;
+    } else if (o->tls_cert) {
+        src.cert_pem = o->tls_cert;
+        src.cert_name = "--tls-certificate";
+    } else if (rt->tls_certificate_file) {
+        cert_path = rt->tls_certificate_file[0] == '/'
+                        ? clove_xstrdup(rt->tls_certificate_file)
+                        : clove_xasprintf("%s/%s", cfg->dir, rt->tls_certificate_file);
+        src.cert_file = cert_path;
+    } else if (rt->tls_certificate) {
+        src.cert_pem = rt->tls_certificate;
+        src.cert_name = "runtime.tls.certificate";
+    }
+    if (o->tls_key_file) {
+        src.key_file = o->tls_key_file;
+    } else if (o->tls_key) {
+        src.key_pem = o->tls_key;
+        src.key_name = "--tls-key";
+    } else if (rt->tls_key_file) {
+        key_path = rt->tls_key_file[0] == '/' ? clove_xstrdup(rt->tls_key_file)
+                                              : clove_xasprintf("%s/%s", cfg->dir,
+                                                                rt->tls_key_file);
+        src.key_file = key_path;
+    } else if (rt->tls_key) {
+        src.key_pem = rt->tls_key;
+        src.key_name = "runtime.tls.key";
+    }
+    int rc = clove_tls_cert_load(&src, out, err);
+    free(cert_path);
+    free(key_path);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     opts_t o = {0};
@@ -136,6 +217,8 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* gRPC's own log lines (e.g. a client's failed TLS handshake) are about peers: debug */
+    clove_flight_client_quiet_grpc_log();
     int64_t t0 = clove_mono_ns();
     clove_config_diags_t diags = {0};
     clove_config_t *cfg = clove_config_load(o.pod, o.overrides, o.n_overrides, &diags);
@@ -181,34 +264,54 @@ int main(int argc, char **argv)
     clove_http_server_t *http = NULL;
     clove_metrics_server_t *metrics = NULL;
     clove_flight_server_t *flight = NULL;
-    clove_engine_t *engine = clove_engine_create(cfg, NULL, &err);
+    clove_engine_t *engine = NULL;
+    clove_tls_cert_t tls = {0};
+    bool tls_on = false;
+    if (load_tls(&o, cfg, &tls, &tls_on, &err) != 0) {
+        clove_error(COMP, "not starting: TLS: %s", err.message);
+        goto out;
+    }
+    if (tls_on) {
+        char until[32] = "unknown";
+        time_t t = (time_t)(tls.not_after_ms / 1000);
+        struct tm tm;
+        if (tls.not_after_ms && gmtime_r(&t, &tm)) strftime(until, sizeof until, "%Y-%m-%d", &tm);
+        clove_info(COMP, "TLS enabled for HTTP, Flight and metrics: certificate %s (valid until "
+                   "%s)", tls.subject, until);
+        if (tls.not_after_ms && tls.not_after_ms < clove_now_ms())
+            clove_warn(COMP, "the TLS certificate %s expired on %s: clients will refuse it",
+                       tls.subject, until);
+    }
+    engine = clove_engine_create(cfg, NULL, &err);
     if (!engine) {
         clove_error(COMP, "could not start the engine: %s", err.message);
         goto out;
     }
     if (o.metrics) {
-        metrics = clove_metrics_start(o.metrics, &err);
+        metrics = clove_metrics_start(o.metrics, tls_on ? &tls : NULL, &err);
         if (!metrics) {
             clove_error(COMP, "could not start the metrics endpoint on %s: %s", o.metrics,
                         err.message);
             goto out;
         }
-        clove_info(COMP, "metrics listening on %s", o.metrics);
+        clove_info(COMP, "metrics listening on %s%s", o.metrics, tls_on ? " (TLS)" : "");
     }
     clove_http_opts_t hopts = {.addr = o.http, .engine = engine, .flight_addr = o.flight,
-                               .metrics_addr = o.metrics};
+                               .metrics_addr = o.metrics, .tls = tls_on ? &tls : NULL};
     http = clove_http_start(&hopts, &err);
     if (!http) {
         clove_error(COMP, "could not start the HTTP API on %s: %s", o.http, err.message);
         goto out;
     }
-    clove_info(COMP, "HTTP API listening on %s", o.http);
-    flight = clove_flight_start(o.flight, engine, &err);
+    clove_info(COMP, "HTTP API listening on %s%s", o.http, tls_on ? " (TLS)" : "");
+    clove_flight_opts_t fopts = {.addr = o.flight, .engine = engine,
+                                 .tls = tls_on ? &tls : NULL};
+    flight = clove_flight_start(&fopts, &err);
     if (!flight) {
         clove_error(COMP, "could not start Arrow Flight on %s: %s", o.flight, err.message);
         goto out;
     }
-    clove_info(COMP, "Arrow Flight listening on %s", o.flight);
+    clove_info(COMP, "Arrow Flight listening on %s%s", o.flight, tls_on ? " (TLS)" : "");
     clove_engine_start(engine);
     clove_info(COMP, "started in %.1f ms", (double)(clove_mono_ns() - t0) / 1e6);
 
@@ -253,6 +356,7 @@ out:
     if (http) clove_http_stop(http);
     if (metrics) clove_metrics_stop(metrics);
     clove_engine_destroy(engine);
+    clove_tls_cert_dispose(&tls);
     clove_config_unref(cfg);
     clove_metrics_reset();
     free(o.overrides);

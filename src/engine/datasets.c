@@ -220,6 +220,7 @@ static void build_remote_source(dataset_t *d, clove_buf_t *allowed)
     set_reader(d, f->format, f->pattern, f->hive_default);
     d->remote_fn = clove_xasprintf("__clove_source_%zu", (size_t)(d - e->datasets));
     allow_directory(allowed, f->cache_dir);
+    d->deferred = true;
 }
 
 /* Builds d->source_sql and adds what DuckDB must be allowed to read to `allowed`. */
@@ -282,12 +283,27 @@ done:
     free(path);
 }
 
+/* postgres:[db.][schema.]table: a clove_pg_scan over the source; nothing connects yet (the
+ * dataset thread registers it, so an unreachable server does not hold up the start). */
+static void build_pg_source(dataset_t *d)
+{
+    clove_err_t err;
+    d->pg = clove_pg_source_create(d->cfg->name, d->cfg->from, &d->cfg->params, &err);
+    if (!d->pg) {
+        d->source_error = clove_xstrdup(err.message);
+        return;
+    }
+    d->source_sql = clove_pg_source_sql(d->pg);
+    d->deferred = true;
+}
+
 static void build_source(dataset_t *d, clove_buf_t *allowed)
 {
     const char *from = d->cfg->from;
     if (!strncmp(from, "file://", 7)) build_file_source(d, from + 7, allowed);
     else if (!strncmp(from, "file:", 5)) build_file_source(d, from + 5, allowed);
     else if (clove_source_claims(from)) build_remote_source(d, allowed);
+    else if (!strncmp(from, "postgres:", 9)) build_pg_source(d);
     else {
         const char *colon = strchr(from, ':');
         int n = colon ? (int)(colon - from) : (int)strlen(from);
@@ -851,7 +867,6 @@ static void *accelerated_main(dataset_t *d)
     pthread_mutex_lock(&d->lock);
     d->refresh_conn = conn;
     pthread_mutex_unlock(&d->lock);
-
     /* a file-mode table from an earlier run serves at once; refresh_on_startup decides
      * whether to refresh now (always) or when the schedule says (auto) */
     int64_t next_at = 0; /* refresh now */
@@ -877,7 +892,7 @@ static void *accelerated_main(dataset_t *d)
         clove__meta_last_refresh(d, conn); /* creates the bookkeeping tables */
     }
 
-    if (d->remote && d->cfg->ready_state == CLOVE_READY_ON_REGISTRATION) {
+    if (d->deferred && d->cfg->ready_state == CLOVE_READY_ON_REGISTRATION) {
         /* the source answers until the first load replaces this view */
         pthread_mutex_lock(&d->lock);
         bool loaded = d->loaded;
@@ -971,11 +986,48 @@ static clove_pushdown_target_t *remote_target(dataset_t *d)
     return pt;
 }
 
+/* A pushdown target for the PostgreSQL table of d, exposed under the dataset's name (new
+ * reference), or NULL. */
+static clove_pushdown_target_t *pg_target(dataset_t *d, duckdb_connection conn)
+{
+    size_t n = 0;
+    clove_pushdown_col_t *cols = clove_pg_source_pushdown_cols(d->pg, &n);
+    if (!cols) return NULL;
+    char *view = clove_xasprintf("SELECT * FROM %s", d->source_sql);
+    clove_pushdown_spec_t spec = {.dialect = CLOVE_PUSHDOWN_POSTGRES, .name = d->cfg->name,
+                                  .view_sql = view, .scan_fn = CLOVE_PG_SCAN_FN,
+                                  .filter_param = "where_sql", .limit_param = "row_limit",
+                                  .cols = cols, .ncols = n};
+    clove_err_t err;
+    clove_pushdown_target_t *t = clove_pushdown_target_create(conn, &spec, &err);
+    if (!t) clove_warn(COMP, "dataset %s: filters will not be pushed to PostgreSQL: %s",
+                       d->cfg->name, err.message);
+    free(view);
+    clove_pg_pushdown_cols_free(cols, n);
+    return t;
+}
+
+int clove__source_prepare(dataset_t *d, duckdb_connection conn, clove_err_t *err)
+{
+    if (!d->pg) return 0;
+    if (!d->source_pushdown) {
+        int rc = clove_pg_source_load_schema(d->pg, err);
+        if (rc != 0) return rc;
+        d->source_pushdown = pg_target(d, conn);
+    }
+    return 0;
+}
+
 static int register_federated(dataset_t *d, clove_err_t *err)
 {
     /* a remote source needs one cached object before DuckDB can tell the view's columns */
     if (d->remote) {
         int rc = clove_source_sync(d->remote, CLOVE_SYNC_SCHEMA, NULL, NULL, NULL, err);
+        if (rc != 0) return rc;
+    }
+    if (d->pg) {
+        /* read the table's columns now: the view is bound against them */
+        int rc = clove_pg_source_load_schema(d->pg, err);
         if (rc != 0) return rc;
     }
     char *qi = clove__quote_ident(d->cfg->name);
@@ -994,6 +1046,9 @@ static int register_federated(dataset_t *d, clove_err_t *err)
     pthread_mutex_lock(&d->e->admin_lock);
     int rc = clove__exec(d->e->admin, sql, err);
     clove_pushdown_target_t *pt = rc == 0 && d->remote ? remote_target(d) : NULL;
+    /* filters of user queries on a federated PostgreSQL table go to PostgreSQL */
+    clove_pushdown_target_t *pgt = rc == 0 && d->pg && !d->accelerated
+                                      ? pg_target(d, d->e->admin) : NULL;
     pthread_mutex_unlock(&d->e->admin_lock);
     if (d->remote) {
         pthread_mutex_lock(&d->lock);
@@ -1001,6 +1056,13 @@ static int register_federated(dataset_t *d, clove_err_t *err)
         d->remote_pushdown = pt;
         pthread_mutex_unlock(&d->lock);
         clove_pushdown_target_unref(old);
+    }
+    if (pgt) {
+        pthread_mutex_lock(&d->lock);
+        clove_pushdown_target_t *old = d->pushdown;
+        d->pushdown = pgt;
+        pthread_mutex_unlock(&d->lock);
+        if (old) clove_pushdown_target_unref(old);
     }
     free(sql);
     free(qi);
@@ -1010,14 +1072,16 @@ static int register_federated(dataset_t *d, clove_err_t *err)
 static void *federated_main(dataset_t *d)
 {
     int64_t fib_a = 0, fib_b = 1;
-    /* a remote source registers here, not at start-up: its first attempt runs at once */
-    bool first = d->remote != NULL;
+    /* a remote source is registered here first, at once; then retried with backoff */
+    bool first = d->deferred;
     while (!atomic_load(&d->e->shutting_down)) {
-        int64_t next = fib_a + fib_b;
-        fib_a = fib_b;
-        fib_b = next;
-        int64_t wait = first ? 0 : fib_a * RETRY_BASE_MS;
-        if (!dataset_wait(d, wait > RETRY_MAX_MS ? RETRY_MAX_MS : wait, false)) break;
+        if (!first) {
+            int64_t next = fib_a + fib_b;
+            fib_a = fib_b;
+            fib_b = next;
+            int64_t wait = fib_a * RETRY_BASE_MS;
+            if (!dataset_wait(d, wait > RETRY_MAX_MS ? RETRY_MAX_MS : wait, false)) break;
+        }
         clove_err_t err;
         if (register_federated(d, &err) == 0) {
             pthread_mutex_lock(&d->lock);
@@ -1025,8 +1089,9 @@ static void *federated_main(dataset_t *d)
             d->initial_done = true;
             pthread_mutex_unlock(&d->lock);
             set_state(d, CLOVE_DS_READY, NULL);
-            clove_info(COMP, "dataset %s registered%s (federated, %s)", d->cfg->name,
-                       first ? "" : " after retry", d->cfg->from);
+            if (first) clove_info(COMP, "dataset %s registered (federated, %s)", d->cfg->name,
+                                  d->cfg->from);
+            else clove_info(COMP, "dataset %s registered after retry", d->cfg->name);
             try_create_views(d->e);
             break;
         }
@@ -1036,11 +1101,9 @@ static void *federated_main(dataset_t *d)
         if (first) log_error(d, msg);
         set_state(d, CLOVE_DS_ERROR, msg);
         free(msg);
-        if (first) {
-            pthread_mutex_lock(&d->lock);
-            d->initial_done = true;
-            pthread_mutex_unlock(&d->lock);
-        }
+        pthread_mutex_lock(&d->lock);
+        d->initial_done = true;
+        pthread_mutex_unlock(&d->lock);
         first = false;
     }
     return NULL;
@@ -1156,15 +1219,16 @@ int clove__datasets_init(clove_engine_t *e, clove_err_t *err)
             clove_error(COMP, "%s", d->error);
         } else if (d->accelerated) {
             if ((rc = clove__refresh_prepare(d, e->admin, err)) != 0) goto done;
-            if (d->cfg->ready_state == CLOVE_READY_ON_REGISTRATION && !d->remote) {
-                /* the source answers until the first load replaces this view */
+            if (d->cfg->ready_state == CLOVE_READY_ON_REGISTRATION && !d->deferred) {
+                /* the source answers until the first load replaces this view (a remote
+                 * source: the dataset thread registers it) */
                 clove_err_t ferr;
                 if (register_federated(d, &ferr) == 0) d->serves_source = true;
                 else clove_warn(COMP, "dataset %s: the source cannot answer before the first "
                                 "load: %s", d->cfg->name, ferr.message);
             }
-        } else if (d->remote) {
-            /* registered by its dataset thread: the source may be slow or down at start */
+        } else if (d->deferred) {
+            /* registered by the dataset's thread (federated_main) */
         } else if (!d->accelerated) {
             clove_err_t ferr;
             if (register_federated(d, &ferr) == 0) {
@@ -1277,6 +1341,8 @@ void clove__datasets_dispose(clove_engine_t *e)
         free(d->refresh_sql_override);
         free(d->next_refresh_sql);
         if (d->pushdown) clove_pushdown_target_unref(d->pushdown);
+        if (d->source_pushdown) clove_pushdown_target_unref(d->source_pushdown);
+        clove_pg_source_destroy(d->pg);
         free(d->pk_cols);
         free(d->time_expr);
         free(d->source_error);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -387,6 +388,7 @@ clove_engine_t *clove_engine_create(clove_config_t *cfg, const clove_engine_opts
         collect_secrets(e, &cfg->datasets[i].acceleration.params);
     }
     if (clove_sqlite_accel_register(e->admin, err) != 0) goto fail;
+    if (clove_pg_register(e->admin, err) != 0) goto fail;
     if (clove__datasets_init(e, err) != 0) goto fail;
 
     /* connection pool */
@@ -699,18 +701,20 @@ static stmt_entry_t *prepare_cached(clove_engine_t *e, pooled_conn_t *pc, const 
             deps[n++] = add[k];
         }
     }
-    /* filters and LIMIT for SQLite accelerations named in the query go into SQLite; the
-     * sandbox has checked the user's own SQL above */
+    /* filters and LIMIT for SQLite accelerations and federated PostgreSQL tables named in
+     * the query go into their scans; the sandbox has checked the user's own SQL above */
     clove_pushdown_target_t *pts[16];
     size_t np = 0;
     bool reads_views = false;
     for (size_t i = 0; i < sb.n_tables && np < 16; i++) {
         dataset_t *d = clove__dataset_find(e, sb.tables[i]);
-        reads_views |= !d;
-        if (!d || !(d->sqlite || d->remote)) continue;
+        if (!d) {
+            reads_views = true;
+            continue;
+        }
         pthread_mutex_lock(&d->lock);
-        if (d->sqlite && d->loaded && d->pushdown)
-            pts[np++] = clove_pushdown_target_ref(d->pushdown);
+        /* SQLite accelerations and federated PostgreSQL tables */
+        if (d->loaded && d->pushdown) pts[np++] = clove_pushdown_target_ref(d->pushdown);
         /* remote sources read through their federated view: partition pruning */
         bool fed = (!d->accelerated && d->loaded) || (d->serves_source && !d->loaded);
         if (d->remote && fed && d->remote_pushdown && np < 16)
@@ -779,6 +783,55 @@ static int check_ready(clove_engine_t *e, stmt_entry_t *s, clove_err_t *err)
     return 0;
 }
 
+/* Binds a CLOVE_PARAM_TYPED value with its exact type (see clove_param_t). */
+static duckdb_state bind_typed(duckdb_prepared_statement stmt, idx_t idx, const clove_param_t *p)
+{
+    duckdb_value v = NULL;
+    switch (p->type) {
+    case DUCKDB_TYPE_BOOLEAN: return duckdb_bind_boolean(stmt, idx, p->b);
+    case DUCKDB_TYPE_TINYINT: return duckdb_bind_int8(stmt, idx, (int8_t)p->i);
+    case DUCKDB_TYPE_SMALLINT: return duckdb_bind_int16(stmt, idx, (int16_t)p->i);
+    case DUCKDB_TYPE_INTEGER: return duckdb_bind_int32(stmt, idx, (int32_t)p->i);
+    case DUCKDB_TYPE_BIGINT: return duckdb_bind_int64(stmt, idx, p->i);
+    case DUCKDB_TYPE_UTINYINT: return duckdb_bind_uint8(stmt, idx, (uint8_t)p->u);
+    case DUCKDB_TYPE_USMALLINT: return duckdb_bind_uint16(stmt, idx, (uint16_t)p->u);
+    case DUCKDB_TYPE_UINTEGER: return duckdb_bind_uint32(stmt, idx, (uint32_t)p->u);
+    case DUCKDB_TYPE_UBIGINT: return duckdb_bind_uint64(stmt, idx, p->u);
+    case DUCKDB_TYPE_HUGEINT: return duckdb_bind_hugeint(stmt, idx, p->h);
+    case DUCKDB_TYPE_FLOAT: return duckdb_bind_float(stmt, idx, (float)p->d);
+    case DUCKDB_TYPE_DOUBLE: return duckdb_bind_double(stmt, idx, p->d);
+    case DUCKDB_TYPE_DATE: return duckdb_bind_date(stmt, idx, (duckdb_date){(int32_t)p->i});
+    case DUCKDB_TYPE_TIME: return duckdb_bind_time(stmt, idx, (duckdb_time){p->i});
+    case DUCKDB_TYPE_TIMESTAMP: return duckdb_bind_timestamp(stmt, idx, (duckdb_timestamp){p->i});
+    case DUCKDB_TYPE_TIMESTAMP_TZ:
+        return duckdb_bind_timestamp_tz(stmt, idx, (duckdb_timestamp){p->i});
+    case DUCKDB_TYPE_TIMESTAMP_S: v = duckdb_create_timestamp_s((duckdb_timestamp_s){p->i}); break;
+    case DUCKDB_TYPE_TIMESTAMP_MS:
+        v = duckdb_create_timestamp_ms((duckdb_timestamp_ms){p->i});
+        break;
+    case DUCKDB_TYPE_TIMESTAMP_NS:
+        v = duckdb_create_timestamp_ns((duckdb_timestamp_ns){p->i});
+        break;
+    case DUCKDB_TYPE_INTERVAL: return duckdb_bind_interval(stmt, idx, p->interval);
+    case DUCKDB_TYPE_DECIMAL:
+        return duckdb_bind_decimal(stmt, idx, (duckdb_decimal){.width = p->width,
+                                                               .scale = p->scale,
+                                                               .value = p->h});
+    case DUCKDB_TYPE_UUID:
+        v = duckdb_create_uuid((duckdb_uhugeint){.lower = p->h.lower,
+                                                 .upper = (uint64_t)p->h.upper});
+        break;
+    case DUCKDB_TYPE_VARCHAR:
+        return duckdb_bind_varchar_length(stmt, idx, p->s ? p->s : "", p->len);
+    case DUCKDB_TYPE_BLOB: return duckdb_bind_blob(stmt, idx, p->s ? p->s : "", p->len);
+    default: return DuckDBError;
+    }
+    if (!v) return DuckDBError;
+    duckdb_state st = duckdb_bind_value(stmt, idx, v);
+    duckdb_destroy_value(&v);
+    return st;
+}
+
 /* Federated datasets over S3 / HTTP(S) read a local cache: bring what the statement reads up
  * to date (re-listed or revalidated when older than the source's freshness interval), and
  * prepare the statement again when files in a cache changed since it was prepared (DuckDB
@@ -845,6 +898,7 @@ static int bind_params(duckdb_prepared_statement stmt, const clove_query_req_t *
         case CLOVE_PARAM_BOOL: st = duckdb_bind_boolean(stmt, idx, p->b); break;
         case CLOVE_PARAM_INT: st = duckdb_bind_int64(stmt, idx, p->i); break;
         case CLOVE_PARAM_DOUBLE: st = duckdb_bind_double(stmt, idx, p->d); break;
+        case CLOVE_PARAM_TYPED: st = bind_typed(stmt, idx, p); break;
         default: st = duckdb_bind_varchar(stmt, idx, p->s ? p->s : ""); break;
         }
         if (st == DuckDBError)
@@ -868,6 +922,52 @@ static int interrupted_error(clove_query_t *q, clove_err_t *err)
     }
     count_failure("canceled");
     return clove_err_set(err, CLOVE_ECANCELED, "query canceled: the client disconnected");
+}
+
+/* The cached, prepared statement for sql on pc after the sandbox and the readiness gate.
+ * NULL with err filled and *why set to the query_failures reason ("invalid_sql",
+ * "not_ready") on failure. */
+static stmt_entry_t *prepare_checked(clove_engine_t *e, pooled_conn_t *pc, const char *sql,
+                                     const char **why, clove_err_t *err)
+{
+    stmt_entry_t *s = prepare_cached(e, pc, sql, err);
+    *why = "invalid_sql";
+    if (!s) return NULL;
+    if (check_ready(e, s, err) != 0) {
+        *why = "not_ready";
+        return NULL;
+    }
+    if (sync_remote_sources(e, pc, s, err) != 0) {
+        *why = "source_unavailable";
+        return NULL;
+    }
+    if (!s->stmt && s->exec_sql) {
+        if (duckdb_prepare(pc->conn, s->exec_sql, &s->stmt) == DuckDBError) {
+            clove_warn(COMP, "the query with pushed-down filters did not prepare (%s); running "
+                       "it without", duckdb_prepare_error(s->stmt));
+            duckdb_destroy_prepare(&s->stmt);
+            s->stmt = NULL;
+            free(s->exec_sql);
+            s->exec_sql = NULL;
+        }
+    }
+    if (!s->stmt) {
+        if (duckdb_prepare(pc->conn, sql, &s->stmt) == DuckDBError &&
+            strstr(duckdb_prepare_error(s->stmt), "Contents of view were altered")) {
+            /* a federated file gained or changed columns: rebuild the views, try again */
+            duckdb_destroy_prepare(&s->stmt);
+            s->stmt = NULL;
+            clove__rebind_views(e);
+            duckdb_prepare(pc->conn, sql, &s->stmt);
+        }
+        if (!s->stmt || duckdb_prepare_error(s->stmt)) {
+            clove_err_set(err, CLOVE_EQUERY, "%s",
+                          clove__clean_duckdb_error(duckdb_prepare_error(s->stmt)));
+            stmt_entry_clear(s);
+            return NULL;
+        }
+    }
+    return s;
 }
 
 clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *req,
@@ -899,45 +999,11 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
         goto fail;
     }
 
-    stmt_entry_t *s = prepare_cached(e, q->pc, sql, err);
+    const char *why = NULL;
+    stmt_entry_t *s = prepare_checked(e, q->pc, sql, &why, err);
     if (!s) {
-        count_failure("invalid_sql");
+        count_failure(why);
         goto fail;
-    }
-    if (check_ready(e, s, err) != 0) {
-        count_failure("not_ready");
-        goto fail;
-    }
-    if (sync_remote_sources(e, q->pc, s, err) != 0) {
-        count_failure("source_unavailable");
-        goto fail;
-    }
-    if (!s->stmt && s->exec_sql) {
-        if (duckdb_prepare(q->pc->conn, s->exec_sql, &s->stmt) == DuckDBError) {
-            clove_warn(COMP, "the query with pushed-down filters did not prepare (%s); running "
-                       "it without", duckdb_prepare_error(s->stmt));
-            duckdb_destroy_prepare(&s->stmt);
-            s->stmt = NULL;
-            free(s->exec_sql);
-            s->exec_sql = NULL;
-        }
-    }
-    if (!s->stmt) {
-        if (duckdb_prepare(q->pc->conn, sql, &s->stmt) == DuckDBError &&
-            strstr(duckdb_prepare_error(s->stmt), "Contents of view were altered")) {
-            /* a federated file gained or changed columns: rebuild the views, try again */
-            duckdb_destroy_prepare(&s->stmt);
-            s->stmt = NULL;
-            clove__rebind_views(e);
-            duckdb_prepare(q->pc->conn, sql, &s->stmt);
-        }
-        if (!s->stmt || duckdb_prepare_error(s->stmt)) {
-            clove_err_set(err, CLOVE_EQUERY, "%s",
-                          clove__clean_duckdb_error(duckdb_prepare_error(s->stmt)));
-            stmt_entry_clear(s);
-            count_failure("invalid_sql");
-            goto fail;
-        }
     }
     if (bind_params(s->stmt, req, err) != 0) {
         count_failure("invalid_parameters");
@@ -995,7 +1061,15 @@ static void copy_params(clove_query_t *q, const clove_query_req_t *req)
     for (size_t i = 0; i < req->n_params; i++) {
         q->params[i] = req->params[i];
         q->params[i].name = req->params[i].name ? clove_xstrdup(req->params[i].name) : NULL;
-        q->params[i].s = req->params[i].s ? clove_xstrdup(req->params[i].s) : NULL;
+        const clove_param_t *p = &req->params[i];
+        if (p->kind == CLOVE_PARAM_TYPED && p->s) { /* bytes, maybe with NULs */
+            char *c = clove_xmalloc(p->len + 1);
+            memcpy(c, p->s, p->len);
+            c[p->len] = '\0';
+            q->params[i].s = c;
+        } else {
+            q->params[i].s = p->s ? clove_xstrdup(p->s) : NULL;
+        }
     }
 }
 
@@ -1161,4 +1235,232 @@ void clove_query_end(clove_query_t *q)
                                        "queries in milliseconds.", "", clove_query_elapsed_ms(q));
     free(q);
     atomic_fetch_sub(&e->active_queries, 1);
+}
+
+/* ---- schema without executing ------------------------------------------------------------- */
+
+static void desc_dispose(clove_query_desc_t *d)
+{
+    for (idx_t i = 0; i < d->ncols; i++) {
+        free(d->names[i]);
+        if (d->types[i]) duckdb_destroy_logical_type(&d->types[i]);
+    }
+    for (idx_t i = 0; i < d->nparams; i++)
+        if (d->param_types[i]) duckdb_destroy_logical_type(&d->param_types[i]);
+    free(d->names);
+    free(d->types);
+    free(d->param_types);
+    memset(d, 0, sizeof *d);
+}
+
+int clove_engine_describe(clove_engine_t *e, const clove_query_req_t *req,
+                          clove_describe_cb cb, void *ud, clove_err_t *err)
+{
+    if (atomic_load(&e->shutting_down))
+        return clove_err_set(err, CLOVE_ESHUTDOWN, "Runtime is shutting down");
+    int64_t timeout_ms = req->timeout_ms ? req->timeout_ms : e->cfg->runtime.query_timeout_ms;
+    int64_t deadline_ns = timeout_ms > 0 ? clove_mono_ns() + timeout_ms * 1000000 : 0;
+    char *rewritten = NULL;
+    const char *sql = req->sql;
+    bool named = false;
+    for (size_t i = 0; i < req->n_params; i++) named |= req->params[i].name != NULL;
+    if (named) sql = rewritten = clove_sql_rewrite_named_params(req->sql);
+    clove_query_desc_t d;
+    memset(&d, 0, sizeof d);
+    int rc = 0;
+
+    pooled_conn_t *pc = pool_acquire(e, deadline_ns, err);
+    if (!pc) {
+        rc = err ? err->code : CLOVE_EBUSY;
+        goto out;
+    }
+    const char *why = NULL;
+    stmt_entry_t *s = prepare_checked(e, pc, sql, &why, err);
+    if (!s) {
+        rc = err ? err->code : CLOVE_EQUERY;
+        goto out;
+    }
+    d.ncols = duckdb_prepared_statement_column_count(s->stmt);
+    d.names = clove_xcalloc(d.ncols ? d.ncols : 1, sizeof *d.names);
+    d.types = clove_xcalloc(d.ncols ? d.ncols : 1, sizeof *d.types);
+    for (idx_t i = 0; i < d.ncols; i++) {
+        const char *n = duckdb_prepared_statement_column_name(s->stmt, i);
+        d.names[i] = clove_xstrdup(n ? n : "");
+        d.types[i] = duckdb_prepared_statement_column_logical_type(s->stmt, i);
+    }
+    d.nparams = duckdb_nparams(s->stmt);
+    d.param_types = clove_xcalloc(d.nparams ? d.nparams : 1, sizeof *d.param_types);
+    for (idx_t i = 0; i < d.nparams; i++) {
+        duckdb_logical_type t = duckdb_param_logical_type(s->stmt, i + 1);
+        duckdb_type id = t ? duckdb_get_type_id(t) : DUCKDB_TYPE_INVALID;
+        if (t && (id == DUCKDB_TYPE_INVALID || id == DUCKDB_TYPE_ANY))
+            duckdb_destroy_logical_type(&t);
+        d.param_types[i] = t;
+    }
+    rc = cb ? cb(ud, pc->conn, &d, err) : 0;
+out:
+    if (pc) pool_release(e, pc);
+    desc_dispose(&d);
+    free(rewritten);
+    if (rc && err) clove__redact(e, err->message, sizeof err->message);
+    return rc;
+}
+
+/* ---- appends -------------------------------------------------------------------------------- */
+
+struct clove_append {
+    clove_engine_t *e;
+    dataset_t *d;
+    pooled_conn_t *pc;
+    duckdb_appender app;
+    int64_t rows;                    /* appended to the staging table so far */
+};
+
+#define APPEND_STAGE "__clove_incoming"
+
+/* The dataset a name addresses: bare, public.<name> or spice.public.<name> (any case). */
+static dataset_t *append_target(clove_engine_t *e, const char *name)
+{
+    if (strncasecmp(name, "spice.", 6) == 0) name += 6;
+    if (strncasecmp(name, "public.", 7) == 0) name += 7;
+    return clove__dataset_find(e, name);
+}
+
+static int appender_error(duckdb_appender app, const char *what, const dataset_t *d,
+                          clove_err_t *err)
+{
+    duckdb_error_data ed = duckdb_appender_error_data(app);
+    const char *msg = ed ? duckdb_error_data_message(ed) : NULL;
+    int rc = clove_err_set(err, CLOVE_EQUERY, "could not %s dataset %s: %s", what, d->cfg->name,
+                           clove__clean_duckdb_error(msg ? msg : "appender failed"));
+    if (ed) duckdb_destroy_error_data(&ed);
+    return rc;
+}
+
+static void append_free(clove_append_t *a)
+{
+    if (a->app) duckdb_appender_destroy(&a->app);
+    if (a->pc) {
+        clove__exec(a->pc->conn, "DROP TABLE IF EXISTS temp.main." APPEND_STAGE, NULL);
+        pool_release(a->e, a->pc);
+    }
+    free(a);
+}
+
+clove_append_t *clove_engine_append_begin(clove_engine_t *e, const char *dataset, idx_t ncols,
+                                          const char *const *names, int64_t timeout_ms,
+                                          clove_err_t *err)
+{
+    if (atomic_load(&e->shutting_down)) {
+        clove_err_set(err, CLOVE_ESHUTDOWN, "Runtime is shutting down");
+        return NULL;
+    }
+    dataset_t *d = append_target(e, dataset);
+    if (!d) {
+        clove_err_set(err, CLOVE_ENOTFOUND, "dataset \"%.200s\" does not exist", dataset);
+        return NULL;
+    }
+    if (!d->cfg->access || strcmp(d->cfg->access, "read_write") != 0) {
+        clove_err_set(err, CLOVE_EPERM, "dataset %s is not writable: declare it with "
+                      "access: read_write to accept appends", d->cfg->name);
+        return NULL;
+    }
+    if (!d->accelerated) {
+        clove_err_set(err, CLOVE_EINVAL, "dataset %s is not accelerated: appends go into its "
+                      "acceleration (acceleration.enabled: true)", d->cfg->name);
+        return NULL;
+    }
+    pthread_mutex_lock(&d->lock);
+    bool loaded = d->loaded;
+    pthread_mutex_unlock(&d->lock);
+    if (!loaded) {
+        clove_err_set(err, CLOVE_ENOTREADY,
+                      "Acceleration not ready; loading initial data for %s", d->cfg->name);
+        return NULL;
+    }
+    if (ncols == 0) {
+        clove_err_set(err, CLOVE_EINVAL, "the data for dataset %s has no columns", d->cfg->name);
+        return NULL;
+    }
+    if (timeout_ms <= 0) timeout_ms = e->cfg->runtime.query_timeout_ms;
+    int64_t deadline_ns = timeout_ms > 0 ? clove_mono_ns() + timeout_ms * 1000000 : 0;
+
+    clove_append_t *a = clove_xcalloc(1, sizeof *a);
+    a->e = e;
+    a->d = d;
+    a->pc = pool_acquire(e, deadline_ns, err);
+    if (!a->pc) {
+        free(a);
+        return NULL;
+    }
+    /* the rows are staged in a temporary table shaped like the dataset, then written in one
+     * transaction under the dataset's rules (clove__append_incoming) */
+    char *qi = clove__quote_ident(d->cfg->name);
+    char *sql = clove_xasprintf("CREATE OR REPLACE TEMP TABLE " APPEND_STAGE " AS SELECT * FROM "
+                                "spice.public.%s LIMIT 0", qi);
+    int rc = clove__exec(a->pc->conn, sql, err);
+    free(sql);
+    free(qi);
+    if (rc == 0 &&
+        duckdb_appender_create_ext(a->pc->conn, "temp", "main", APPEND_STAGE, &a->app) ==
+            DuckDBError)
+        rc = appender_error(a->app, "stage rows for", d, err);
+    for (idx_t i = 0; rc == 0 && i < ncols; i++) {
+        if (duckdb_appender_add_column(a->app, names[i]) == DuckDBError)
+            rc = clove_err_set(err, CLOVE_EINVAL, "column \"%.200s\" of the incoming data does "
+                               "not exist in dataset %s", names[i], d->cfg->name);
+    }
+    if (rc != 0) {
+        clove__redact(e, err->message, sizeof err->message);
+        append_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+int clove_append_chunk(clove_append_t *a, duckdb_data_chunk chunk, clove_err_t *err)
+{
+    if (atomic_load(&a->e->shutting_down))
+        return clove_err_set(err, CLOVE_ESHUTDOWN, "Runtime is shutting down");
+    if (duckdb_append_data_chunk(a->app, chunk) == DuckDBError)
+        return appender_error(a->app, "append rows to", a->d, err);
+    a->rows += (int64_t)duckdb_data_chunk_get_size(chunk);
+    return 0;
+}
+
+int clove_append_commit(clove_append_t *a, int64_t *rows, clove_err_t *err)
+{
+    dataset_t *d = a->d;
+    int64_t written = 0;
+    int rc = 0;
+    *rows = 0;
+    if (duckdb_appender_close(a->app) == DuckDBError)
+        rc = appender_error(a->app, "append rows to", d, err);
+    duckdb_appender_destroy(&a->app);
+    a->app = NULL;
+    if (rc == 0) rc = clove__append_incoming(d, a->pc->conn, &written, err);
+    if (rc == 0) {
+        /* cached plans may hold the old statistics (see refresh_once in datasets.c) */
+        atomic_fetch_add(&a->e->ddl_generation, 1);
+        char *qi = clove__quote_ident(d->cfg->name);
+        char *public_name = clove_xasprintf("spice.public.%s", qi);
+        int64_t held = clove__count_rows(a->pc->conn, public_name);
+        free(public_name);
+        free(qi);
+        pthread_mutex_lock(&d->lock);
+        if (held >= 0) d->rows = held;
+        pthread_mutex_unlock(&d->lock);
+        *rows = written;
+        clove_info(COMP, "appended %lld of %lld rows to dataset %s", (long long)written,
+                   (long long)a->rows, d->cfg->name);
+    } else {
+        clove__redact(a->e, err->message, sizeof err->message);
+    }
+    append_free(a);
+    return rc;
+}
+
+void clove_append_abort(clove_append_t *a)
+{
+    if (a) append_free(a);
 }

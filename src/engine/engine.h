@@ -102,6 +102,7 @@ int clove_engine_set_refresh_sql(clove_engine_t *e, const char *name, const char
 typedef enum {
     CLOVE_PARAM_NULL = 0, CLOVE_PARAM_BOOL, CLOVE_PARAM_INT, CLOVE_PARAM_DOUBLE,
     CLOVE_PARAM_STRING,
+    CLOVE_PARAM_TYPED,           /* a value of an exact DuckDB type (Flight SQL parameters) */
 } clove_param_kind_t;
 
 typedef struct {
@@ -111,6 +112,19 @@ typedef struct {
     int64_t i;
     double d;
     const char *s;               /* CLOVE_PARAM_STRING; also the exact text of big numbers */
+    /* CLOVE_PARAM_TYPED: `type` says which field holds the value and how it binds:
+     *   TINYINT..BIGINT: i; UTINYINT..UBIGINT: u; HUGEINT: h; FLOAT, DOUBLE: d;
+     *   DATE: i (days since 1970-01-01); TIME: i (microseconds since midnight);
+     *   TIMESTAMP, TIMESTAMP_TZ: i (microseconds since the epoch, UTC);
+     *   TIMESTAMP_S / _MS / _NS: i in that unit; INTERVAL: interval;
+     *   DECIMAL: h (unscaled) with width and scale; UUID: h (the 128 bits, upper first);
+     *   VARCHAR, BLOB: s holding len bytes (VARCHAR may hold NUL bytes). */
+    duckdb_type type;
+    uint64_t u;
+    duckdb_hugeint h;
+    duckdb_interval interval;
+    uint8_t width, scale;
+    size_t len;
 } clove_param_t;
 
 typedef struct {
@@ -147,5 +161,57 @@ duckdb_connection clove_query_connection(clove_query_t *q);
 double clove_query_elapsed_ms(clove_query_t *q);
 /* Marks the query canceled (thread-safe); the next clove_query_next fails. */
 void clove_query_cancel(clove_query_t *q);
+
+/* ---- schema without executing ---------------------------------------------------------- */
+
+/* What a statement would answer, learned by preparing it (nothing executes). */
+typedef struct {
+    idx_t ncols;
+    char **names;
+    duckdb_logical_type *types;       /* a type may be INVALID when it depends on a parameter */
+    idx_t nparams;
+    duckdb_logical_type *param_types; /* NULL where DuckDB cannot infer the parameter's type */
+} clove_query_desc_t;
+
+/* Called while the description is valid. conn (borrowed for the call, the describing
+ * pooled connection) is for reading client settings such as Arrow export options, never for
+ * SQL. Returns 0 or a negative CLOVE_E* with err filled. */
+typedef int (*clove_describe_cb)(void *ud, duckdb_connection conn, const clove_query_desc_t *d,
+                                 clove_err_t *err);
+
+/* Checks req->sql like clove_engine_query (sandbox, readiness of every dataset it reads) and
+ * prepares it on a pooled connection (the prepared statement is cached for the query that
+ * usually follows) without executing it; then calls cb with its result columns and
+ * parameters. Parameters in req are not bound. Returns 0, cb's result, or the errors of
+ * clove_engine_query (CLOVE_EPERM, CLOVE_EQUERY, CLOVE_ENOTREADY, CLOVE_ETIMEDOUT waiting for
+ * a connection, CLOVE_ESHUTDOWN, CLOVE_EBUSY). Not counted as a query execution. */
+int clove_engine_describe(clove_engine_t *e, const clove_query_req_t *req,
+                          clove_describe_cb cb, void *ud, clove_err_t *err);
+
+/* ---- appends into read_write datasets ---------------------------------------------------- */
+
+typedef struct clove_append clove_append_t;
+
+/* Starts appending rows to an accelerated dataset declared `access: read_write`. `dataset` is
+ * its name, bare or as public.<name> / spice.public.<name>; `names` (copied) are the incoming
+ * columns in the order the chunks carry them, a subset of the dataset's in any order (the
+ * others get NULL); chunk columns are cast to the dataset's types. Holds one pooled
+ * connection (waiting up to timeout_ms, 0 = runtime.query.timeout) until commit or abort.
+ * Returns NULL with err filled: CLOVE_ENOTFOUND (no such dataset), CLOVE_EPERM (not
+ * read_write), CLOVE_EINVAL (not accelerated, unknown column), CLOVE_ENOTREADY (initial load
+ * not done), CLOVE_ESHUTDOWN, CLOVE_EBUSY / CLOVE_ETIMEDOUT (no connection). Any thread; an
+ * append belongs to one thread at a time. */
+clove_append_t *clove_engine_append_begin(clove_engine_t *e, const char *dataset, idx_t ncols,
+                                          const char *const *names, int64_t timeout_ms,
+                                          clove_err_t *err);
+/* Stages one chunk (borrowed). CLOVE_EQUERY when a value cannot be cast. */
+int clove_append_chunk(clove_append_t *a, duckdb_data_chunk chunk, clove_err_t *err);
+/* Writes every staged row into the acceleration in one transaction, following the dataset's
+ * primary_key / on_conflict (a duplicate key without on_conflict fails the whole append), so
+ * the rows are visible to the next query. *rows gets the rows written (after drop / dedup).
+ * Frees a whatever the outcome. */
+int clove_append_commit(clove_append_t *a, int64_t *rows, clove_err_t *err);
+/* Drops the staged rows and frees a. NULL is ignored. */
+void clove_append_abort(clove_append_t *a);
 
 #endif

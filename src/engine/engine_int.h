@@ -12,6 +12,7 @@
 #include "accel/sqlite_accel.h"
 #include "common/cron.h"
 #include "connectors/connectors.h"
+#include "connectors/postgres.h"
 #include "engine/pushdown.h"
 #include "engine/sandbox.h"
 
@@ -43,7 +44,14 @@ struct dataset {
     unsigned seed;                   /* jitter */
     clove_sqlite_accel_t *sqlite;    /* engine sqlite: the store (borrowed from the engine) */
     uint64_t sqlite_version;         /* schema version seen by the view over the store */
-    clove_pushdown_target_t *pushdown; /* engine sqlite: how filters reach the store (lock) */
+    clove_pushdown_target_t *pushdown; /* how filters of user queries reach the data the view
+                                        reads: the SQLite store, or a federated PostgreSQL
+                                        table (lock) */
+    clove_pg_source_t *pg;           /* from: postgres:..., or NULL */
+    clove_pushdown_target_t *source_pushdown; /* refreshes: how filters reach the source
+                                        (PostgreSQL), or NULL; dataset thread only */
+    bool deferred;                   /* the source is remote: the dataset thread registers it
+                                        (start does not wait for it) */
     bool serves_source;              /* ready_state on_registration: the source answers until
                                         the first load */
     bool accelerated;
@@ -192,6 +200,13 @@ int clove__refresh_prepare(dataset_t *d, duckdb_connection admin, clove_err_t *e
 int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_t mode,
                        const char *refresh_sql, int64_t *loaded, int64_t *held,
                        clove_err_t *err);
+/* Writes the rows staged in temp.main.__clove_incoming on conn into d's acceleration as an
+ * append under the dataset's own rules: primary_key with on_conflict (drop keeps the stored
+ * row, upsert replaces it, upsert_dedup also keeps the last of a batch's duplicates; without
+ * on_conflict a duplicate key fails), else a plain insert. One transaction; *loaded gets the
+ * rows written. Returns 0 or CLOVE_EQUERY with DuckDB's / SQLite's message. */
+int clove__append_incoming(dataset_t *d, duckdb_connection conn, int64_t *loaded,
+                           clove_err_t *err);
 /* Deletes rows past retention_period / matching retention_sql. Returns rows deleted or <0. */
 int64_t clove__retention_run(dataset_t *d, duckdb_connection conn, clove_err_t *err);
 /* Validates a refresh_sql for d (a SELECT reading only d). */
@@ -201,6 +216,10 @@ int64_t clove__count_rows(duckdb_connection conn, const char *target);
 int clove__expose_file_table(dataset_t *d, clove_err_t *err);
 /* Reads / writes the last successful refresh time kept beside a file-mode table (0 if none). */
 int64_t clove__meta_last_refresh(dataset_t *d, duckdb_connection conn);
+
+/* Makes sure what a refresh of d needs from a remote source is there: a PostgreSQL source's
+ * columns and its pushdown target (d->source_pushdown). Dataset thread only. */
+int clove__source_prepare(dataset_t *d, duckdb_connection conn, clove_err_t *err);
 
 /* Replaces every secret-derived value in msg (in place, bounded by cap) with [REDACTED]. */
 void clove__redact(const clove_engine_t *e, char *msg, size_t cap);

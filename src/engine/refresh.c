@@ -529,12 +529,17 @@ static bool public_is_view_missing(dataset_t *d, duckdb_connection conn)
 
 /* engine sqlite: the store loads from a SELECT that DuckDB runs. Appends and keyed loads go
  * through a materialised batch so the batch checks and the exact-append subtraction apply. */
+static int sqlite_conflict(const dataset_t *d)
+{
+    return d->conflict == CONFLICT_DROP ? CLOVE_SQLITE_CONFLICT_DROP
+           : (d->conflict == CONFLICT_UPSERT || d->conflict == CONFLICT_UPSERT_DEDUP)
+               ? CLOVE_SQLITE_CONFLICT_UPSERT : CLOVE_SQLITE_CONFLICT_NONE;
+}
+
 static int sqlite_write(dataset_t *d, duckdb_connection conn, const char *incoming, bool append,
                         bool exists, int64_t *loaded, clove_err_t *err)
 {
-    int conflict = d->conflict == CONFLICT_DROP ? CLOVE_SQLITE_CONFLICT_DROP
-                   : (d->conflict == CONFLICT_UPSERT || d->conflict == CONFLICT_UPSERT_DEDUP)
-                       ? CLOVE_SQLITE_CONFLICT_UPSERT : CLOVE_SQLITE_CONFLICT_NONE;
+    int conflict = sqlite_conflict(d);
     int mode = append ? CLOVE_SQLITE_LOAD_APPEND : CLOVE_SQLITE_LOAD_FULL;
     if (!append && !d->pk_cols)
         return clove_sqlite_accel_load(d->sqlite, conn, incoming, d->cfg->name, mode, NULL,
@@ -554,6 +559,33 @@ static int sqlite_write(dataset_t *d, duckdb_connection conn, const char *incomi
     rc = clove_sqlite_accel_load(d->sqlite, conn, select, d->cfg->name, mode, d->pk_cols,
                                  conflict, loaded, err);
     free(select);
+    return rc;
+}
+
+int clove__append_incoming(dataset_t *d, duckdb_connection conn, int64_t *loaded,
+                           clove_err_t *err)
+{
+    *loaded = 0;
+    int rc = check_batch_keys(d, conn, err);
+    if (rc != 0) return rc;
+    char *dedup = deduped_incoming(d);
+    if (d->sqlite) {
+        rc = clove_sqlite_accel_load(d->sqlite, conn, dedup, d->cfg->name,
+                                     CLOVE_SQLITE_LOAD_APPEND, d->pk_cols, sqlite_conflict(d),
+                                     loaded, err);
+        free(dedup);
+        return rc;
+    }
+    char *conflict = conflict_clause(d, conn);
+    char *sql = clove_xasprintf("INSERT INTO %s %s %s", d->target, dedup, conflict);
+    clove__exec(conn, "ROLLBACK", NULL); /* start clean, as a refresh does */
+    rc = clove__exec(conn, "BEGIN TRANSACTION", err);
+    if (rc == 0) rc = exec_int(conn, sql, loaded, err);
+    if (rc == 0) rc = clove__exec(conn, "COMMIT", err);
+    if (rc != 0) clove__exec(conn, "ROLLBACK", NULL);
+    free(sql);
+    free(conflict);
+    free(dedup);
     return rc;
 }
 
@@ -581,6 +613,7 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
     /* an interrupt that landed on an earlier COMMIT/ROLLBACK can leave this connection in an
      * aborted transaction: start clean (an error here only means there was none) */
     clove__exec(conn, "ROLLBACK", NULL);
+    if ((rc = clove__source_prepare(d, conn, err)) != 0) goto out;
     /* remote sources: bring the local cache up to date first (changed objects only) */
     uint64_t src_gen = 0;
     if (d->remote) {
@@ -626,27 +659,25 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
     } else {
         from = clove_xstrdup(d->source_sql);
     }
-    if (refresh_sql) {
-        /* refresh_sql reads the dataset by its own name: shadow it with the source */
+    /* refresh_sql reads the dataset by its own name: shadow it with the source. A
+     * PostgreSQL source is read by name too, so that the filters (the watermark, refresh_sql's
+     * own WHERE and LIMIT) go to PostgreSQL through the pushdown rewrite below; the shadow
+     * view is exactly the target's view, so the rewrite does not change what is read. */
+    if (refresh_sql || d->source_pushdown) {
         sql = clove_xasprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM %s", qi, from);
         if ((rc = clove__exec(conn, sql, err)) != 0) goto out;
         shadow = true;
-        incoming = clove_xstrdup(refresh_sql);
-    } else {
-        incoming = clove_xasprintf("SELECT * FROM %s", from);
     }
-    if (a->refresh_data_window_ms > 0 && d->time_expr) {
-        char *w = clove_xasprintf("SELECT * FROM (%s) WHERE %s >= now() - INTERVAL (%lld) "
-                                  "MILLISECOND", incoming, d->time_expr,
-                                  (long long)a->refresh_data_window_ms);
-        free(incoming);
-        incoming = w;
-    }
+    clove_buf_t conds;
+    clove_buf_init(&conds);
+    if (a->refresh_data_window_ms > 0 && d->time_expr)
+        clove_buf_printf(&conds, "%s >= now() - INTERVAL (%lld) MILLISECOND", d->time_expr,
+                         (long long)a->refresh_data_window_ms);
     if (append && d->time_expr) {
         /* rows at or past the stored watermark (minus the overlap); rows already held are
          * subtracted below, so rows sharing the boundary timestamp are neither lost nor
-         * duplicated. The watermark goes in as a literal so the source scan can skip what
-         * lies before it (Parquet row groups, Hive partitions). */
+         * duplicated. The bound goes in as a literal of the column's type so the source scan
+         * can skip what lies before it (Parquet row groups, Hive partitions, PostgreSQL). */
         char *q = clove_xasprintf("SELECT CAST(max(%s) AS VARCHAR) || '::' || typeof(max(%s)) "
                                   "FROM %s", d->time_expr, d->time_expr, d->target);
         watermark = exec_str(conn, q);
@@ -655,12 +686,48 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
             char *sep = strstr(watermark, "::");
             *sep = '\0';
             char *lit = clove__quote_literal(watermark);
-            char *w = clove_xasprintf("SELECT * FROM (%s) WHERE %s >= CAST(%s AS %s) - INTERVAL "
-                                      "(%lld) MILLISECOND", incoming, d->time_expr, lit, sep + 2,
-                                      (long long)a->refresh_append_overlap_ms);
+            char *bound = lit;
+            if (a->refresh_append_overlap_ms > 0) {
+                /* the overlap is subtracted here, in the column's type (a DATE rounds down) */
+                q = clove_xasprintf("SELECT CAST(CAST(CAST(%s AS %s) - INTERVAL (%lld) "
+                                    "MILLISECOND AS %s) AS VARCHAR)", lit, sep + 2,
+                                    (long long)a->refresh_append_overlap_ms, sep + 2);
+                char *v = exec_str(conn, q);
+                free(q);
+                if (!v) {
+                    free(lit);
+                    clove_buf_dispose(&conds);
+                    rc = clove_err_set(err, CLOVE_EQUERY, "could not compute the append "
+                                       "watermark of dataset %s", d->cfg->name);
+                    goto out;
+                }
+                bound = clove__quote_literal(v);
+                free(v);
+            }
+            clove_buf_printf(&conds, "%s%s >= CAST(%s AS %s)", conds.len ? " AND " : "",
+                             d->time_expr, bound, sep + 2);
+            if (bound != lit) free(bound);
             free(lit);
+        }
+    }
+    if (refresh_sql)
+        incoming = conds.len ? clove_xasprintf("SELECT * FROM (%s) WHERE %s", refresh_sql,
+                                               conds.data)
+                             : clove_xstrdup(refresh_sql);
+    else
+        incoming = clove_xasprintf("SELECT * FROM %s%s%s", shadow ? qi : from,
+                                   conds.len ? " WHERE " : "", conds.len ? conds.data : "");
+    clove_buf_dispose(&conds);
+    if (d->source_pushdown) {
+        char *pushed = NULL;
+        clove_err_t perr;
+        if (clove_pushdown_rewrite(conn, incoming, &d->source_pushdown, 1, &pushed, &perr) != 0)
+            clove_debug(COMP, "dataset %s: nothing pushed to the source: %s", d->cfg->name,
+                        perr.message);
+        if (pushed) {
+            clove_debug(COMP, "dataset %s: refresh reads %s", d->cfg->name, pushed);
             free(incoming);
-            incoming = w;
+            incoming = pushed;
         }
     }
 

@@ -14,20 +14,31 @@
 #define CLOVE_FLIGHT_H
 
 #include "common/common.h"
+#include "common/tls.h"
 #include "engine/engine.h"
 
 /* Calls served at the same time; the engine's own connection pool bounds queries further. */
 #define CLOVE_FLIGHT_MAX_CALLS 256
-/* Largest gRPC message either way (the Flight SQL surface promises 100 MiB). */
+/* Largest gRPC message either way by default (runtime.flight.max_message_size). */
 #define CLOVE_FLIGHT_MAX_MESSAGE (100 * 1024 * 1024)
 
 typedef struct clove_flight_server clove_flight_server_t;
 
-/* Starts serving Flight on addr ("127.0.0.1:50051"; port 0 picks a free port, see
- * clove_flight_port), insecure for now. Borrows the engine, which must outlive the server.
- * Returns NULL and fills err (CLOVE_EIO when the address cannot be bound). Call from the
- * thread that will call clove_flight_stop. */
-clove_flight_server_t *clove_flight_start(const char *addr, clove_engine_t *e, clove_err_t *err);
+typedef struct {
+    const char *addr;             /* "127.0.0.1:50051"; port 0 picks a free port */
+    clove_engine_t *engine;       /* borrowed; must outlive the server */
+    /* TLS: serve only TLS with this certificate (copied at start); NULL: plain text */
+    const clove_tls_cert_t *tls;
+    /* mTLS: PEM CA bundle that client certificates must chain to; with it every client must
+     * present a valid certificate (needs tls). NULL: no client certificates asked for. */
+    const char *client_ca_pem;
+} clove_flight_opts_t;
+
+/* Starts serving Flight (see clove_flight_opts_t; runtime.flight.max_message_size bounds
+ * messages). Returns NULL and fills err (CLOVE_EIO when the address cannot be bound,
+ * CLOVE_EINVAL for client_ca_pem without tls). Call from the thread that will call
+ * clove_flight_stop. */
+clove_flight_server_t *clove_flight_start(const clove_flight_opts_t *o, clove_err_t *err);
 /* The TCP port the server listens on. */
 int clove_flight_port(const clove_flight_server_t *s);
 /* Cancels every call (queries running for them are canceled too), waits for their threads,

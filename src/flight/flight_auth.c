@@ -107,10 +107,17 @@ static int basic_key(const flight_auth_t *a, const char *b64, size_t n)
     return found;
 }
 
+bool flight_auth_can_write(const flight_auth_t *a, int key)
+{
+    if (!a || key == FLIGHT_AUTH_OFF) return true;
+    return key >= 0 && (size_t)key < a->cfg->runtime.n_api_keys &&
+           a->cfg->runtime.api_keys[key].read_write;
+}
+
 int flight_auth_check(flight_auth_t *a, const grpc_metadata_array *md, bool handshake,
                       char token_out[33])
 {
-    if (!a) return 0;
+    if (!a) return FLIGHT_AUTH_OFF;
     int key = -1;
     const grpc_slice *v = md_get(md, "authorization");
     if (v) {
@@ -139,5 +146,5 @@ int flight_auth_check(flight_auth_t *a, const grpc_metadata_array *md, bool hand
         a->tokens[slot].last_used = now;
         pthread_mutex_unlock(&a->mu);
     }
-    return 0;
+    return key;
 }

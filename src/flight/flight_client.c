@@ -25,6 +25,7 @@
 #include "Flight.pb-c.h"
 #include "FlightSql.pb-c.h"
 #include "arrow/arrow.h"
+#include "common/tls.h"
 #include "flight/flight.h"
 #include "google/protobuf/any.pb-c.h"
 
@@ -35,8 +36,6 @@
 #ifndef CLOVE_VERSION
 #define CLOVE_VERSION "0.1.0-dev"
 #endif
-/* Certificate and key files are small; anything larger is not one. */
-#define MAX_PEM_BYTES (1024 * 1024)
 
 struct clove_flight_client {
     grpc_channel *channel;
@@ -187,54 +186,6 @@ int clove_flight_parse_endpoint(const char *endpoint, char **target, bool *tls, 
 }
 
 /* Reads a PEM file into a new NUL-terminated string; NULL with err filled. */
-static char *read_pem(const char *path, const char *what, clove_err_t *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        clove_err_set(err, CLOVE_EINVAL, "could not open the %s \"%s\": %s", what, path,
-                      strerror(errno));
-        return NULL;
-    }
-    clove_buf_t b;
-    clove_buf_init(&b);
-    char tmp[8192];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0) {
-        if (b.len + n > MAX_PEM_BYTES) {
-            clove_err_set(err, CLOVE_EINVAL, "the %s \"%s\" is larger than 1 MiB", what, path);
-            goto fail;
-        }
-        clove_buf_append(&b, tmp, n);
-    }
-    if (ferror(f)) {
-        clove_err_set(err, CLOVE_EINVAL, "could not read the %s \"%s\": %s", what, path,
-                      strerror(errno));
-        goto fail;
-    }
-    if (b.failed) {
-        clove_err_set(err, CLOVE_ENOMEM, "out of memory reading the %s \"%s\"", what, path);
-        goto fail;
-    }
-    if (!b.data || !strstr(b.data, "-----BEGIN ")) {
-        clove_err_set(err, CLOVE_EINVAL, "the %s \"%s\" holds no PEM data", what, path);
-        goto fail;
-    }
-    fclose(f);
-    return clove_buf_steal(&b);
-
-fail:
-    fclose(f);
-    clove_buf_dispose(&b);
-    return NULL;
-}
-
-static void wipe_free(char *s)
-{
-    if (!s) return;
-    memset(s, 0, strlen(s));
-    free(s);
-}
-
 static grpc_channel_credentials *make_credentials(bool tls, const clove_flight_client_opts_t *o,
                                                   clove_err_t *err)
 {
@@ -255,14 +206,16 @@ static grpc_channel_credentials *make_credentials(bool tls, const clove_flight_c
     char *roots = NULL, *cert = NULL, *key = NULL;
     grpc_channel_credentials *creds = NULL;
     if (o->tls_root_cert_file) {
-        roots = read_pem(o->tls_root_cert_file, "TLS root certificate file", err);
-        if (!roots) goto out;
+        if (clove_tls_ca_load(o->tls_root_cert_file, "TLS root certificate file", &roots, err))
+            goto out;
     }
     if (o->tls_cert_file) {
-        cert = read_pem(o->tls_cert_file, "TLS client certificate file", err);
-        if (!cert) goto out;
-        key = read_pem(o->tls_key_file, "TLS client key file", err);
-        if (!key) goto out;
+        clove_tls_source_t src = {.cert_file = o->tls_cert_file, .key_file = o->tls_key_file};
+        clove_tls_cert_t pair;
+        if (clove_tls_cert_load(&src, &pair, err)) goto out;
+        cert = pair.cert_pem;
+        key = pair.key_pem;
+        free(pair.subject);
     }
     grpc_ssl_pem_key_cert_pair pair = {.private_key = key, .cert_chain = cert};
     creds = grpc_ssl_credentials_create(roots, cert ? &pair : NULL, NULL, NULL);
@@ -270,7 +223,7 @@ static grpc_channel_credentials *make_credentials(bool tls, const clove_flight_c
 out:
     free(roots);
     free(cert);
-    wipe_free(key);
+    clove_tls_wipe_free(key);
     return creds;
 }
 
@@ -521,7 +474,7 @@ static void keep_bearer(clove_flight_client_t *c, const rpc_t *r)
     if (!v || GRPC_SLICE_LENGTH(*v) < 8 ||
         strncasecmp((const char *)GRPC_SLICE_START_PTR(*v), "Bearer ", 7) != 0)
         return;
-    wipe_free(c->authorization);
+    clove_tls_wipe_free(c->authorization);
     c->authorization =
         clove_xstrndup((const char *)GRPC_SLICE_START_PTR(*v), GRPC_SLICE_LENGTH(*v));
 }
@@ -541,7 +494,7 @@ static int handshake(clove_flight_client_t *c, const clove_flight_client_opts_t 
         unsigned char *b64 = clove_xmalloc(cap);
         EVP_EncodeBlock(b64, (const unsigned char *)plain, (int)plen);
         basic = clove_xasprintf("Basic %s", (const char *)b64);
-        wipe_free(plain);
+        clove_tls_wipe_free(plain);
         memset(b64, 0, cap);
         free(b64);
         memset(&md[0], 0, sizeof(md[0]));
@@ -575,7 +528,7 @@ static int handshake(clove_flight_client_t *c, const clove_flight_client_opts_t 
                                msg);
     }
     rpc_dispose(&r);
-    wipe_free(basic);
+    clove_tls_wipe_free(basic);
     return rc;
 }
 
@@ -638,8 +591,8 @@ void clove_flight_client_destroy(clove_flight_client_t *c)
     }
     if (c->own_conn) duckdb_disconnect(&c->own_conn);
     if (c->own_db) duckdb_close(&c->own_db);
-    wipe_free(c->authorization);
-    wipe_free(c->api_key);
+    clove_tls_wipe_free(c->authorization);
+    clove_tls_wipe_free(c->api_key);
     free(c->endpoint);
     free(c);
     grpc_shutdown();

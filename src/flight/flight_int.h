@@ -21,11 +21,15 @@ typedef struct flight_auth flight_auth_t;
 /* NULL when auth is disabled in the config (every call is then allowed). */
 flight_auth_t *flight_auth_create(const clove_config_t *cfg);
 void flight_auth_destroy(flight_auth_t *a);
-/* 0 when the call's metadata carries a valid credential (Basic user:KEY, Bearer TOKEN or KEY,
- * x-api-key KEY), -1 otherwise. For a handshake, a new session token is stored and written to
- * token_out. Thread-safe; a NULL a always allows. */
+/* The index of the configured key the call's metadata proves (Basic user:KEY, Bearer TOKEN
+ * or KEY, x-api-key KEY; >= 0), or -1 when none. For a handshake, a new session token of that
+ * key is stored and written to token_out. Thread-safe; a NULL a returns FLIGHT_AUTH_OFF. */
+#define FLIGHT_AUTH_OFF INT32_MAX
 int flight_auth_check(flight_auth_t *a, const grpc_metadata_array *md, bool handshake,
                       char token_out[33]);
+/* True when the key (a flight_auth_check result) may append to datasets: auth is off, or
+ * the key is marked ":rw". */
+bool flight_auth_can_write(const flight_auth_t *a, int key);
 
 typedef enum {
     MCOL_UTF8 = 0,
@@ -111,15 +115,39 @@ extern const int32_t clove_flight_statement_timeout_ms;
 
 typedef struct flight_pstmts flight_pstmts_t;
 
+/* Parameter rows one DoPut may bind (each row runs the statement once). */
+#define FLIGHT_MAX_PARAM_ROWS 65536
+
 /* A snapshot of one handle (owned by the caller, freed with flight_pstmt_dispose). */
 typedef struct {
     char *sql;
-    clove_param_t *params;       /* positional; strings owned */
-    size_t n_params;
+    clove_param_t *params;       /* n_rows rows of n_params positional values, row after row;
+                                    strings owned */
+    size_t n_params;             /* values per row */
+    size_t n_rows;               /* 0: nothing bound */
     clove_buf_t dataset_schema;  /* encapsulated IPC Schema, may be empty */
 } flight_pstmt_t;
 
 void flight_pstmt_dispose(flight_pstmt_t *p);
+
+/* ---- parameter values from Arrow batches (flight_params.c) ------------------------------ */
+
+/* Parameter rows being collected from a DoPut: n_rows rows of n_params values. */
+typedef struct {
+    clove_param_t *params;
+    size_t n_params;
+    size_t n_rows;
+    size_t cap;                  /* values allocated */
+} flight_param_rows_t;
+
+/* Appends every row of a decoded parameter batch (column i = parameter i + 1) as typed
+ * values (CLOVE_PARAM_TYPED, NULL for nulls). Returns 0, or CLOVE_EUNSUPPORTED for a type
+ * that cannot be bound (nested types), CLOVE_EINVAL when batches differ in column count,
+ * CLOVE_ETOOBIG past FLIGHT_MAX_PARAM_ROWS; rows already collected stay. */
+int flight_params_append_chunk(duckdb_data_chunk chunk, flight_param_rows_t *rows,
+                               clove_err_t *err);
+void flight_param_rows_dispose(flight_param_rows_t *rows);
+/* Frees n values, their strings and the array. */
 void flight_params_free(clove_param_t *params, size_t n);
 
 flight_pstmts_t *flight_pstmts_create(void);
@@ -132,9 +160,10 @@ int flight_pstmts_add(flight_pstmts_t *t, const char *sql, const clove_buf_t *da
  * expired handle. */
 int flight_pstmts_get(flight_pstmts_t *t, const uint8_t *handle, size_t len, flight_pstmt_t *out,
                       clove_err_t *err);
-/* Replaces the bound parameters (takes ownership of params, also on failure). */
+/* Replaces the bound parameters with n_rows rows of n_params values (takes ownership of
+ * params, also on failure). */
 int flight_pstmts_bind(flight_pstmts_t *t, const uint8_t *handle, size_t len,
-                       clove_param_t *params, size_t n, clove_err_t *err);
+                       clove_param_t *params, size_t n_params, size_t n_rows, clove_err_t *err);
 int flight_pstmts_close(flight_pstmts_t *t, const uint8_t *handle, size_t len, clove_err_t *err);
 
 #endif

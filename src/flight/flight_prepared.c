@@ -21,8 +21,9 @@ typedef struct {
     bool used;
     char handle[FLIGHT_HANDLE_LEN + 1];
     char *sql;
-    clove_param_t *params;
+    clove_param_t *params;       /* n_rows x n_params */
     size_t n_params;
+    size_t n_rows;
     clove_buf_t dataset_schema;
     int64_t last_used_ns;
 } slot_t;
@@ -32,12 +33,6 @@ struct flight_pstmts {
     slot_t slots[FLIGHT_PREPARED_MAX];
 };
 
-void flight_params_free(clove_param_t *params, size_t n)
-{
-    for (size_t i = 0; i < n; i++) free((char *)params[i].s);
-    free(params);
-}
-
 static clove_param_t *params_copy(const clove_param_t *params, size_t n)
 {
     if (!n) return NULL;
@@ -45,7 +40,13 @@ static clove_param_t *params_copy(const clove_param_t *params, size_t n)
     for (size_t i = 0; i < n; i++) {
         c[i] = params[i];
         c[i].name = NULL;
-        if (params[i].s) c[i].s = clove_xstrdup(params[i].s);
+        if (!params[i].s) continue;
+        /* typed strings and blobs are len bytes and may hold NULs */
+        size_t len = params[i].kind == CLOVE_PARAM_TYPED ? params[i].len : strlen(params[i].s);
+        char *copy = clove_xmalloc(len + 1);
+        memcpy(copy, params[i].s, len);
+        copy[len] = '\0';
+        c[i].s = copy;
     }
     return c;
 }
@@ -53,7 +54,7 @@ static clove_param_t *params_copy(const clove_param_t *params, size_t n)
 void flight_pstmt_dispose(flight_pstmt_t *p)
 {
     free(p->sql);
-    flight_params_free(p->params, p->n_params);
+    flight_params_free(p->params, p->n_params * p->n_rows);
     clove_buf_dispose(&p->dataset_schema);
     memset(p, 0, sizeof(*p));
 }
@@ -61,7 +62,7 @@ void flight_pstmt_dispose(flight_pstmt_t *p)
 static void slot_clear(slot_t *s)
 {
     free(s->sql);
-    flight_params_free(s->params, s->n_params);
+    flight_params_free(s->params, s->n_params * s->n_rows);
     clove_buf_dispose(&s->dataset_schema);
     memset(s, 0, sizeof(*s));
 }
@@ -152,8 +153,9 @@ int flight_pstmts_get(flight_pstmts_t *t, const uint8_t *handle, size_t len, fli
     if (s) {
         s->last_used_ns = now;
         out->sql = clove_xstrdup(s->sql);
-        out->params = params_copy(s->params, s->n_params);
+        out->params = params_copy(s->params, s->n_params * s->n_rows);
         out->n_params = s->n_params;
+        out->n_rows = s->n_rows;
         if (s->dataset_schema.len)
             clove_buf_append(&out->dataset_schema, s->dataset_schema.data, s->dataset_schema.len);
     }
@@ -162,22 +164,22 @@ int flight_pstmts_get(flight_pstmts_t *t, const uint8_t *handle, size_t len, fli
 }
 
 int flight_pstmts_bind(flight_pstmts_t *t, const uint8_t *handle, size_t len,
-                       clove_param_t *params, size_t n, clove_err_t *err)
+                       clove_param_t *params, size_t n_params, size_t n_rows, clove_err_t *err)
 {
     int64_t now = clove_mono_ns();
     pthread_mutex_lock(&t->mu);
     sweep(t, now);
     slot_t *s = find(t, handle, len, err);
     if (s) {
-        flight_params_free(s->params, s->n_params);
+        flight_params_free(s->params, s->n_params * s->n_rows);
         s->params = params;
-        s->n_params = n;
+        s->n_params = n_params;
+        s->n_rows = n_rows;
         s->last_used_ns = now;
         params = NULL;
-        n = 0;
     }
     pthread_mutex_unlock(&t->mu);
-    flight_params_free(params, n);
+    if (params) flight_params_free(params, n_params * n_rows);
     return s ? 0 : err->code;
 }
 

@@ -8,6 +8,8 @@
  */
 #include "flight/flight.h"
 
+#include <limits.h>
+#include <strings.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +24,6 @@
 #include "Flight.pb-c.h"
 #include "FlightSql.pb-c.h"
 #include "arrow/arrow.h"
-#include "engine/sandbox.h"
 #include "flight/flight_int.h"
 #include "google/protobuf/any.pb-c.h"
 
@@ -37,6 +38,8 @@
 #define TYPE_CREATE_PREPARED_RESULT SQL_TYPE_PREFIX "ActionCreatePreparedStatementResult"
 #define TYPE_CREATE_PREPARED_REQUEST SQL_TYPE_PREFIX "ActionCreatePreparedStatementRequest"
 #define TYPE_CLOSE_PREPARED_REQUEST SQL_TYPE_PREFIX "ActionClosePreparedStatementRequest"
+#define TYPE_STATEMENT_INGEST SQL_TYPE_PREFIX "CommandStatementIngest"
+#define TYPE_STATEMENT_UPDATE SQL_TYPE_PREFIX "CommandStatementUpdate"
 
 typedef struct flight_call flight_call_t;
 
@@ -48,6 +51,7 @@ struct clove_flight_server {
     flight_pstmts_t *pstmts;        /* prepared statement handles (own lock) */
     flight_auth_t *auth;            /* API keys; NULL when auth is off */
     int port;
+    size_t max_message;             /* runtime.flight.max_message_size */
     int shutdown_tag;               /* its address tags the server's shutdown notification */
 
     pthread_mutex_t mu;             /* guards active, stopping, calls and each call's query */
@@ -67,6 +71,7 @@ struct flight_call {
     bool md_sent;                   /* initial metadata went out */
     bool close_done;                /* the RECV_CLOSE_ON_SERVER batch completed */
     int cancelled;                  /* set by RECV_CLOSE_ON_SERVER */
+    int key;                        /* the API key the call proved (flight_auth_check) */
     clove_query_t *query;           /* the running query, guarded by srv->mu */
     flight_call_t *prev, *next;
 };
@@ -315,7 +320,9 @@ static Google__Protobuf__Any *maybe_any(const uint8_t *data, size_t len)
     return any;
 }
 
-/* Starts the query and makes its IPC writer; NULL (err filled) on failure. */
+/* Starts the query. The first query of a result makes the IPC writer (*w NULL); a later one
+ * (the next parameter row of a prepared statement) must answer columns of the same Arrow
+ * form, since its rows go on the same stream. NULL (err filled) on failure. */
 static clove_query_t *start_query(flight_call_t *fc, const char *sql, const clove_param_t *params,
                                   size_t n_params, clove_ipc_writer_t **w, clove_err_t *err)
 {
@@ -331,10 +338,19 @@ static clove_query_t *start_query(flight_call_t *fc, const char *sql, const clov
         names[i] = clove_query_column_name(q, i);
         types[i] = clove_query_column_type(q, i);
     }
-    *w = clove_ipc_writer_create(clove_query_connection(q), n, names, types, err);
+    int rc = 0;
+    if (*w) {
+        if (!clove_ipc_writer_accepts(*w, n, types))
+            rc = clove_err_set(err, CLOVE_EINVAL, "the parameter rows give the statement's "
+                               "result different column types; bind values of one type per "
+                               "parameter");
+    } else {
+        *w = clove_ipc_writer_create(clove_query_connection(q), n, names, types, err);
+        if (!*w) rc = err->code;
+    }
     free(names);
     free(types);
-    if (!*w) {
+    if (rc) {
         end_query(fc, q);
         return NULL;
     }
@@ -352,7 +368,7 @@ static void do_handshake(flight_call_t *fc)
     char token[2 * sizeof(raw) + 1];
     if (fc->srv->auth) {
         /* with API keys on, the token is a session of the key the client proved */
-        if (flight_auth_check(fc->srv->auth, &fc->md, true, token) != 0) {
+        if (flight_auth_check(fc->srv->auth, &fc->md, true, token) < 0) {
             send_status(fc, GRPC_STATUS_UNAUTHENTICATED,
                         "invalid or missing API key: send Basic user:KEY in the handshake, or "
                         "x-api-key metadata");
@@ -417,11 +433,11 @@ static bool recv_request(flight_call_t *fc, grpc_slice *out, const char *what)
     return true;
 }
 
-/* Lends the call one of the engine's pooled connections for internal catalog SQL and
- * prepare-only schema discovery: engine.h has no internal-query entry point yet, so this
- * starts a constant query, drains it, and borrows that query's connection until
- * end_query(fc, *q). Used on this thread only; user SQL never runs on it unprepared-checked
- * (see create_prepared). NULL with err filled when the engine refuses (shutting down, busy). */
+/* Lends the call one of the engine's pooled connections for internal catalog SQL: engine.h
+ * has no internal-query entry point, so this starts a constant query, drains it, and borrows
+ * that query's connection until end_query(fc, *q) (clove_query_connection's contract). Used
+ * on this thread only; user SQL never runs on it. NULL with err filled when the engine
+ * refuses (shutting down, busy). */
 static duckdb_connection lease_conn(flight_call_t *fc, clove_query_t **q, clove_err_t *err)
 {
     clove_query_req_t req = {.sql = "SELECT 1", .client_fd = -1,
@@ -461,6 +477,42 @@ static int prepared_handle(const Google__Protobuf__Any *any, ProtobufCBinaryData
     return 0;
 }
 
+/* The encapsulated IPC schema of (names, types); empty when there are no columns or a type
+ * has no Arrow form yet (parameters DuckDB cannot type before binding). */
+static void schema_of(duckdb_connection conn, idx_t n, const char **names,
+                      duckdb_logical_type *types, clove_buf_t *out)
+{
+    if (n == 0) return;
+    clove_err_t err;
+    clove_err_clear(&err);
+    for (idx_t i = 0; i < n; i++) {
+        duckdb_type id = duckdb_get_type_id(types[i]);
+        if (id == DUCKDB_TYPE_INVALID || id == DUCKDB_TYPE_ANY) return;
+    }
+    clove_ipc_writer_t *w = clove_ipc_writer_create(conn, n, names, types, &err);
+    if (!w) return;
+    if (clove_ipc_writer_schema(w, out, &err) < 0) clove_buf_reset(out);
+    clove_ipc_writer_destroy(w);
+}
+
+/* clove_engine_describe callback of a statement: its result schema into the clove_buf_t. A
+ * statement with parameters cannot run without them, as DoGet would say. */
+static int statement_schema_cb(void *ud, duckdb_connection conn, const clove_query_desc_t *d,
+                               clove_err_t *err)
+{
+    if (d->nparams > 0)
+        return clove_err_set(err, CLOVE_EQUERY,
+                             "the query has %llu parameter(s) but none were given: use a "
+                             "prepared statement and bind them with DoPut",
+                             (unsigned long long)d->nparams);
+    clove_ipc_writer_t *w = clove_ipc_writer_create(conn, d->ncols, (const char *const *)d->names,
+                                                    d->types, err);
+    if (!w) return err->code;
+    int rc = clove_ipc_writer_schema(w, ud, err);
+    clove_ipc_writer_destroy(w);
+    return rc;
+}
+
 /* Appends the encapsulated IPC schema of a command (statement, prepared statement or catalog
  * command) to schema, without fetching rows. For a statement *sql gets the SQL (caller
  * frees). Returns 0 or a negative code with err filled. */
@@ -492,14 +544,9 @@ static int describe(flight_call_t *fc, const Google__Protobuf__Any *any, clove_b
     }
     *sql = sql_from_any(any, err);
     if (!*sql) return err->code;
-    /* The schema comes from starting the query; the rows are left for DoGet. */
-    clove_ipc_writer_t *w = NULL;
-    clove_query_t *q = start_query(fc, *sql, NULL, 0, &w, err);
-    if (!q) return err->code;
-    int rc = clove_ipc_writer_schema(w, schema, err);
-    clove_ipc_writer_destroy(w);
-    end_query(fc, q);
-    return rc;
+    /* the schema comes from preparing the statement: nothing runs until DoGet */
+    clove_query_req_t req = {.sql = *sql, .client_fd = -1, .timeout_ms = call_timeout_ms(fc)};
+    return clove_engine_describe(fc->srv->engine, &req, statement_schema_cb, schema, err);
 }
 
 /* Receives a FlightDescriptor and the command Any in it; false (status sent) on failure. */
@@ -701,25 +748,33 @@ static void do_get(flight_call_t *fc)
                                                              ticket->ticket.len, &err);
     }
     if (!sql) goto fail;
-    q = start_query(fc, sql, ps.params, ps.n_params, &w, &err);
-    if (!q) goto fail;
-    if (clove_ipc_writer_schema_parts(w, &parts, &err) < 0) goto fail;
-    if (!send_parts(fc, &parts)) goto gone;
-    for (;;) {
-        duckdb_data_chunk chunk = NULL;
-        int r = clove_query_next(q, &chunk, &err);
-        if (r < 0) goto fail;
-        if (r == 0) break;
-        r = clove_ipc_writer_batch_parts(w, chunk, &parts, &err);
-        duckdb_destroy_data_chunk(&chunk);
-        if (r < 0) goto fail;
-        if (!send_parts(fc, &parts)) goto gone;
-        if (call_gone(fc)) goto gone;
+    /* a prepared statement bound with several parameter rows runs once per row; the results
+     * go out as one stream */
+    size_t runs = ps.n_rows ? ps.n_rows : 1;
+    for (size_t run = 0; run < runs; run++) {
+        const clove_param_t *params = ps.n_rows ? ps.params + run * ps.n_params : NULL;
+        q = start_query(fc, sql, params, ps.n_rows ? ps.n_params : 0, &w, &err);
+        if (!q) goto fail;
+        if (run == 0) {
+            if (clove_ipc_writer_schema_parts(w, &parts, &err) < 0) goto fail;
+            if (!send_parts(fc, &parts)) goto gone;
+        }
+        for (;;) {
+            duckdb_data_chunk chunk = NULL;
+            int r = clove_query_next(q, &chunk, &err);
+            if (r < 0) goto fail;
+            if (r == 0) break;
+            r = clove_ipc_writer_batch_parts(w, chunk, &parts, &err);
+            duckdb_destroy_data_chunk(&chunk);
+            if (r < 0) goto fail;
+            if (!send_parts(fc, &parts)) goto gone;
+            if (call_gone(fc)) goto gone;
+        }
+        end_query(fc, q);
+        q = NULL;
     }
     clove_ipc_writer_destroy(w);
     w = NULL;
-    end_query(fc, q);
-    q = NULL;
     send_status(fc, GRPC_STATUS_OK, "");
     goto out;
 
@@ -738,97 +793,58 @@ out:
 
 /* ---- prepared statements ------------------------------------------------------------------ */
 
-/* The encapsulated IPC schema of (names, types); empty when there are no columns or a type
- * has no Arrow form yet (parameters DuckDB cannot type before binding). */
-static void schema_of(duckdb_connection conn, idx_t n, const char **names,
-                      duckdb_logical_type *types, clove_buf_t *out)
+/* clove_engine_describe callback of CreatePreparedStatement: the result schema into
+ * schemas[0] and the parameter schema (columns "1", "2", ...) into schemas[1]; either stays
+ * empty when a type depends on parameter values DuckDB cannot infer before binding. */
+static int prepared_schemas_cb(void *ud, duckdb_connection conn, const clove_query_desc_t *d,
+                               clove_err_t *err)
 {
-    if (n == 0) return;
-    clove_err_t err;
-    clove_err_clear(&err);
-    for (idx_t i = 0; i < n; i++) {
-        duckdb_type id = duckdb_get_type_id(types[i]);
-        if (id == DUCKDB_TYPE_INVALID || id == DUCKDB_TYPE_ANY) return;
+    clove_buf_t *schemas = ud;
+    schema_of(conn, d->ncols, (const char **)d->names, d->types, &schemas[0]);
+    char **pnames = clove_xcalloc(d->nparams ? d->nparams : 1, sizeof(*pnames));
+    duckdb_logical_type *ptypes = clove_xcalloc(d->nparams ? d->nparams : 1, sizeof(*ptypes));
+    bool known = true;
+    for (idx_t i = 0; i < d->nparams; i++) {
+        pnames[i] = clove_xasprintf("%llu", (unsigned long long)(i + 1));
+        ptypes[i] = d->param_types[i];
+        known &= ptypes[i] != NULL;
     }
-    clove_ipc_writer_t *w = clove_ipc_writer_create(conn, n, names, types, &err);
-    if (!w) return;
-    if (clove_ipc_writer_schema(w, out, &err) < 0) clove_buf_reset(out);
-    clove_ipc_writer_destroy(w);
+    if (known) schema_of(conn, d->nparams, (const char **)pnames, ptypes, &schemas[1]);
+    for (idx_t i = 0; i < d->nparams; i++) free(pnames[i]);
+    free(pnames);
+    free(ptypes);
+    if (schemas[0].failed || schemas[1].failed)
+        return clove_err_set(err, CLOVE_ENOMEM, "out of memory encoding the statement schemas");
+    return 0;
 }
 
-/* CreatePreparedStatement: the SQL passes the sandbox, is prepared once on a lent connection
- * to learn its result and parameter schemas (nothing executes), and gets a handle. */
+/* CreatePreparedStatement: the SQL is checked and prepared once by the engine to learn its
+ * result and parameter schemas (nothing executes), and gets a handle. */
 static int create_prepared(flight_call_t *fc, const char *sql, ProtobufCBinaryData *result,
                            clove_err_t *err)
 {
-    clove_query_t *q = NULL;
-    duckdb_prepared_statement st = NULL;
-    clove_buf_t dschema, pschema;
-    clove_buf_init(&dschema);
-    clove_buf_init(&pschema);
-    const char **names = NULL;
-    duckdb_logical_type *types = NULL;
-    idx_t n = 0;
-    int rc = 0;
-
-    duckdb_connection conn = lease_conn(fc, &q, err);
-    if (!conn) return err->code;
-    rc = clove_sandbox_check(conn, sql, NULL, err);
+    clove_buf_t schemas[2];
+    clove_buf_init(&schemas[0]);
+    clove_buf_init(&schemas[1]);
+    clove_query_req_t req = {.sql = sql, .client_fd = -1, .timeout_ms = call_timeout_ms(fc)};
+    int rc = clove_engine_describe(fc->srv->engine, &req, prepared_schemas_cb, schemas, err);
     if (rc < 0) goto out;
-    if (duckdb_prepare(conn, sql, &st) == DuckDBError) {
-        const char *msg = duckdb_prepare_error(st);
-        rc = clove_err_set(err, CLOVE_EQUERY, "%s", msg ? msg : "could not prepare the query");
-        goto out;
-    }
-    n = duckdb_prepared_statement_column_count(st);
-    names = clove_xcalloc(n ? n : 1, sizeof(*names));
-    types = clove_xcalloc(n ? n : 1, sizeof(*types));
-    for (idx_t i = 0; i < n; i++) {
-        names[i] = duckdb_prepared_statement_column_name(st, i);
-        types[i] = duckdb_prepared_statement_column_logical_type(st, i);
-    }
-    schema_of(conn, n, names, types, &dschema);
-    for (idx_t i = 0; i < n; i++) duckdb_destroy_logical_type(&types[i]);
-    free(names);
-    free(types);
-
-    n = duckdb_nparams(st);
-    char **pnames = clove_xcalloc(n ? n : 1, sizeof(*pnames));
-    types = clove_xcalloc(n ? n : 1, sizeof(*types));
-    for (idx_t i = 0; i < n; i++) {
-        pnames[i] = clove_xasprintf("%llu", (unsigned long long)(i + 1));
-        types[i] = duckdb_param_logical_type(st, i + 1);
-        if (!types[i]) types[i] = duckdb_create_logical_type(DUCKDB_TYPE_INVALID);
-    }
-    schema_of(conn, n, (const char **)pnames, types, &pschema);
-    for (idx_t i = 0; i < n; i++) {
-        duckdb_destroy_logical_type(&types[i]);
-        free(pnames[i]);
-    }
-    free(pnames);
-    free(types);
-    if (dschema.failed || pschema.failed) {
-        rc = clove_err_set(err, CLOVE_ENOMEM, "out of memory encoding the statement schemas");
-        goto out;
-    }
 
     char handle[FLIGHT_HANDLE_LEN + 1];
-    rc = flight_pstmts_add(fc->srv->pstmts, sql, &dschema, handle, err);
+    rc = flight_pstmts_add(fc->srv->pstmts, sql, &schemas[0], handle, err);
     if (rc < 0) goto out;
     Arrow__Flight__Protocol__Sql__ActionCreatePreparedStatementResult res =
         ARROW__FLIGHT__PROTOCOL__SQL__ACTION_CREATE_PREPARED_STATEMENT_RESULT__INIT;
     res.prepared_statement_handle.data = (uint8_t *)handle;
     res.prepared_statement_handle.len = FLIGHT_HANDLE_LEN;
-    res.dataset_schema.data = (uint8_t *)dschema.data;
-    res.dataset_schema.len = dschema.len;
-    res.parameter_schema.data = (uint8_t *)pschema.data;
-    res.parameter_schema.len = pschema.len;
+    res.dataset_schema.data = (uint8_t *)schemas[0].data;
+    res.dataset_schema.len = schemas[0].len;
+    res.parameter_schema.data = (uint8_t *)schemas[1].data;
+    res.parameter_schema.len = schemas[1].len;
     pack_any(TYPE_CREATE_PREPARED_RESULT, &res.base, result);
 out:
-    duckdb_destroy_prepare(&st);
-    if (q) end_query(fc, q);
-    clove_buf_dispose(&dschema);
-    clove_buf_dispose(&pschema);
+    clove_buf_dispose(&schemas[0]);
+    clove_buf_dispose(&schemas[1]);
     return rc;
 }
 
@@ -941,84 +957,180 @@ static void do_list_actions(flight_call_t *fc)
     send_status(fc, GRPC_STATUS_OK, "");
 }
 
-/* Row `row` of a decoded parameter batch as positional parameters. */
-static int params_from_chunk(duckdb_data_chunk chunk, idx_t row, clove_param_t **out,
-                             size_t *n_out, clove_err_t *err)
+/* ---- DoPut ------------------------------------------------------------------------------- */
+
+typedef enum { PUT_NONE = 0, PUT_PARAMS, PUT_APPEND } put_kind_t;
+
+/* One DoPut: what the first FlightData's descriptor asked for and what arrived since. */
+typedef struct {
+    put_kind_t kind;
+    bool ingest;                    /* answer with DoPutUpdateResult (ingest, PATH) */
+    ProtobufCBinaryData handle;     /* PUT_PARAMS: the prepared statement handle */
+    flight_param_rows_t rows;       /* PUT_PARAMS: the parameter rows */
+    char *dataset;                  /* PUT_APPEND: the dataset named */
+    clove_append_t *append;         /* PUT_APPEND: begun once the schema arrived */
+    clove_ipc_reader_t *reader;
+} put_t;
+
+/* The dataset a CommandStatementIngest names. Only appends to existing datasets are
+ * possible: a table clove would have to create or replace is refused. */
+static int ingest_target(const Google__Protobuf__Any *any, put_t *p, clove_err_t *err)
 {
-    idx_t n = duckdb_data_chunk_get_column_count(chunk);
-    clove_param_t *p = clove_xcalloc(n ? n : 1, sizeof(*p));
-    for (idx_t c = 0; c < n; c++) {
-        duckdb_vector v = duckdb_data_chunk_get_vector(chunk, c);
-        duckdb_logical_type lt = duckdb_vector_get_column_type(v);
-        duckdb_type id = duckdb_get_type_id(lt);
-        duckdb_destroy_logical_type(&lt);
-        uint64_t *valid = duckdb_vector_get_validity(v);
-        void *data = duckdb_vector_get_data(v);
-        if (valid && !duckdb_validity_row_is_valid(valid, row)) {
-            p[c].kind = CLOVE_PARAM_NULL;
-            continue;
-        }
-        switch (id) {
-        case DUCKDB_TYPE_SQLNULL: p[c].kind = CLOVE_PARAM_NULL; break;
-        case DUCKDB_TYPE_BOOLEAN: p[c].kind = CLOVE_PARAM_BOOL; p[c].b = ((bool *)data)[row]; break;
-        case DUCKDB_TYPE_TINYINT: p[c].kind = CLOVE_PARAM_INT; p[c].i = ((int8_t *)data)[row]; break;
-        case DUCKDB_TYPE_SMALLINT: p[c].kind = CLOVE_PARAM_INT; p[c].i = ((int16_t *)data)[row]; break;
-        case DUCKDB_TYPE_INTEGER: p[c].kind = CLOVE_PARAM_INT; p[c].i = ((int32_t *)data)[row]; break;
-        case DUCKDB_TYPE_BIGINT: p[c].kind = CLOVE_PARAM_INT; p[c].i = ((int64_t *)data)[row]; break;
-        case DUCKDB_TYPE_UTINYINT: p[c].kind = CLOVE_PARAM_INT; p[c].i = ((uint8_t *)data)[row]; break;
-        case DUCKDB_TYPE_USMALLINT: p[c].kind = CLOVE_PARAM_INT; p[c].i = ((uint16_t *)data)[row]; break;
-        case DUCKDB_TYPE_UINTEGER: p[c].kind = CLOVE_PARAM_INT; p[c].i = ((uint32_t *)data)[row]; break;
-        case DUCKDB_TYPE_UBIGINT: {
-            uint64_t u = ((uint64_t *)data)[row];
-            if (u <= INT64_MAX) {
-                p[c].kind = CLOVE_PARAM_INT;
-                p[c].i = (int64_t)u;
-            } else {
-                p[c].kind = CLOVE_PARAM_STRING;
-                p[c].s = clove_xasprintf("%llu", (unsigned long long)u);
-            }
-            break;
-        }
-        case DUCKDB_TYPE_FLOAT: p[c].kind = CLOVE_PARAM_DOUBLE; p[c].d = ((float *)data)[row]; break;
-        case DUCKDB_TYPE_DOUBLE: p[c].kind = CLOVE_PARAM_DOUBLE; p[c].d = ((double *)data)[row]; break;
-        case DUCKDB_TYPE_VARCHAR: {
-            duckdb_string_t *str = &((duckdb_string_t *)data)[row];
-            uint32_t len = duckdb_string_t_length(*str);
-            const char *s = duckdb_string_t_data(str);
-            if (memchr(s, 0, len)) {
-                flight_params_free(p, n);
-                return clove_err_set(err, CLOVE_EINVAL,
-                                     "parameter %llu contains a NUL byte",
-                                     (unsigned long long)c + 1);
-            }
-            p[c].kind = CLOVE_PARAM_STRING;
-            p[c].s = clove_xstrndup(s, len);
-            break;
-        }
-        default:
-            flight_params_free(p, n);
-            return clove_err_set(err, CLOVE_EUNSUPPORTED,
-                                 "parameter %llu has a type clove cannot bind yet (DuckDB type "
-                                 "id %d); send booleans, integers, floats, strings or nulls",
-                                 (unsigned long long)c + 1, (int)id);
-        }
+    Arrow__Flight__Protocol__Sql__CommandStatementIngest *c =
+        arrow__flight__protocol__sql__command_statement_ingest__unpack(NULL, any->value.len,
+                                                                      any->value.data);
+    if (!c) return clove_err_set(err, CLOVE_EINVAL, "malformed Flight SQL CommandStatementIngest");
+    int rc = 0;
+    const Arrow__Flight__Protocol__Sql__CommandStatementIngest__TableDefinitionOptions *o =
+        c->table_definition_options;
+    const char *catalog = c->catalog_opt_case ? c->catalog : NULL;
+    const char *schema = c->schema_opt_case ? c->schema : NULL;
+    if (!c->table || !*c->table) {
+        rc = clove_err_set(err, CLOVE_EINVAL, "CommandStatementIngest names no table");
+    } else if (c->temporary) {
+        rc = clove_err_set(err, CLOVE_EUNSUPPORTED, "temporary tables are not supported: "
+                           "ingest appends to datasets declared access: read_write");
+    } else if (c->transaction_id.len) {
+        rc = clove_err_set(err, CLOVE_EUNSUPPORTED, "transactions are not supported");
+    } else if (o && o->if_exists !=
+               ARROW__FLIGHT__PROTOCOL__SQL__COMMAND_STATEMENT_INGEST__TABLE_DEFINITION_OPTIONS__TABLE_EXISTS_OPTION__TABLE_EXISTS_OPTION_APPEND &&
+               o->if_exists !=
+               ARROW__FLIGHT__PROTOCOL__SQL__COMMAND_STATEMENT_INGEST__TABLE_DEFINITION_OPTIONS__TABLE_EXISTS_OPTION__TABLE_EXISTS_OPTION_UNSPECIFIED) {
+        rc = clove_err_set(err, CLOVE_EUNSUPPORTED, "ingest into \"%.200s\" with if_exists %s "
+                           "is not supported: datasets only take appends (if_exists APPEND)",
+                           c->table, o->if_exists ==
+                           ARROW__FLIGHT__PROTOCOL__SQL__COMMAND_STATEMENT_INGEST__TABLE_DEFINITION_OPTIONS__TABLE_EXISTS_OPTION__TABLE_EXISTS_OPTION_FAIL
+                           ? "FAIL" : "REPLACE");
+    } else if (c->n_options > 0) {
+        rc = clove_err_set(err, CLOVE_EUNSUPPORTED, "unknown ingest option \"%.100s\"",
+                           c->options[0]->key);
+    } else if (catalog && *catalog && strcasecmp(catalog, "spice") != 0) {
+        rc = clove_err_set(err, CLOVE_ENOTFOUND, "catalog \"%.100s\" does not exist (datasets "
+                           "live in catalog spice, schema public)", catalog);
+    } else if (schema && *schema && strcasecmp(schema, "public") != 0) {
+        rc = clove_err_set(err, CLOVE_ENOTFOUND, "schema \"%.100s\" does not exist (datasets "
+                           "live in schema public)", schema);
+    } else {
+        p->dataset = clove_xstrdup(c->table);
     }
-    *out = p;
-    *n_out = n;
-    return 0;
+    arrow__flight__protocol__sql__command_statement_ingest__free_unpacked(c, NULL);
+    return rc;
 }
 
-/* DoPut with CommandPreparedStatementQuery: the client's Arrow stream holds one row of
- * parameter values (column i = parameter i + 1), which replace the handle's bound values. */
+/* Reads the first FlightData's descriptor: what this DoPut is. */
+static int put_start(flight_call_t *fc, const Arrow__Flight__Protocol__FlightData *fd, put_t *p,
+                     clove_err_t *err)
+{
+    const Arrow__Flight__Protocol__FlightDescriptor *desc = fd->flight_descriptor;
+    int rc = 0;
+    if (desc && desc->type == ARROW__FLIGHT__PROTOCOL__FLIGHT_DESCRIPTOR__DESCRIPTOR_TYPE__PATH) {
+        /* the Spice runtime's form: the path names the dataset ("public", "name" or "name") */
+        clove_buf_t b;
+        clove_buf_init(&b);
+        for (size_t i = 0; i < desc->n_path; i++) {
+            if (i) clove_buf_putc(&b, '.');
+            clove_buf_puts(&b, desc->path[i]);
+        }
+        if (!b.len) {
+            clove_buf_dispose(&b);
+            return clove_err_set(err, CLOVE_EINVAL, "No path provided: a PATH descriptor must "
+                                 "name the dataset to append to");
+        }
+        p->kind = PUT_APPEND;
+        p->ingest = true;
+        p->dataset = clove_buf_steal(&b);
+    } else {
+        Google__Protobuf__Any *any = NULL;
+        if (desc && desc->type == ARROW__FLIGHT__PROTOCOL__FLIGHT_DESCRIPTOR__DESCRIPTOR_TYPE__CMD)
+            any = google__protobuf__any__unpack(NULL, desc->cmd.len, desc->cmd.data);
+        if (!any) {
+            return clove_err_set(err, CLOVE_EINVAL, "the first FlightData of DoPut must carry a "
+                                 "flight descriptor: a PATH naming a dataset, or a CMD holding "
+                                 "a Flight SQL command");
+        }
+        if (strcmp(any->type_url, TYPE_PREPARED_QUERY) == 0) {
+            p->kind = PUT_PARAMS;
+            rc = prepared_handle(any, &p->handle, err);
+        } else if (strcmp(any->type_url, TYPE_STATEMENT_INGEST) == 0) {
+            p->kind = PUT_APPEND;
+            p->ingest = true;
+            rc = ingest_target(any, p, err);
+        } else if (strcmp(any->type_url, TYPE_STATEMENT_UPDATE) == 0) {
+            rc = clove_err_set(err, CLOVE_EUNSUPPORTED,
+                               "SQL updates (CommandStatementUpdate) are not supported: user SQL "
+                               "is read-only; append Arrow data to a dataset declared access: "
+                               "read_write with CommandStatementIngest or a PATH descriptor");
+        } else {
+            unsupported_command(any, err);
+            rc = err->code;
+        }
+        google__protobuf__any__free_unpacked(any, NULL);
+    }
+    if (rc == 0 && p->kind == PUT_APPEND && !flight_auth_can_write(fc->srv->auth, fc->key))
+        rc = clove_err_set(err, CLOVE_EPERM, "this API key is read-only: appending to dataset "
+                           "\"%.200s\" needs a key marked :rw", p->dataset);
+    if (rc == 0) {
+        p->reader = clove_ipc_reader_create(NULL, fc->srv->max_message, err);
+        if (!p->reader) rc = err->code;
+    }
+    return rc;
+}
+
+/* Feeds one FlightData's message and consumes the rows it completes. */
+static int put_message(flight_call_t *fc, const Arrow__Flight__Protocol__FlightData *fd, put_t *p,
+                       clove_err_t *err)
+{
+    if (!fd->data_header.len) return 0; /* e.g. a descriptor-only first message */
+    int rc = clove_ipc_reader_message(p->reader, fd->data_header.data, fd->data_header.len,
+                                      fd->data_body.data, fd->data_body.len, err);
+    if (rc == 0 && p->kind == PUT_APPEND && !p->append && clove_ipc_reader_has_schema(p->reader)) {
+        idx_t n = clove_ipc_reader_column_count(p->reader);
+        const char **names = clove_xcalloc(n ? n : 1, sizeof(*names));
+        for (idx_t i = 0; i < n; i++) names[i] = clove_ipc_reader_column_name(p->reader, i);
+        p->append = clove_engine_append_begin(fc->srv->engine, p->dataset, n, names,
+                                              call_timeout_ms(fc), err);
+        free(names);
+        if (!p->append) rc = err->code;
+    }
+    while (rc == 0) {
+        duckdb_data_chunk chunk = NULL;
+        int more = clove_ipc_reader_next_chunk(p->reader, &chunk, err);
+        if (more <= 0) {
+            rc = more;
+            break;
+        }
+        rc = p->kind == PUT_PARAMS ? flight_params_append_chunk(chunk, &p->rows, err)
+                                   : clove_append_chunk(p->append, chunk, err);
+        duckdb_destroy_data_chunk(&chunk);
+    }
+    return rc;
+}
+
+/* Sends one PutResult carrying msg (packed) as app_metadata, then OK. */
+static void put_reply(flight_call_t *fc, const ProtobufCMessage *msg)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *md = clove_xmalloc(len ? len : 1);
+    protobuf_c_message_pack(msg, md);
+    Arrow__Flight__Protocol__PutResult pr = ARROW__FLIGHT__PROTOCOL__PUT_RESULT__INIT;
+    pr.app_metadata.data = md;
+    pr.app_metadata.len = len;
+    if (send_msg(fc, &pr.base)) send_status(fc, GRPC_STATUS_OK, "");
+    free(md);
+}
+
+/* DoPut. With CommandPreparedStatementQuery the client's Arrow batches hold parameter rows
+ * (column i = parameter i + 1), which replace the handle's bound values; every row runs the
+ * statement once at DoGet. With CommandStatementIngest (or a PATH descriptor, as the Spice
+ * runtime takes) the batches are appended to a dataset declared access: read_write, all or
+ * nothing, and the answer is DoPutUpdateResult{record_count}. */
 static void do_put(flight_call_t *fc)
 {
     clove_err_t err;
     clove_err_clear(&err);
-    clove_ipc_reader_t *r = NULL;
-    ProtobufCBinaryData handle = {0, NULL};
-    clove_param_t *params = NULL;
-    size_t n_params = 0;
-    int64_t rows = 0;
+    put_t p;
+    memset(&p, 0, sizeof(p));
+    bool started = false;
     int rc = 0;
 
     for (;;) {
@@ -1031,85 +1143,57 @@ static void do_put(flight_call_t *fc)
                                                          GRPC_SLICE_START_PTR(in));
         grpc_slice_unref(in);
         if (!fd) {
-            rc = clove_err_set(&err, CLOVE_EINVAL, "malformed FlightData");
-            goto fail;
+            if (rc == 0) rc = clove_err_set(&err, CLOVE_EINVAL, "malformed FlightData");
+            continue;
         }
-        if (!handle.data && rc == 0) {
-            Google__Protobuf__Any *any = NULL;
-            if (fd->flight_descriptor && fd->flight_descriptor->type ==
-                    ARROW__FLIGHT__PROTOCOL__FLIGHT_DESCRIPTOR__DESCRIPTOR_TYPE__CMD)
-                any = google__protobuf__any__unpack(NULL, fd->flight_descriptor->cmd.len,
-                                                    fd->flight_descriptor->cmd.data);
-            if (!any)
-                rc = clove_err_set(&err, CLOVE_EINVAL, "the first FlightData of DoPut must carry "
-                                   "a CMD flight descriptor holding a Flight SQL command");
-            else if (strcmp(any->type_url, TYPE_PREPARED_QUERY) != 0)
-                rc = clove_err_set(&err, CLOVE_EUNSUPPORTED,
-                                   "DoPut only binds parameters to prepared statements "
-                                   "(CommandPreparedStatementQuery); clove is read-only");
-            else
-                rc = prepared_handle(any, &handle, &err);
-            if (any) google__protobuf__any__free_unpacked(any, NULL);
-            if (rc == 0) {
-                r = clove_ipc_reader_create(NULL, CLOVE_FLIGHT_MAX_MESSAGE, &err);
-                if (!r) rc = err.code;
-            }
+        if (!started && rc == 0) {
+            started = true;
+            rc = put_start(fc, fd, &p, &err);
         }
-        if (rc == 0 && fd->data_header.len) {
-            rc = clove_ipc_reader_message(r, fd->data_header.data, fd->data_header.len,
-                                          fd->data_body.data, fd->data_body.len, &err);
-            duckdb_data_chunk chunk = NULL;
-            while (rc == 0) {
-                int more = clove_ipc_reader_next_chunk(r, &chunk, &err);
-                if (more < 0) rc = more;
-                if (more <= 0) break;
-                idx_t size = duckdb_data_chunk_get_size(chunk);
-                if (size > 0 && rows == 0)
-                    rc = params_from_chunk(chunk, 0, &params, &n_params, &err);
-                rows += (int64_t)size;
-                duckdb_destroy_data_chunk(&chunk);
-            }
-        }
+        if (rc == 0) rc = put_message(fc, fd, &p, &err);
         arrow__flight__protocol__flight_data__free_unpacked(fd, NULL);
         /* after an error keep reading, so the client's writes complete, then answer */
     }
     if (rc < 0) goto fail;
-    if (!handle.data) {
-        rc = clove_err_set(&err, CLOVE_EINVAL, "DoPut sent no FlightData");
+    if (!started) {
+        rc = clove_err_set(&err, CLOVE_EINVAL, "No flight data provided: DoPut sent no FlightData");
         goto fail;
     }
-    if (rows > 1) {
-        rc = clove_err_set(&err, CLOVE_EUNSUPPORTED,
-                           "binding %lld parameter rows is not supported: send one row",
-                           (long long)rows);
+    if (p.kind == PUT_PARAMS) {
+        rc = flight_pstmts_bind(fc->srv->pstmts, p.handle.data, p.handle.len, p.rows.params,
+                                p.rows.n_params, p.rows.n_rows, &err);
+        memset(&p.rows, 0, sizeof(p.rows));
+        if (rc < 0) goto fail;
+        Arrow__Flight__Protocol__Sql__DoPutPreparedStatementResult dr =
+            ARROW__FLIGHT__PROTOCOL__SQL__DO_PUT_PREPARED_STATEMENT_RESULT__INIT;
+        dr.prepared_statement_handle = p.handle;
+        put_reply(fc, &dr.base);
+        goto out;
+    }
+    if (!p.append) {
+        rc = clove_err_set(&err, CLOVE_EINVAL, "DoPut sent no Arrow schema for dataset \"%.200s\"",
+                           p.dataset);
         goto fail;
     }
-    rc = flight_pstmts_bind(fc->srv->pstmts, handle.data, handle.len, params, n_params, &err);
-    params = NULL;
-    n_params = 0;
+    int64_t written = 0;
+    rc = clove_append_commit(p.append, &written, &err);
+    p.append = NULL;
     if (rc < 0) goto fail;
-
-    Arrow__Flight__Protocol__Sql__DoPutPreparedStatementResult dr =
-        ARROW__FLIGHT__PROTOCOL__SQL__DO_PUT_PREPARED_STATEMENT_RESULT__INIT;
-    dr.prepared_statement_handle = handle;
-    size_t len = protobuf_c_message_get_packed_size(&dr.base);
-    uint8_t *md = clove_xmalloc(len ? len : 1);
-    protobuf_c_message_pack(&dr.base, md);
-    Arrow__Flight__Protocol__PutResult pr = ARROW__FLIGHT__PROTOCOL__PUT_RESULT__INIT;
-    pr.app_metadata.data = md;
-    pr.app_metadata.len = len;
-    bool ok = send_msg(fc, &pr.base);
-    free(md);
-    if (ok) send_status(fc, GRPC_STATUS_OK, "");
+    Arrow__Flight__Protocol__Sql__DoPutUpdateResult ur =
+        ARROW__FLIGHT__PROTOCOL__SQL__DO_PUT_UPDATE_RESULT__INIT;
+    ur.record_count = written;
+    put_reply(fc, &ur.base);
     goto out;
 
 fail:
     send_err(fc, &err);
 gone:
 out:
-    flight_params_free(params, n_params);
-    clove_ipc_reader_destroy(r);
-    free(handle.data);
+    clove_append_abort(p.append);
+    flight_param_rows_dispose(&p.rows);
+    clove_ipc_reader_destroy(p.reader);
+    free(p.handle.data);
+    free(p.dataset);
 }
 
 /* ---- threads --------------------------------------------------------------------------- */
@@ -1137,7 +1221,7 @@ static void serve_call(flight_call_t *fc)
     }
 
     if (method_is(fc, "Handshake")) do_handshake(fc);
-    else if (fc->srv->auth && flight_auth_check(fc->srv->auth, &fc->md, false, NULL) != 0)
+    else if ((fc->key = flight_auth_check(fc->srv->auth, &fc->md, false, NULL)) < 0)
         send_status(fc, GRPC_STATUS_UNAUTHENTICATED,
                     "invalid or missing API key: send authorization: Bearer TOKEN (from the "
                     "handshake) or x-api-key metadata");
@@ -1257,13 +1341,24 @@ static void *cq_thread(void *arg)
 
 /* ---- lifecycle ------------------------------------------------------------------------- */
 
-clove_flight_server_t *clove_flight_start(const char *addr, clove_engine_t *e, clove_err_t *err)
+clove_flight_server_t *clove_flight_start(const clove_flight_opts_t *o, clove_err_t *err)
 {
+    if (o->client_ca_pem && !o->tls) {
+        clove_err_set(err, CLOVE_EINVAL, "client certificates (mTLS) need TLS on the Flight "
+                      "endpoint");
+        return NULL;
+    }
+    clove_engine_t *e = o->engine;
+    const clove_config_t *cfg = clove_engine_config(e);
+    uint64_t max_msg = cfg && cfg->runtime.flight_max_message_size
+                           ? cfg->runtime.flight_max_message_size : CLOVE_FLIGHT_MAX_MESSAGE;
+    if (max_msg > INT_MAX) max_msg = INT_MAX;
     grpc_init();
     clove_flight_server_t *srv = clove_xcalloc(1, sizeof(*srv));
     srv->engine = e;
+    srv->max_message = (size_t)max_msg;
     srv->pstmts = flight_pstmts_create();
-    srv->auth = flight_auth_create(clove_engine_config(e));
+    srv->auth = flight_auth_create(cfg);
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->idle, NULL);
 
@@ -1271,20 +1366,34 @@ clove_flight_server_t *clove_flight_start(const char *addr, clove_engine_t *e, c
     memset(args, 0, sizeof(args));
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[0].value.integer = CLOVE_FLIGHT_MAX_MESSAGE;
+    args[0].value.integer = (int)max_msg;
     args[1].type = GRPC_ARG_INTEGER;
     args[1].key = (char *)GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-    args[1].value.integer = CLOVE_FLIGHT_MAX_MESSAGE;
+    args[1].value.integer = (int)max_msg;
     grpc_channel_args chargs = {.num_args = 2, .args = args};
+    const char *addr = o->addr;
 
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     srv->server = grpc_server_create(&chargs, NULL);
     grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-    srv->port = grpc_server_add_http2_port(srv->server, addr, creds);
-    grpc_server_credentials_release(creds);
+    grpc_server_credentials *creds;
+    if (o->tls) {
+        /* gRPC copies the PEM strings */
+        grpc_ssl_pem_key_cert_pair pair = {.private_key = o->tls->key_pem,
+                                           .cert_chain = o->tls->cert_pem};
+        creds = grpc_ssl_server_credentials_create_ex(
+            o->client_ca_pem, &pair, 1,
+            o->client_ca_pem ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                             : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+            NULL);
+    } else {
+        creds = grpc_insecure_server_credentials_create();
+    }
+    srv->port = creds ? grpc_server_add_http2_port(srv->server, addr, creds) : 0;
+    if (creds) grpc_server_credentials_release(creds);
     if (srv->port <= 0) {
-        clove_err_set(err, CLOVE_EIO, "could not listen for Arrow Flight on \"%s\"", addr);
+        clove_err_set(err, CLOVE_EIO, "could not listen for Arrow Flight%s on \"%s\"",
+                      o->tls ? " over TLS" : "", addr);
         goto fail;
     }
     grpc_server_start(srv->server);

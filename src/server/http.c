@@ -915,7 +915,8 @@ static void mhd_log_cb(void *cls, const char *fmt, va_list ap)
 
 struct MHD_Daemon *clove_http_start_daemon(const char *addr, const char *what, unsigned flags,
                                            MHD_AccessHandlerCallback handler, void *cls,
-                                           const struct MHD_OptionItem *extra, char *bound,
+                                           const struct MHD_OptionItem *extra,
+                                           const clove_tls_cert_t *tls, char *bound,
                                            size_t boundlen, clove_err_t *err)
 {
     struct sockaddr_storage ss;
@@ -925,6 +926,19 @@ struct MHD_Daemon *clove_http_start_daemon(const char *addr, const char *what, u
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_DUAL_STACK;
     uint16_t port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                              : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        clove_err_set(err, CLOVE_EUNSUPPORTED, "cannot serve the %s endpoint over TLS: this "
+                      "libmicrohttpd was built without TLS support", what);
+        return NULL;
+    }
+    /* the certificate and key go in as options only when TLS is on (an empty array item
+     * list otherwise) */
+    const struct MHD_OptionItem tls_opts[] = {
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls ? tls->cert_pem : NULL},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, tls ? tls->key_pem : NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (tls) flags |= MHD_USE_TLS;
     t_last_mhd_msg[0] = '\0';
     errno = 0;
     struct MHD_Daemon *d = MHD_start_daemon(
@@ -932,6 +946,7 @@ struct MHD_Daemon *clove_http_start_daemon(const char *addr, const char *what, u
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log_cb, (void *)what,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)HTTP_LISTEN_BACKLOG,
+        MHD_OPTION_ARRAY, tls_opts,
         MHD_OPTION_ARRAY, extra,
         MHD_OPTION_END);
     if (!d) {
@@ -976,7 +991,7 @@ clove_http_server_t *clove_http_start(const clove_http_opts_t *opts, clove_err_t
     };
     s->daemon = clove_http_start_daemon(opts->addr ? opts->addr : "127.0.0.1:8090", COMP,
                                         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_AUTO, access_cb,
-                                        s, extra, s->endpoint, sizeof s->endpoint, err);
+                                        s, extra, opts->tls, s->endpoint, sizeof s->endpoint, err);
     if (!s->daemon) {
         free(s->flight_addr);
         free(s->metrics_addr);

@@ -75,7 +75,8 @@ static enum MHD_Result metrics_access_cb(void *cls, struct MHD_Connection *c, co
     return rc;
 }
 
-clove_metrics_server_t *clove_metrics_start(const char *addr, clove_err_t *err)
+clove_metrics_server_t *clove_metrics_start(const char *addr, const clove_tls_cert_t *tls,
+                                            clove_err_t *err)
 {
     clove_metrics_server_t *s = clove_xcalloc(1, sizeof *s);
     const struct MHD_OptionItem extra[] = {
@@ -84,7 +85,7 @@ clove_metrics_server_t *clove_metrics_start(const char *addr, clove_err_t *err)
         {MHD_OPTION_END, 0, NULL},
     };
     s->daemon = clove_http_start_daemon(addr, COMP, MHD_USE_AUTO, metrics_access_cb, NULL, extra,
-                                        s->endpoint, sizeof s->endpoint, err);
+                                        tls, s->endpoint, sizeof s->endpoint, err);
     if (!s->daemon) {
         free(s);
         return NULL;

@@ -8,6 +8,7 @@
 #define CLOVE_SERVER_H
 
 #include "common/common.h"
+#include "common/tls.h"
 #include "engine/engine.h"
 
 typedef struct clove_http_server clove_http_server_t;
@@ -17,6 +18,8 @@ typedef struct {
     clove_engine_t *engine;       /* borrowed; outlives the server */
     const char *flight_addr;      /* shown in /v1/status; may be NULL */
     const char *metrics_addr;     /* shown in /v1/status; may be NULL */
+    const clove_tls_cert_t *tls;  /* HTTPS with this certificate (borrowed, must outlive the
+                                     server); NULL: plain HTTP */
 } clove_http_opts_t;
 
 /* Binds and starts serving. Returns NULL and fills err (e.g. address in use). */
@@ -32,8 +35,10 @@ int clove_http_active(clove_http_server_t *s);
 void clove_http_stop(clove_http_server_t *s);
 
 typedef struct clove_metrics_server clove_metrics_server_t;
-/* Prometheus text on any path; /health answers "OK". */
-clove_metrics_server_t *clove_metrics_start(const char *addr, clove_err_t *err);
+/* Prometheus text on any path; /health answers "OK". With tls (borrowed, must outlive the
+ * server) it serves HTTPS only. */
+clove_metrics_server_t *clove_metrics_start(const char *addr, const clove_tls_cert_t *tls,
+                                            clove_err_t *err);
 void clove_metrics_stop(clove_metrics_server_t *s);
 
 /* Parses "host:port" / "[v6]:port" into a sockaddr; used by every listener. `sockaddr_storage`

@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 
 #include "common/common.h"
+#include "common/tls.h"
 #include "engine/engine.h"
 
 /* ---- routes ---------------------------------------------------------------------------- */
@@ -118,12 +119,15 @@ void clove_http_csv_field(clove_buf_t *b, const char *s);
 /* Starts a libmicrohttpd daemon listening on `addr` for the `what` endpoint ("http",
  * "metrics"; also the log component of MHD's own messages), with MHD_USE_INTERNAL_POLLING_THREAD |
  * MHD_USE_ERROR_LOG (| MHD_USE_DUAL_STACK for IPv6) added to `flags`, `extra` options (an
- * MHD_OPTION_END-terminated array) and MHD's messages routed to clove's log. Writes the address
- * actually bound (port 0 resolved) to bound. Returns NULL with err set (bad address, address
- * in use). */
+ * MHD_OPTION_END-terminated array) and MHD's messages routed to clove's log. With tls (borrowed;
+ * must outlive the daemon) it serves HTTPS only (MHD_USE_TLS with the certificate and key in
+ * memory); plain-text requests then fail their TLS handshake. Writes the address actually
+ * bound (port 0 resolved) to bound. Returns NULL with err set (bad address, address in use,
+ * TLS refused by GnuTLS). */
 struct MHD_Daemon *clove_http_start_daemon(const char *addr, const char *what, unsigned flags,
                                            MHD_AccessHandlerCallback handler, void *cls,
-                                           const struct MHD_OptionItem *extra, char *bound,
+                                           const struct MHD_OptionItem *extra,
+                                           const clove_tls_cert_t *tls, char *bound,
                                            size_t boundlen, clove_err_t *err);
 
 #endif

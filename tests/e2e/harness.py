@@ -16,6 +16,7 @@ import shutil
 import signal
 from signal import SIGTERM
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -82,7 +83,10 @@ class Cloved:
     """A running cloved. Use as a context manager or call stop()."""
 
     def __init__(self, spicepod_yaml, files=None, args=None, env=None, wait_ready=True,
-                 workdir=None, metrics=False, dotenv=None, ready_timeout=60):
+                 workdir=None, metrics=False, dotenv=None, ready_timeout=60, tls_ca=None):
+        # tls_ca: cloved serves HTTPS (its args or spicepod enable TLS); requests verify the
+        # server against this CA file
+        self.tls_ca = tls_ca
         self.dir = workdir or tempfile.mkdtemp(prefix="clove-e2e-")
         self.own_dir = workdir is None
         self.stopped = False
@@ -125,7 +129,7 @@ class Cloved:
     def _spawn(self, args, metrics, full_env):
         self.port = free_port()
         self.http = "127.0.0.1:%d" % self.port
-        self.endpoint = "http://" + self.http
+        self.endpoint = ("https://" if self.tls_ca else "http://") + self.http
         self.metrics_port = free_port() if metrics else None
         self.metrics_addr = "127.0.0.1:%d" % self.metrics_port if metrics else None
         self.flight = "127.0.0.1:%d" % free_port()
@@ -192,8 +196,15 @@ class Cloved:
 
     # ---- HTTP ------------------------------------------------------------------------------
 
+    def connection(self, port=None, timeout=60):
+        if self.tls_ca:
+            ctx = ssl.create_default_context(cafile=self.tls_ca)
+            return http.client.HTTPSConnection("127.0.0.1", port or self.port, timeout=timeout,
+                                               context=ctx)
+        return http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=timeout)
+
     def request(self, method, path, body=None, headers=None, port=None, timeout=60):
-        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=timeout)
+        conn = self.connection(port, timeout)
         try:
             if isinstance(body, str):
                 body = body.encode("utf-8")
@@ -234,7 +245,7 @@ class Cloved:
     def open_stream(self, sql, accept=None, timeout=60):
         """Sends a query and returns (connection, response) with the body still unread, so
         the caller can read it piece by piece (or stall). Caller closes the connection."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = self.connection(timeout=timeout)
         h = {"Accept": accept} if accept else {}
         conn.request("POST", "/v1/sql", body=sql.encode("utf-8"), headers=h)
         return conn, conn.getresponse()

@@ -17,7 +17,12 @@ import { fileURLToPath } from 'node:url';
 
 import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
-import { Message, tableFromArrays, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { execFileSync } from 'node:child_process';
+import {
+    Binary, Bool, DateDay, Decimal, Float32, Float64, Int16, Int32, Int64, Int8, Message, Null,
+    Table, TimeMicrosecond, Timestamp, TimeUnit, Uint16, Uint32, Uint64, Uint8, Utf8, makeData,
+    makeVector, tableFromArrays, tableFromIPC, tableToIPC, vectorFromArray,
+} from 'apache-arrow';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -75,11 +80,20 @@ function ipcStream(datas) {
     return Buffer.concat(pieces);
 }
 
+// Row i of a 64-bit column as stored (timestamps: get() rounds to milliseconds).
+const raw64 = (vec, i) => {
+    for (const d of vec.data) {
+        if (i < d.length) return d.values[d.offset + i];
+        i -= d.length;
+    }
+    return undefined;
+};
+
 // ---- server ----------------------------------------------------------------------------------
 
-function startServer(podDir) {
+function startServer(podDir, extraArgs = []) {
     return new Promise((resolve, reject) => {
-        const child = spawn(serverBin, [podDir, '127.0.0.1:0'], {
+        const child = spawn(serverBin, [podDir, '127.0.0.1:0', ...extraArgs], {
             stdio: ['pipe', 'pipe', 'inherit'],
         });
         let out = '';
@@ -99,6 +113,9 @@ function writePod() {
     const rows = ['id,name,score'];
     for (let i = 0; i < 5000; i++) rows.push(`${i},n${i},${i / 4}`);
     fs.writeFileSync(path.join(dir, 'data', 'nums.csv'), rows.join('\n') + '\n');
+    fs.writeFileSync(path.join(dir, 'data', 'events.csv'),
+                     'id,name,amount,seen_at\n1,first,1.50,2024-01-02 03:04:05\n');
+    fs.writeFileSync(path.join(dir, 'data', 'keyed.csv'), 'id,name\n1,one\n2,two\n');
     fs.writeFileSync(path.join(dir, 'spicepod.yaml'), [
         'version: v1',
         'kind: Spicepod',
@@ -108,8 +125,67 @@ function writePod() {
         '    name: nums',
         '    acceleration:',
         '      enabled: true',
+        // appends (DoPut): plain, keyed with upsert, SQLite keyed with drop, not accelerated
+        '  - from: file:data/events.csv',
+        '    name: events',
+        '    access: read_write',
+        '    acceleration:',
+        '      enabled: true',
+        '  - from: file:data/keyed.csv',
+        '    name: keyed',
+        '    access: read_write',
+        '    acceleration:',
+        '      enabled: true',
+        '      primary_key: id',
+        '      on_conflict:',
+        '        id: upsert',
+        '  - from: file:data/keyed.csv',
+        '    name: keyed_lite',
+        '    access: read_write',
+        '    acceleration:',
+        '      enabled: true',
+        '      engine: sqlite',
+        '      primary_key: id',
+        '      on_conflict:',
+        '        id: drop',
+        '  - from: file:data/keyed.csv',
+        '    name: fed',
+        '    access: read_write',
         '',
     ].join('\n'));
+    return dir;
+}
+
+// A second server: API keys (ro, rw, plain) and TLS with a throwaway CA made by openssl.
+function writeSecurePod() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clove-flight-secure-'));
+    fs.mkdirSync(path.join(dir, 'data'));
+    fs.writeFileSync(path.join(dir, 'data', 'log.csv'), 'id,msg\n1,hello\n');
+    fs.writeFileSync(path.join(dir, 'spicepod.yaml'), [
+        'version: v1',
+        'kind: Spicepod',
+        'name: flight_secure',
+        'runtime:',
+        '  auth:',
+        '    api-key:',
+        '      enabled: true',
+        '      keys: ["reader-key:ro", "writer-key:rw", "plain-key"]',
+        'datasets:',
+        '  - from: file:data/log.csv',
+        '    name: log',
+        '    access: read_write',
+        '    acceleration:',
+        '      enabled: true',
+        '',
+    ].join('\n'));
+    const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt',
+        '-days', '2', '-subj', '/CN=clove conformance CA');
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr',
+        '-subj', '/CN=localhost');
+    fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key',
+        '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'ext.cnf');
     return dir;
 }
 
@@ -199,6 +275,57 @@ check('GetFlightInfo + DoGet: SELECT 1 AS a, \'x\' AS b', async (client) => {
     const table = tableFromIPC(ipcStream(datas));
     assert.equal(table.numRows, 1);
     assert.deepEqual(table.toArray().map((r) => r.toJSON()), [{ a: 1, b: 'x' }]);
+});
+
+const EVERY_TYPE_SQL = `SELECT -1::TINYINT AS i8, -2::SMALLINT AS i16, -3::INTEGER AS i32,
+    -4::BIGINT AS i64, 1::UTINYINT AS u8, 2::USMALLINT AS u16, 3::UINTEGER AS u32,
+    18446744073709551615::UBIGINT AS u64, -170141183460469231731687303715884105727::HUGEINT AS hi,
+    1.5::FLOAT AS f32, 2.25::DOUBLE AS f64, 123.45::DECIMAL(5,2) AS d5,
+    -1234567890.123456789::DECIMAL(38,9) AS d38, true AS b, 'héllo' AS s, '\\xAA\\x00\\xBB'::BLOB AS bin,
+    DATE '2024-02-29' AS d, TIME '12:34:56.789012' AS t, TIMESTAMP '2024-01-02 03:04:05.678901' AS ts,
+    TIMESTAMPTZ '2024-01-02 03:04:05.5+00' AS tz, INTERVAL '14 months 2 days 3 microseconds' AS iv,
+    [1, 2, NULL]::INTEGER[] AS l, {'a': 1, 'b': 'x'} AS st, MAP {'k': 10, 'm': 20} AS m, NULL AS n,
+    '0b7c1a74-2f6e-4c1b-9d3e-8a5f6b7c8d9e'::UUID AS u, [[1], []]::INTEGER[][] AS ll`;
+
+check('apache-arrow decodes every type clove produces, value by value', async (client) => {
+    const info = await flightInfo(client, EVERY_TYPE_SQL);
+    const datas = await doGet(client, info.endpoint[0].ticket.ticket);
+    const t = tableFromIPC(ipcStream(datas));
+    const types = t.schema.fields.map((f) => `${f.name}:${f.type}`);
+    // the FlightInfo schema (from preparing) and the stream's agree
+    assert.deepEqual(schemaOf(info.schema).fields.map((f) => `${f.name}:${f.type}`), types);
+    assert.deepEqual(types, ['i8:Int8', 'i16:Int16', 'i32:Int32', 'i64:Int64', 'u8:Uint8',
+        'u16:Uint16', 'u32:Uint32', 'u64:Uint64', 'hi:Decimal[38e0]', 'f32:Float32', 'f64:Float64',
+        'd5:Decimal[5e+2]', 'd38:Decimal[38e+9]', 'b:Bool', 's:Utf8', 'bin:Binary', 'd:Date32<DAY>',
+        't:Time64<MICROSECOND>', 'ts:Timestamp<MICROSECOND>', types[19], 'iv:Interval<MONTH_DAY_NANO>',
+        'l:List<Int32>', 'st:Struct<{a:Int32, b:Utf8}>', 'm:Map<{key:Utf8, value:Int32}>',
+        'n:Int32', 'u:Utf8', 'll:List<List<Int32>>']);
+    assert.match(types[19], /^tz:Timestamp<MICROSECOND, (Etc\/)?UTC>$/);
+    assert.equal(t.numRows, 1);
+    const v = (name) => t.getChild(name).get(0);
+    assert.deepEqual([v('i8'), v('i16'), v('i32'), v('i64')], [-1, -2, -3, -4n]);
+    assert.deepEqual([v('u8'), v('u16'), v('u32'), v('u64')], [1, 2, 3, 18446744073709551615n]);
+    assert.equal(String(v('hi')), '-170141183460469231731687303715884105727');
+    assert.deepEqual([v('f32'), v('f64')], [1.5, 2.25]);
+    assert.deepEqual([String(v('d5')), String(v('d38'))], ['12345', '-1234567890123456789']);
+    assert.deepEqual([v('b'), v('s')], [true, 'héllo']);
+    assert.deepEqual([...v('bin')], [0xaa, 0x00, 0xbb]);
+    assert.equal(v('d'), Date.UTC(2024, 1, 29));
+    assert.equal(v('t'), 45296789012n);
+    assert.equal(raw64(t.getChild('ts'), 0), 1704164645678901n);
+    assert.equal(raw64(t.getChild('tz'), 0), 1704164645500000n);
+    assert.deepEqual([...v('iv')], [14, 2, 3000, 0]); // months, days, nanoseconds (low, high)
+    assert.deepEqual([...v('l')], [1, 2, null]);
+    assert.deepEqual(v('st').toJSON(), { a: 1, b: 'x' });
+    assert.deepEqual(v('m').toJSON(), { k: 10, m: 20 });
+    assert.equal(v('n'), null);
+    assert.equal(v('u'), '0b7c1a74-2f6e-4c1b-9d3e-8a5f6b7c8d9e');
+    assert.deepEqual([...v('ll')].map((x) => [...x]), [[1], []]);
+    // the same answer over a raw SQL ticket (values under nulls are unspecified in Arrow:
+    // compare decoded rows, not bytes)
+    const again = tableFromIPC(ipcStream(await doGet(client, Buffer.from(EVERY_TYPE_SQL))));
+    const json = (tb) => JSON.stringify(tb.toArray()[0].toJSON(), (k, x) => (typeof x === 'bigint' ? String(x) : x));
+    assert.equal(json(again), json(t));
 });
 
 check('DoGet with a raw UTF-8 SQL ticket', async (client) => {
@@ -317,6 +444,22 @@ check('GetSchema returns the IPC schema of a statement without running it', asyn
         grpc.status.INVALID_ARGUMENT, /nope/);
 });
 
+check('GetFlightInfo and GetSchema prepare without executing', async (client) => {
+    // fails only when it runs: the schema comes back, DoGet reports the error
+    const sql = "SELECT error('ran at describe time')::INTEGER AS x, 'y' AS y";
+    const info = await flightInfo(client, sql);
+    assert.deepEqual(schemaOf(info.schema).fields.map((f) => [f.name, String(f.type)]),
+                     [['x', 'Int32'], ['y', 'Utf8']]);
+    const cmd = packAny('CommandStatementQuery', CommandStatementQuery.encode({ query: sql }));
+    const res = await unary(client, 'GetSchema', { type: 'CMD', cmd });
+    assert.deepEqual(schemaOf(res.schema).fields.map((f) => f.name), ['x', 'y']);
+    await expectStatus(doGet(client, info.endpoint[0].ticket.ticket), grpc.status.INVALID_ARGUMENT,
+                       /ran at describe time/);
+    // parameters cannot be left unbound in a plain statement
+    await expectStatus(flightInfo(client, 'SELECT ? + 1'), grpc.status.INVALID_ARGUMENT,
+                       /1 parameter\(s\) but none were given/);
+});
+
 check('CommandGetCatalogs: one catalog "spice"', async (client) => {
     const { table, schema } = await runCommand(client, 'CommandGetCatalogs', Buffer.alloc(0));
     assert.deepEqual(fieldsOf(schema), ['catalog_name:Utf8:not null']);
@@ -346,16 +489,19 @@ check('CommandGetTables: filters, table types and include_schema', async (client
     let r = await runCommand(client, 'CommandGetTables', CommandGetTables.encode({}));
     assert.deepEqual(fieldsOf(r.schema), ['catalog_name:Utf8:null', 'db_schema_name:Utf8:null',
                                           'table_name:Utf8:not null', 'table_type:Utf8:not null']);
-    assert.deepEqual(r.table.toArray().map((x) => x.toJSON()),
+    assert.deepEqual(r.table.toArray().map((x) => x.toJSON()).filter((x) => x.table_name === 'nums'),
                      [{ catalog_name: 'spice', db_schema_name: 'public', table_name: 'nums', table_type: 'TABLE' }]);
+    assert.deepEqual([...r.table.getChild('table_name')].sort(),
+                     ['events', 'fed', 'keyed', 'keyed_lite', 'nums']);
     r = await runCommand(client, 'CommandGetTables', CommandGetTables.encode({ table_name_filter_pattern: 'n_m%' }));
     assert.equal(r.table.numRows, 1);
     r = await runCommand(client, 'CommandGetTables', CommandGetTables.encode({ table_name_filter_pattern: 'x%' }));
     assert.equal(r.table.numRows, 0);
     r = await runCommand(client, 'CommandGetTables', CommandGetTables.encode({ table_types: ['VIEW'] }));
-    assert.equal(r.table.numRows, 0);
+    assert.deepEqual([...r.table.getChild('table_name')].sort(), ['fed', 'keyed_lite']);
     r = await runCommand(client, 'CommandGetTables', CommandGetTables.encode({ catalog: 'spice',
-        db_schema_filter_pattern: 'public', table_types: ['TABLE'], include_schema: true }));
+        db_schema_filter_pattern: 'public', table_name_filter_pattern: 'nums', table_types: ['TABLE'],
+        include_schema: true }));
     assert.deepEqual(fieldsOf(r.schema).slice(4), ['table_schema:Binary:not null']);
     assert.equal(r.table.numRows, 1);
     const ts = schemaOf(Buffer.from(r.table.getChild('table_schema').get(0)));
@@ -467,6 +613,211 @@ check('prepared statement: SELECT ? + ? bound by DoPut, reused, closed', async (
     await expectStatus(createPrepared(client, 'SELEC 1'), grpc.status.INVALID_ARGUMENT, /syntax/i);
 });
 
+// ---- typed parameters, several parameter rows -------------------------------------------------
+
+const preparedCmd = (handle) => packAny('CommandPreparedStatementQuery',
+    CommandPreparedStatementQuery.encode({ prepared_statement_handle: handle }));
+
+// Binds the columns of `table` (one row per run) to a new prepared statement and returns
+// the rows DoGet answers, with the answer's schema.
+async function runPrepared(client, sql, table) {
+    const ps = await createPrepared(client, sql);
+    const cmd = preparedCmd(ps.prepared_statement_handle);
+    const puts = await doPut(client, flightDatas(Buffer.from(tableToIPC(table, 'stream')),
+                                                 { type: 'CMD', cmd }));
+    assert.equal(puts.length, 1);
+    const info = await unary(client, 'GetFlightInfo', { type: 'CMD', cmd });
+    const answer = tableFromIPC(ipcStream(await doGet(client, info.endpoint[0].ticket.ticket)));
+    const body = packAny('ActionClosePreparedStatementRequest',
+                         ActionClosePreparedStatementRequest.encode({ prepared_statement_handle: ps.prepared_statement_handle }));
+    await collect(client.DoAction({ type: 'ClosePreparedStatement', body }));
+    return answer;
+}
+
+const col = (type, data, nulls, length = data.length ?? data) => {
+    const props = { type, length, nullCount: 0 };
+    if (typeof data !== 'number') props.data = data;
+    if (nulls) {
+        props.nullBitmap = Uint8Array.from([nulls.reduce((m, v, i) => m | (v ? 1 << i : 0), 0)]); // 1 = valid
+        props.nullCount = nulls.filter((v) => !v).length;
+    }
+    return makeVector(makeData(props));
+};
+
+check('prepared statement parameters of every common type keep their type', async (client) => {
+    const day = (iso) => Math.round(Date.parse(iso) / 86400000);
+    const us = (iso) => BigInt(Date.parse(iso)) * 1000n;
+    const params = new Table({
+        i8: col(new Int8(), Int8Array.from([-128, 7])),
+        i16: col(new Int16(), Int16Array.from([-32768, 300])),
+        i32: col(new Int32(), Int32Array.from([2147483647, -5])),
+        i64: col(new Int64(), BigInt64Array.from([-9223372036854775808n, 42n])),
+        u8: col(new Uint8(), Uint8Array.from([255, 0])),
+        u16: col(new Uint16(), Uint16Array.from([65535, 1])),
+        u32: col(new Uint32(), Uint32Array.from([4294967295, 2])),
+        u64: col(new Uint64(), BigUint64Array.from([18446744073709551615n, 3n])),
+        f32: col(new Float32(), Float32Array.from([1.5, -0.25])),
+        f64: col(new Float64(), Float64Array.from([Math.PI, -1e300])),
+        b: vectorFromArray([true, false], new Bool()),
+        s: vectorFromArray(['héllo', ''], new Utf8()),
+        bin: vectorFromArray([Uint8Array.from([0, 1, 255]), new Uint8Array(0)], new Binary()),
+        d: col(new DateDay(), Int32Array.from([day('2024-02-29'), day('1969-12-31')])),
+        t: col(new TimeMicrosecond(), BigInt64Array.from([45296789012n, 0n])),
+        ts: col(new Timestamp(TimeUnit.MICROSECOND), BigInt64Array.from([us('2024-01-02T03:04:05.678Z') + 9n, -1n])),
+        tz: col(new Timestamp(TimeUnit.MICROSECOND, 'UTC'), BigInt64Array.from([us('2000-01-01T00:00:00Z'), 1n])),
+        dec: col(new Decimal(2, 10, 128), Uint32Array.from([12345, 0, 0, 0, 0xfffffff6, 0xffffffff, 0xffffffff, 0xffffffff]), null, 2),
+        n: col(new Null(), 2),
+        ni: col(new Int32(), Int32Array.from([1, 0]), [false, true]),
+    });
+    const names = params.schema.fields.map((f) => f.name);
+    const sql = 'SELECT ' + names.map((n) => `? AS ${n}`).join(', ');
+    const answer = await runPrepared(client, sql, params);
+    assert.equal(answer.numRows, 2, 'one answer row per parameter row');
+    assert.deepEqual(answer.schema.fields.map((f) => `${f.name}:${f.type}`), [
+        'i8:Int8', 'i16:Int16', 'i32:Int32', 'i64:Int64', 'u8:Uint8', 'u16:Uint16', 'u32:Uint32',
+        'u64:Uint64', 'f32:Float32', 'f64:Float64', 'b:Bool', 's:Utf8', 'bin:Binary',
+        'd:Date32<DAY>', 't:Time64<MICROSECOND>', 'ts:Timestamp<MICROSECOND>',
+        `tz:${answer.schema.fields[16].type}`, 'dec:Decimal[10e+2]',
+        // an all-null column binds untyped NULLs: DuckDB answers them as INTEGER
+        'n:Int32', 'ni:Int32']);
+    assert.match(String(answer.schema.fields[16].type), /^Timestamp<MICROSECOND, (Etc\/)?UTC>$/);
+    const get = (name, row) => answer.getChild(name).get(row);
+    assert.deepEqual([get('i8', 0), get('i8', 1), get('i16', 0), get('i32', 0), get('i32', 1)],
+                     [-128, 7, -32768, 2147483647, -5]);
+    assert.deepEqual([get('i64', 0), get('i64', 1)], [-9223372036854775808n, 42n]);
+    assert.deepEqual([get('u8', 0), get('u16', 0), get('u32', 0), get('u64', 0), get('u64', 1)],
+                     [255, 65535, 4294967295, 18446744073709551615n, 3n]);
+    assert.deepEqual([get('f32', 0), get('f32', 1), get('f64', 0), get('f64', 1)], [1.5, -0.25, Math.PI, -1e300]);
+    assert.deepEqual([get('b', 0), get('b', 1), get('s', 0), get('s', 1)], [true, false, 'héllo', '']);
+    assert.deepEqual([...get('bin', 0)], [0, 1, 255]);
+    assert.equal(get('bin', 1).length, 0);
+    assert.deepEqual([get('d', 0), get('d', 1)], [Date.parse('2024-02-29'), Date.parse('1969-12-31')]);
+    assert.deepEqual([get('t', 0), get('t', 1)], [45296789012n, 0n]);
+    assert.deepEqual([raw64(answer.getChild('ts'), 0), raw64(answer.getChild('ts'), 1)],
+                     [us('2024-01-02T03:04:05.678Z') + 9n, -1n]);
+    assert.deepEqual([raw64(answer.getChild('tz'), 0), raw64(answer.getChild('tz'), 1)],
+                     [us('2000-01-01T00:00:00Z'), 1n]);
+    assert.deepEqual([String(get('dec', 0)), String(get('dec', 1))], ['12345', '-10']);
+    assert.deepEqual([get('n', 0), get('n', 1), get('ni', 0), get('ni', 1)], [null, null, null, 0]);
+});
+
+check('several parameter rows: the statement runs once per row, results concatenated', async (client) => {
+    const params = tableFromArrays({ lo: Int32Array.from([0, 10, 4998]), hi: Int32Array.from([2, 12, 5005]) });
+    const answer = await runPrepared(client,
+        'SELECT id, name FROM nums WHERE id >= ? AND id < ? ORDER BY id', params);
+    assert.deepEqual([...answer.getChild('id')].map(Number), [0, 1, 10, 11, 4998, 4999]);
+    assert.deepEqual([...answer.getChild('name')], ['n0', 'n1', 'n10', 'n11', 'n4998', 'n4999']);
+    // a date parameter against a dataset's computed column, two rows
+    const days = tableFromArrays({ d: vectorFromArray([new Date('2024-03-01'), new Date('2023-12-31')], new DateDay()) });
+    const r = await runPrepared(client, "SELECT ?::DATE + INTERVAL 1 DAY AS next", days);
+    assert.deepEqual([...r.getChild('next')].map((v) => new Date(v).toISOString().slice(0, 10)),
+                     ['2024-03-02', '2024-01-01']);
+    // a row whose values do not fit the statement fails the DoGet with the engine's message
+    const bad = tableFromArrays({ v: vectorFromArray(['1', 'x'], new Utf8()) });
+    await expectStatus(runPrepared(client, 'SELECT ?::INTEGER AS v', bad), grpc.status.INVALID_ARGUMENT,
+                       /Could not convert string 'x' to INT32/);
+});
+
+// ---- DoPut appends -------------------------------------------------------------------------------
+
+const CommandStatementIngest = sqlCodec('CommandStatementIngest');
+const DoPutUpdateResult = sqlCodec('DoPutUpdateResult');
+
+const ingestCmd = (table, extra = {}) => ({
+    type: 'CMD',
+    cmd: packAny('CommandStatementIngest', CommandStatementIngest.encode({
+        table, table_definition_options: { if_not_exist: 'TABLE_NOT_EXIST_OPTION_FAIL',
+                                           if_exists: 'TABLE_EXISTS_OPTION_APPEND' }, ...extra })),
+});
+
+async function ingest(client, descriptor, table, metadata) {
+    const call = metadata ? client.DoPut(metadata) : client.DoPut();
+    const got = collect(call);
+    for (const d of flightDatas(Buffer.from(tableToIPC(table, 'stream')), descriptor)) call.write(d);
+    call.end();
+    const puts = await got;
+    assert.equal(puts.length, 1);
+    return Number(DoPutUpdateResult.decode(puts[0].app_metadata).record_count);
+}
+
+async function rowsOf(client, sql) {
+    return tableFromIPC(ipcStream(await doGet(client, Buffer.from(sql)))).toArray().map((r) => r.toJSON());
+}
+
+check('DoPut CommandStatementIngest appends to a read_write dataset; the next query sees it', async (client) => {
+    // columns in another order than the dataset's, one missing (NULL), types cast
+    const t = new Table({
+        name: vectorFromArray(['second', 'third'], new Utf8()),
+        id: col(new Int32(), Int32Array.from([2, 3])),
+        amount: col(new Float32(), Float32Array.from([2.25, -1])),
+    });
+    assert.equal(await ingest(client, ingestCmd('events'), t), 2);
+    assert.deepEqual((await rowsOf(client, 'SELECT id, name, amount, seen_at FROM events ORDER BY id')).map((r) => ({ ...r, id: Number(r.id) })), [
+        { id: 1, name: 'first', amount: 1.5, seen_at: Date.parse('2024-01-02T03:04:05Z') },
+        { id: 2, name: 'second', amount: 2.25, seen_at: null },
+        { id: 3, name: 'third', amount: -1, seen_at: null },
+    ]);
+    // spice.public.<name> and a multi-batch stream (3 batches of 2000 rows)
+    const many = tableFromArrays({ id: Int32Array.from({ length: 6000 }, (_, i) => 100 + i) });
+    const batches = [];
+    for (let off = 0; off < 6000; off += 2000) batches.push(...many.slice(off, off + 2000).batches);
+    const stream = tableToIPC(new Table(batches), 'stream');
+    const call = client.DoPut();
+    const got = collect(call);
+    for (const d of flightDatas(Buffer.from(stream), ingestCmd('events', { catalog: 'spice', schema: 'public' }))) call.write(d);
+    call.end();
+    assert.equal(Number(DoPutUpdateResult.decode((await got)[0].app_metadata).record_count), 6000);
+    const [{ n, s }] = await rowsOf(client, 'SELECT count(*) AS n, sum(id) AS s FROM events');
+    assert.equal(Number(n), 6003);
+    assert.equal(Number(s), 6 + 6000 * 100 + (5999 * 6000) / 2);
+});
+
+check('DoPut with a PATH descriptor (the Spice runtime form) appends too', async (client) => {
+    const t = tableFromArrays({ id: Int32Array.from([-1]), name: vectorFromArray(['via path'], new Utf8()) });
+    assert.equal(await ingest(client, { type: 'PATH', path: ['public', 'events'] }, t), 1);
+    assert.deepEqual(await rowsOf(client, 'SELECT name FROM events WHERE id = -1'), [{ name: 'via path' }]);
+});
+
+check('appends follow primary_key and on_conflict (DuckDB upsert, SQLite drop)', async (client) => {
+    const t = tableFromArrays({ id: Int32Array.from([2, 3]), name: vectorFromArray(['TWO', 'three'], new Utf8()) });
+    assert.equal(await ingest(client, ingestCmd('keyed'), t), 2);
+    assert.deepEqual((await rowsOf(client, 'SELECT id, name FROM keyed ORDER BY id')).map((r) => [Number(r.id), r.name]),
+                     [[1, 'one'], [2, 'TWO'], [3, 'three']]);
+    // drop: the stored row wins over the incoming one
+    await ingest(client, ingestCmd('keyed_lite'), t);
+    assert.deepEqual((await rowsOf(client, 'SELECT id, name FROM keyed_lite ORDER BY id')).map((r) => [Number(r.id), r.name]),
+                     [[1, 'one'], [2, 'two'], [3, 'three']]);
+    // upsert (not upsert_dedup): two rows with one key in a batch is an error, nothing written
+    const dup = tableFromArrays({ id: Int32Array.from([7, 7]), name: vectorFromArray(['a', 'b'], new Utf8()) });
+    await expectStatus(ingest(client, ingestCmd('keyed'), dup), grpc.status.INVALID_ARGUMENT,
+                       /several rows with primary key 7/);
+    assert.deepEqual(await rowsOf(client, 'SELECT count(*) AS n FROM keyed WHERE id = 7'), [{ n: 0n }]);
+});
+
+check('appends refused: read-only, not accelerated, unknown dataset or column, bad values', async (client) => {
+    const t = tableFromArrays({ id: Int32Array.from([1]) });
+    await expectStatus(ingest(client, ingestCmd('nums'), t), grpc.status.PERMISSION_DENIED,
+                       /dataset nums is not writable: declare it with access: read_write/);
+    await expectStatus(ingest(client, ingestCmd('fed'), t), grpc.status.INVALID_ARGUMENT,
+                       /dataset fed is not accelerated/);
+    await expectStatus(ingest(client, ingestCmd('nope'), t), grpc.status.NOT_FOUND,
+                       /dataset "nope" does not exist/);
+    await expectStatus(ingest(client, ingestCmd('events', { schema: 'other' }), t), grpc.status.NOT_FOUND,
+                       /schema "other" does not exist/);
+    await expectStatus(ingest(client, ingestCmd('events'), tableFromArrays({ wat: Int32Array.from([1]) })),
+                       grpc.status.INVALID_ARGUMENT, /column "wat" of the incoming data does not exist in dataset events/);
+    await expectStatus(ingest(client, ingestCmd('events'), tableFromArrays({ seen_at: vectorFromArray(['not a time'], new Utf8()) })),
+                       grpc.status.INVALID_ARGUMENT, /events/);
+    const replace = { type: 'CMD', cmd: packAny('CommandStatementIngest', CommandStatementIngest.encode({
+        table: 'events', table_definition_options: { if_exists: 'TABLE_EXISTS_OPTION_REPLACE' } })) };
+    await expectStatus(ingest(client, replace, t), grpc.status.UNIMPLEMENTED, /if_exists REPLACE/);
+    const update = { type: 'CMD', cmd: packAny('CommandStatementUpdate', Buffer.from([0x0a, 0x01, 0x78])) };
+    await expectStatus(ingest(client, update, t), grpc.status.UNIMPLEMENTED, /CommandStatementUpdate/);
+    await expectStatus(ingest(client, { type: 'PATH', path: [] }, t), grpc.status.INVALID_ARGUMENT, /No path provided/);
+    // nothing of the refused appends arrived
+    assert.deepEqual(await rowsOf(client, 'SELECT count(*) AS n FROM events WHERE id = 1'), [{ n: 1n }]);
+});
+
 check('concurrent DoGets', async (client) => {
     const runs = [];
     for (let i = 0; i < 8; i++)
@@ -489,6 +840,93 @@ check('a client that cancels mid-stream frees its call; later calls still work',
     assert.deepEqual(tableFromIPC(ipcStream(datas)).toArray().map((r) => r.toJSON()), [{ seven: 7 }]);
 });
 
+// ---- API keys and TLS (a second server) ---------------------------------------------------------
+
+const secureChecks = [];
+const secureCheck = (name, fn) => secureChecks.push({ name, fn });
+
+const md = (pairs) => {
+    const m = new grpc.Metadata();
+    for (const [k, v] of Object.entries(pairs)) m.add(k, v);
+    return m;
+};
+const basic = (user, key) => `Basic ${Buffer.from(`${user}:${key}`).toString('base64')}`;
+
+function handshakeWith(client, metadata) {
+    return new Promise((resolve, reject) => {
+        const call = client.Handshake(metadata);
+        let headers = null;
+        call.on('metadata', (m) => { headers = m; });
+        const got = collect(call);
+        call.write({ protocol_version: 0, payload: Buffer.alloc(0) });
+        call.end();
+        got.then((items) => resolve({ items, headers }), reject);
+    });
+}
+
+const getWith = (client, sql, metadata) => collect(client.DoGet({ ticket: Buffer.from(sql) }, metadata));
+
+secureCheck('TLS: plain-text and unverified clients are refused', async ({ port, ca }) => {
+    const plain = new FlightService(`localhost:${port}`, grpc.credentials.createInsecure());
+    await expectStatus(getWith(plain, 'SELECT 1', md({ 'x-api-key': 'plain-key' })), grpc.status.UNAVAILABLE);
+    plain.close();
+    const unverified = new FlightService(`localhost:${port}`, grpc.credentials.createSsl());
+    await expectStatus(getWith(unverified, 'SELECT 1', md({ 'x-api-key': 'plain-key' })), grpc.status.UNAVAILABLE);
+    unverified.close();
+    const other = execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout',
+        '/dev/null', '-days', '1', '-subj', '/CN=other CA'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const wrongCa = new FlightService(`localhost:${port}`, grpc.credentials.createSsl(other));
+    await expectStatus(getWith(wrongCa, 'SELECT 1', md({ 'x-api-key': 'plain-key' })), grpc.status.UNAVAILABLE);
+    wrongCa.close();
+    assert.ok(ca.length > 0);
+});
+
+secureCheck('API keys: Basic handshake -> bearer token; x-api-key metadata; failures', async ({ client }) => {
+    const { items, headers } = await handshakeWith(client, md({ authorization: basic('anyone', 'reader-key') }));
+    const token = Buffer.from(items[0].payload).toString();
+    assert.match(token, /^[0-9a-f]{32}$/);
+    assert.deepEqual(headers.get('authorization'), [`Bearer ${token}`]);
+    const one = (datas) => tableFromIPC(ipcStream(datas)).toArray().map((r) => r.toJSON());
+    assert.deepEqual(one(await getWith(client, 'SELECT 1 AS one', md({ authorization: `Bearer ${token}` }))), [{ one: 1 }]);
+    assert.deepEqual(one(await getWith(client, 'SELECT 2 AS two', md({ 'x-api-key': 'plain-key' }))), [{ two: 2 }]);
+    assert.deepEqual(one(await getWith(client, 'SELECT 3 AS three', md({ authorization: 'Bearer writer-key' }))), [{ three: 3 }]);
+    // failures
+    await expectStatus(handshakeWith(client, md({ authorization: basic('anyone', 'wrong') })),
+                       grpc.status.UNAUTHENTICATED, /invalid or missing API key/);
+    await expectStatus(handshakeWith(client, new grpc.Metadata()), grpc.status.UNAUTHENTICATED);
+    await expectStatus(getWith(client, 'SELECT 1', new grpc.Metadata()), grpc.status.UNAUTHENTICATED,
+                       /invalid or missing API key/);
+    await expectStatus(getWith(client, 'SELECT 1', md({ 'x-api-key': 'reader-key-not' })), grpc.status.UNAUTHENTICATED);
+    await expectStatus(getWith(client, 'SELECT 1', md({ authorization: 'Bearer 0123456789abcdef0123456789abcdef' })),
+                       grpc.status.UNAUTHENTICATED);
+    await expectStatus(unary(client, 'GetFlightInfo', { type: 'CMD', cmd: packAny('CommandStatementQuery',
+        CommandStatementQuery.encode({ query: 'SELECT 1' })) }), grpc.status.UNAUTHENTICATED);
+    // the metadata catalog needs a key too
+    const info = await new Promise((resolve, reject) => client.GetFlightInfo(
+        { type: 'CMD', cmd: packAny('CommandGetTables', CommandGetTables.encode({})) },
+        md({ 'x-api-key': 'reader-key' }), (err, res) => (err ? reject(err) : resolve(res))));
+    const tables = tableFromIPC(ipcStream(await collect(client.DoGet(info.endpoint[0].ticket, md({ 'x-api-key': 'reader-key' })))));
+    assert.deepEqual([...tables.getChild('table_name')], ['log']);
+});
+
+secureCheck('appends need a key marked :rw', async ({ client }) => {
+    const t = tableFromArrays({ id: Int32Array.from([2]), msg: vectorFromArray(['from writer'], new Utf8()) });
+    await expectStatus(ingest(client, ingestCmd('log'), t, md({ 'x-api-key': 'reader-key' })),
+                       grpc.status.PERMISSION_DENIED, /read-only: appending to dataset "log" needs a key marked :rw/);
+    await expectStatus(ingest(client, ingestCmd('log'), t, md({ 'x-api-key': 'plain-key' })),
+                       grpc.status.PERMISSION_DENIED, /needs a key marked :rw/);
+    await expectStatus(ingest(client, ingestCmd('log'), t, new grpc.Metadata()), grpc.status.UNAUTHENTICATED);
+    assert.equal(await ingest(client, ingestCmd('log'), t, md({ 'x-api-key': 'writer-key' })), 1);
+    // a session token of the writer key can write too
+    const { items } = await handshakeWith(client, md({ authorization: basic('w', 'writer-key') }));
+    const token = Buffer.from(items[0].payload).toString();
+    const t3 = tableFromArrays({ id: Int32Array.from([3]), msg: vectorFromArray(['by token'], new Utf8()) });
+    assert.equal(await ingest(client, { type: 'PATH', path: ['log'] }, t3, md({ authorization: `Bearer ${token}` })), 1);
+    const rows = tableFromIPC(ipcStream(await getWith(client, 'SELECT id, msg FROM log ORDER BY id',
+                                                      md({ 'x-api-key': 'reader-key' })))).toArray();
+    assert.deepEqual(rows.map((r) => [Number(r.id), r.msg]), [[1, 'hello'], [2, 'from writer'], [3, 'by token']]);
+});
+
 // ---- main --------------------------------------------------------------------------------------
 
 const podDir = writePod();
@@ -504,6 +942,31 @@ for (const { name, fn } of checks) {
         console.log(`FAILED ${name}\n       ${err.stack || err}`);
     }
 }
+// The secure server: API keys and TLS, checked over TLS with the CA.
+const secureDir = writeSecurePod();
+const secure = await startServer(secureDir, ['--tls', path.join(secureDir, 'server.crt'),
+                                             path.join(secureDir, 'server.key')]);
+const ca = fs.readFileSync(path.join(secureDir, 'ca.crt'));
+const secureClient = new FlightService(`localhost:${secure.port}`, grpc.credentials.createSsl(ca));
+for (const { name, fn } of secureChecks) {
+    try {
+        await fn({ client: secureClient, port: secure.port, ca });
+        console.log(`ok     ${name}`);
+    } catch (err) {
+        failed++;
+        console.log(`FAILED ${name}\n       ${err.stack || err}`);
+    }
+}
+secureClient.close();
+secure.child.removeAllListeners('exit');
+const secureExit = new Promise((resolve) => secure.child.on('exit', resolve));
+secure.child.kill('SIGTERM');
+if ((await secureExit) !== 0) {
+    failed++;
+    console.log('FAILED the secure test server did not exit cleanly');
+}
+fs.rmSync(secureDir, { recursive: true, force: true });
+
 // Stopping with a stalled reader on a big result: the server must cancel it and exit.
 const stalled = client.DoGet({ ticket: Buffer.from('SELECT range AS v FROM range(50000000)') });
 stalled.on('error', () => {});
@@ -526,5 +989,6 @@ if (code !== 0 && code !== null) {
     failed++;
     console.log(`FAILED test server exited with status ${code}`);
 }
-console.log(failed ? `${failed} check(s) failed` : `all ${checks.length + 1} checks passed`);
+console.log(failed ? `${failed} check(s) failed`
+                   : `all ${checks.length + secureChecks.length + 1} checks passed`);
 process.exit(failed ? 1 : 0);

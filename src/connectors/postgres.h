@@ -1,0 +1,67 @@
+/*
+ * connectors/postgres.h: the PostgreSQL source connector (`from: postgres:[db.][schema.]table`).
+ * A source is one table of one PostgreSQL database, read through libpq by the DuckDB table
+ * function clove_pg_scan(id [, where_sql := ..., row_limit := ...]) with projection pushdown
+ * and the filters/LIMIT the engine pushes (engine/pushdown.h, dialect postgres). Rows stream
+ * with COPY ... TO STDOUT (FORMAT binary) and are decoded straight into DuckDB vectors, so a
+ * scan holds one CopyData message and one DuckDB chunk at a time, whatever the table's size.
+ * Each source has its own pool of connections (connection_pool_size) that drops broken
+ * connections and reconnects by itself, so it recovers after PostgreSQL restarts.
+ *
+ * Threads: a source may be used by any number of scans at once (the pool is locked); its
+ * schema is an immutable snapshot swapped under the source's lock. Error messages name the
+ * host, port and dataset and never the password or the connection string.
+ */
+#ifndef CLOVE_POSTGRES_H
+#define CLOVE_POSTGRES_H
+
+#include <duckdb.h>
+
+#include "common/common.h"
+#include "config/config.h"
+#include "engine/pushdown.h"
+
+#define CLOVE_PG_SCAN_FN "clove_pg_scan"
+
+typedef struct clove_pg_source clove_pg_source_t;
+
+/* Registers clove_pg_scan with the database of conn (once per database). User SQL must never
+ * reach it: the sandbox's table function allowlist leaves it out, and its where_sql is pasted
+ * into PostgreSQL SQL. */
+int clove_pg_register(duckdb_connection conn, clove_err_t *err);
+
+/* Parses `from` (postgres:table, postgres:schema.table, postgres:db.schema.table; unquoted
+ * parts are lower-cased, "Quoted" parts kept) and the dataset's params (pg_*,
+ * connection_pool_size, unsupported_type_action). Does not connect. Returns a new source
+ * registered under a fresh id, or NULL with err (CLOVE_ECONFIG) naming the dataset and the
+ * parameter. A pg_pass or a password inside pg_connection_string must come from
+ * ${secrets:...} (the kv entry's secret flag); a literal one is refused. */
+clove_pg_source_t *clove_pg_source_create(const char *dataset, const char *from,
+                                          const clove_kvlist_t *params, clove_err_t *err);
+
+/* Closes the pool and drops the registry entry; scans still running keep their reference
+ * and finish. NULL is a no-op. */
+void clove_pg_source_destroy(clove_pg_source_t *s);
+
+/* "clove_pg_scan(<id>)": the table expression the engine reads the source with (new
+ * string). */
+char *clove_pg_source_sql(const clove_pg_source_t *s);
+
+/* "host:port" of the source, for messages (borrowed). */
+const char *clove_pg_source_endpoint(const clove_pg_source_t *s);
+
+/* Connects (through the pool) and reads the table's columns and their types, which the scan
+ * reports from then on. Blocks for up to the connect timeout. Returns 0, or an error naming
+ * host, port and dataset: CLOVE_EIO when PostgreSQL cannot be reached (retry later),
+ * CLOVE_ENOTFOUND when the table does not exist, CLOVE_EUNSUPPORTED when a column type cannot
+ * be mapped and unsupported_type_action is error. */
+int clove_pg_source_load_schema(clove_pg_source_t *s, clove_err_t *err);
+
+/* The columns of the loaded schema as the pushdown module wants them (names as DuckDB shows
+ * them, PostgreSQL names as sources, kinds by type). Returns a new array of *n entries whose
+ * strings are owned by it; free with clove_pg_pushdown_cols_free. NULL when no schema is
+ * loaded. */
+clove_pushdown_col_t *clove_pg_source_pushdown_cols(clove_pg_source_t *s, size_t *n);
+void clove_pg_pushdown_cols_free(clove_pushdown_col_t *cols, size_t n);
+
+#endif
