@@ -49,9 +49,9 @@ typedef enum {
     CLOVE_SYNC_SCHEMA,
 } clove_sync_kind_t;
 
-/* Brings the cache up to date. filter_sql (CLOVE_SYNC_QUERY only, may be NULL) is a DuckDB
- * condition on Hive partition columns: only objects whose partition values may satisfy it are
- * fetched. conn: a connection of the engine's database used by the calling thread (evaluates
+/* Brings the cache up to date. filter_sql (may be NULL; ignored by CLOVE_SYNC_SCHEMA) is a
+ * DuckDB condition on Hive partition columns: only objects whose partition values may satisfy
+ * it are fetched. conn: a connection of the engine's database used by the calling thread (evaluates
  * filter_sql). *changed (may be NULL) is set when files in the cache were added, replaced or
  * removed. Returns 0 or a negative CLOVE_E* with err filled (messages name the bucket/key or
  * URL and the endpoint, never credentials). */

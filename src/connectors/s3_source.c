@@ -694,7 +694,7 @@ int clove__s3_src_sync(clove_s3_src_t *s, clove_sync_kind_t kind, duckdb_connect
                            "dataset %s", s->format, s->bucket, s->prefix, s->cfg->name);
         goto out;
     }
-    if (kind == CLOVE_SYNC_QUERY && filter_sql && *filter_sql) {
+    if (kind != CLOVE_SYNC_SCHEMA && filter_sql && *filter_sql) {
         /* the same condition over the same listing selects the same objects */
         if (!s->pruned_for || strcmp(s->pruned_for, filter_sql) != 0 ||
             s->pruned_gen != s->listing_gen) {

@@ -942,16 +942,18 @@ static void *accelerated_main(dataset_t *d)
 /* The pushdown target of a remote dataset whose objects carry Hive partitions: conditions on
  * the partition columns reach the source as DuckDB SQL (partition pruning). Caller holds
  * admin_lock. NULL when there is nothing to prune on. */
-static clove_pushdown_target_t *remote_target(dataset_t *d)
+static clove_pushdown_target_t *remote_target(dataset_t *d, duckdb_connection conn)
 {
     char **parts = NULL;
     size_t np = clove_source_partition_columns(d->remote, &parts);
     if (!np) return NULL;
     clove_pushdown_target_t *pt = NULL;
     char *qi = clove__quote_ident(d->cfg->name);
-    char *sql = clove_xasprintf("SELECT column_name FROM (DESCRIBE spice.public.%s)", qi);
+    /* the columns of what the macro reads (the source's files) */
+    char *sql = clove_xasprintf("SELECT column_name FROM (DESCRIBE SELECT * FROM %s)",
+                                d->source_sql);
     duckdb_result res;
-    if (duckdb_query(d->e->admin, sql, &res) == DuckDBSuccess) {
+    if (duckdb_query(conn, sql, &res) == DuckDBSuccess) {
         idx_t n = duckdb_row_count(&res);
         clove_pushdown_col_t *cols = clove_xcalloc(n ? n : 1, sizeof *cols);
         char **names = clove_xcalloc(n ? n : 1, sizeof *names);
@@ -969,7 +971,7 @@ static clove_pushdown_target_t *remote_target(dataset_t *d)
             .scan_fn = d->remote_fn, .filter_param = "filter", .limit_param = NULL,
             .cols = cols, .ncols = n};
         clove_err_t err;
-        pt = clove_pushdown_target_create(d->e->admin, &spec, &err);
+        pt = clove_pushdown_target_create(conn, &spec, &err);
         if (!pt) clove_warn(COMP, "dataset %s: no partition pruning: %s", d->cfg->name,
                             err.message);
         else clove_debug(COMP, "dataset %s: partition pruning on %zu column(s)", d->cfg->name,
@@ -1007,6 +1009,32 @@ static clove_pushdown_target_t *pg_target(dataset_t *d, duckdb_connection conn)
     return t;
 }
 
+/* The table macro a remote dataset's reads go through (see register_federated). */
+static char *remote_macro_sql(dataset_t *d)
+{
+    return clove_xasprintf("CREATE OR REPLACE MACRO spice.public.%s(filter := NULL) AS TABLE "
+                           "SELECT * FROM %s", d->remote_fn, d->source_sql);
+}
+
+int clove__remote_prepare(dataset_t *d, duckdb_connection conn, clove_err_t *err)
+{
+    if (d->remote && !d->remote_prepared) {
+        /* refresh_sql's conditions on Hive partition columns decide what is fetched: the
+         * refresh reads through the macro, and the rewrite hands them to it */
+        int rc = clove_source_sync(d->remote, CLOVE_SYNC_SCHEMA, NULL, NULL, NULL, err);
+        if (rc != 0) return rc;
+        char *sql = remote_macro_sql(d);
+        pthread_mutex_lock(&d->e->admin_lock);
+        rc = clove__exec(d->e->admin, sql, err);
+        pthread_mutex_unlock(&d->e->admin_lock);
+        free(sql);
+        if (rc != 0) return rc;
+        d->source_pushdown = remote_target(d, conn);
+        d->remote_prepared = true;
+    }
+    return 0;
+}
+
 int clove__source_prepare(dataset_t *d, duckdb_connection conn, clove_err_t *err)
 {
     if (!d->pg) return 0;
@@ -1035,17 +1063,17 @@ static int register_federated(dataset_t *d, clove_err_t *err)
     if (d->remote) {
         /* the view reads a table macro: a pushed partition condition becomes its `filter`
          * argument, which the query path hands to the source before the scan */
-        sql = clove_xasprintf("CREATE OR REPLACE MACRO spice.public.%s(filter := NULL) AS TABLE "
-                              "SELECT * FROM %s; CREATE OR REPLACE VIEW spice.public.%s AS "
-                              "SELECT * FROM spice.public.%s()", d->remote_fn, d->source_sql, qi,
-                              d->remote_fn);
+        char *macro = remote_macro_sql(d);
+        sql = clove_xasprintf("%s; CREATE OR REPLACE VIEW spice.public.%s AS SELECT * FROM "
+                              "spice.public.%s()", macro, qi, d->remote_fn);
+        free(macro);
     } else {
         sql = clove_xasprintf("CREATE OR REPLACE VIEW spice.public.%s AS SELECT * FROM %s", qi,
                               d->source_sql);
     }
     pthread_mutex_lock(&d->e->admin_lock);
     int rc = clove__exec(d->e->admin, sql, err);
-    clove_pushdown_target_t *pt = rc == 0 && d->remote ? remote_target(d) : NULL;
+    clove_pushdown_target_t *pt = rc == 0 && d->remote ? remote_target(d, d->e->admin) : NULL;
     /* filters of user queries on a federated PostgreSQL table go to PostgreSQL */
     clove_pushdown_target_t *pgt = rc == 0 && d->pg && !d->accelerated
                                       ? pg_target(d, d->e->admin) : NULL;

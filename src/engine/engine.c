@@ -605,10 +605,7 @@ static void prune_walk(prune_walk_t *w, json_t *node, int depth)
     json_object_foreach(node, k, v) prune_walk(w, v, depth + 1);
 }
 
-/* For each remote dataset in deps, the partition condition pushed into its reads in
- * exec_sql: their OR when every reference carries one, else NULL (fetch everything). Read
- * from DuckDB's own parse tree of exec_sql. Returns NULL when no dataset gets a condition. */
-static char **remote_filters(duckdb_connection conn, const char *exec_sql, dataset_t **deps,
+char **clove__remote_filters(duckdb_connection conn, const char *exec_sql, dataset_t **deps,
                              size_t n)
 {
     bool any_remote = false;
@@ -732,7 +729,7 @@ static stmt_entry_t *prepare_cached(clove_engine_t *e, pooled_conn_t *pc, const 
     clove_sandbox_result_dispose(&sb);
 
     victim->remote_filters = exec_sql && !reads_views
-                                 ? remote_filters(pc->conn, exec_sql, deps, n) : NULL;
+                                 ? clove__remote_filters(pc->conn, exec_sql, deps, n) : NULL;
     victim->exec_sql = exec_sql;
     victim->sql = clove_xstrdup(sql);
     victim->hash = h;

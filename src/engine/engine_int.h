@@ -34,6 +34,7 @@ struct dataset {
                                         conditions), or NULL */
     clove_pushdown_target_t *remote_pushdown; /* remote sources with Hive partitions (lock) */
     uint64_t remote_loaded_gen;      /* source generation the acceleration holds (refresh thread) */
+    bool remote_prepared;            /* refreshes: the macro and pushdown target are set up */
     char *pk_cols;                   /* primary key column list "a", "a", "b" (quoted), or NULL */
     int conflict;                    /* CONFLICT_* from on_conflict */
     char *time_expr;                 /* time_column as a timestamp expression, or NULL */
@@ -220,6 +221,18 @@ int64_t clove__meta_last_refresh(dataset_t *d, duckdb_connection conn);
 /* Makes sure what a refresh of d needs from a remote source is there: a PostgreSQL source's
  * columns and its pushdown target (d->source_pushdown). Dataset thread only. */
 int clove__source_prepare(dataset_t *d, duckdb_connection conn, clove_err_t *err);
+/* The same for an S3 / HTTP(S) source whose refresh has a refresh_sql: one cached object, the
+ * table macro refreshes read through, and the partition-pruning target (d->source_pushdown,
+ * NULL without Hive partitions). Once per dataset; dataset thread only. */
+int clove__remote_prepare(dataset_t *d, duckdb_connection conn, clove_err_t *err);
+
+/* For each remote dataset in deps, the partition condition pushed into its reads in
+ * exec_sql (a query rewritten by clove_pushdown_rewrite): their OR when every reference
+ * carries one, else NULL (fetch everything). Read from DuckDB's own parse tree of exec_sql on
+ * conn. Returns NULL when no dataset gets a condition, else an array of n (caller frees the
+ * strings and the array). */
+char **clove__remote_filters(duckdb_connection conn, const char *exec_sql, dataset_t **deps,
+                             size_t n);
 
 /* Replaces every secret-derived value in msg (in place, bounded by cap) with [REDACTED]. */
 void clove__redact(const clove_engine_t *e, char *msg, size_t cap);

@@ -616,7 +616,13 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
     if ((rc = clove__source_prepare(d, conn, err)) != 0) goto out;
     /* remote sources: bring the local cache up to date first (changed objects only) */
     uint64_t src_gen = 0;
-    if (d->remote) {
+    /* with refresh_sql and Hive partitions, refresh_sql's conditions decide what is fetched:
+     * the sync waits for the rewrite below */
+    if (d->remote && refresh_sql && !file_append &&
+        (rc = clove__remote_prepare(d, conn, err)) != 0)
+        goto out;
+    bool prune = d->remote && d->source_pushdown && refresh_sql && !file_append;
+    if (d->remote && !prune) {
         if ((rc = clove_source_sync(d->remote, CLOVE_SYNC_REFRESH, conn, NULL, NULL, err)) != 0)
             goto out;
         src_gen = clove_source_generation(d->remote);
@@ -729,6 +735,17 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
             free(incoming);
             incoming = pushed;
         }
+    }
+    if (prune) {
+        char **filters = clove__remote_filters(conn, incoming, &d, 1);
+        const char *filter = filters ? filters[0] : NULL;
+        if (filter) clove_debug(COMP, "dataset %s: refresh fetches what %s selects", d->cfg->name,
+                                filter);
+        rc = clove_source_sync(d->remote, CLOVE_SYNC_REFRESH, conn, filter, NULL, err);
+        if (filters) free(filters[0]);
+        free(filters);
+        if (rc != 0) goto out;
+        src_gen = clove_source_generation(d->remote);
     }
 
     /* 2. write */

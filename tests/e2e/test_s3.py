@@ -132,6 +132,29 @@ class S3Test(CloveTest):
         self.assertEqual(len(self.proxy.gets()), 4)
         self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 40)
 
+    def test_refresh_sql_prunes_partitions(self):
+        self.sales()
+        c = self.start(pod("  - from: s3://%s/sales/\n    name: sales\n%s    acceleration:\n"
+                           "      enabled: true\n      refresh_sql: SELECT * FROM sales WHERE "
+                           "year = 2024 AND month >= 2\n" % (self.bucket, self.params())),
+                       metrics=True)
+        self.assertEqual(c.rows("SELECT year, month, count(*) AS n FROM sales GROUP BY ALL"),
+                         [{"year": 2024, "month": 2, "n": 10}])
+        # the schema sample (the first key) and the one matching object
+        self.assertEqual(sorted(self.proxy.gets()),
+                         ["sales/year=2023/month=1/part-0.parquet",
+                          "sales/year=2024/month=2/part-0.parquet"])
+        # a new matching partition is fetched by the next refresh; others still are not
+        self.put_parquet("sales/year=2024/month=3/part-0.parquet",
+                         "SELECT 1 AS id, 5 AS amount, 'z' AS region")
+        self.put_parquet("sales/year=2025/month=3/part-0.parquet",
+                         "SELECT 1 AS id, 5 AS amount, 'z' AS region")
+        refresh_and_wait(self, c, "sales")
+        self.assertEqual(c.rows("SELECT year, month, count(*) AS n FROM sales GROUP BY ALL "
+                                "ORDER BY ALL"),
+                         [{"year": 2024, "month": 2, "n": 10}, {"year": 2024, "month": 3, "n": 1}])
+        self.assertEqual(self.proxy.gets()[2:], ["sales/year=2024/month=3/part-0.parquet"])
+
     def test_federated_listing_freshness_picks_up_new_and_deleted_objects(self):
         self.sales()
         c = self.start(pod("  - from: s3://%s/sales/\n    name: sales\n%s"
