@@ -9,6 +9,7 @@ output; configuration errors.
 import os
 import subprocess
 import tempfile
+import time
 import unittest
 
 from harness import BIN_DIR, CloveTest, metric
@@ -280,6 +281,17 @@ class S3Test(CloveTest):
         self.assertIn("timed out after 1000 ms (client_timeout) (after 2 retries)", err)
         self.assertEqual(self.proxy.count("list"), 1 + 3)
         self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 40)
+
+    def test_shutdown_during_a_stalled_download(self):
+        self.sales()
+        self.proxy.stall_s = 20
+        c = self.start(pod("  - from: s3://%s/sales/\n    name: sales\n%s    acceleration:\n"
+                           "      enabled: true\n" % (self.bucket, self.params())),
+                       wait_ready=False)
+        c.wait_until(lambda: self.proxy.count("list") >= 1, what="the listing request")
+        t0 = time.time()
+        c.stop()  # SIGTERM: exits 0 by itself, without waiting for S3
+        self.assertLess(time.time() - t0, 10)
 
     def test_pagination_reads_every_page(self):
         for i in range(7):
