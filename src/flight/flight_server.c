@@ -8,8 +8,10 @@
  */
 #include "flight/flight.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <strings.h>
+#include <time.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +48,12 @@ struct clove_flight_server {
     size_t max_message;             /* runtime.flight.max_message_size */
     int shutdown_tag;               /* its address tags the server's shutdown notification */
 
-    pthread_mutex_t mu;             /* guards active, stopping, calls and each call's query */
-    pthread_cond_t idle;            /* signaled when active drops to 0 */
-    int active;                     /* call threads running */
+    pthread_mutex_t mu;             /* guards threads, busy, idle_workers, stopping, calls and
+                                       each call's query */
+    pthread_cond_t idle;            /* signaled when threads drops to 0 */
+    int threads;                    /* call threads alive (busy or waiting for a call) */
+    int busy;                       /* call threads serving a call */
+    struct worker *idle_workers;    /* call threads waiting for a call, most recent first */
     bool stopping;
     flight_call_t *calls;           /* calls with a running thread */
 };
@@ -64,6 +69,8 @@ struct flight_call {
     bool close_done;                /* the RECV_CLOSE_ON_SERVER batch completed */
     int cancelled;                  /* set by RECV_CLOSE_ON_SERVER */
     int key;                        /* the API key the call proved (flight_auth_check) */
+    grpc_byte_buffer *held;         /* the last message, not sent yet (see queue_message) */
+    grpc_byte_buffer *sending;      /* the message being sent (its batch is tagged &sending) */
     clove_query_t *query;           /* the running query, guarded by srv->mu */
     flight_call_t *prev, *next;
 };
@@ -166,7 +173,64 @@ static size_t add_initial_md(flight_call_t *fc, grpc_op *op, grpc_metadata *md, 
     return 1;
 }
 
-/* Packs msg and sends it. False when the call is gone. */
+/* Waits for the message in flight, if any. False when it failed (the call is gone). */
+static bool wait_sent(flight_call_t *fc)
+{
+    if (!fc->sending) return true;
+    grpc_event ev = grpc_completion_queue_pluck(fc->cq, &fc->sending,
+                                                gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    grpc_byte_buffer_destroy(fc->sending);
+    fc->sending = NULL;
+    return ev.type == GRPC_OP_COMPLETE && ev.success;
+}
+
+/* Starts sending the held message without waiting for it (gRPC allows one send in flight):
+ * the call thread prepares the next message meanwhile, and by the time it waits for this one
+ * its completion is usually there, so no thread hand-off is paid per message. False when the
+ * call is gone. */
+static bool send_held(flight_call_t *fc)
+{
+    if (!wait_sent(fc)) return false;
+    if (!fc->held) return true;
+    grpc_op ops[2];
+    size_t n = add_initial_md(fc, &ops[0], NULL, 0);
+    memset(&ops[n], 0, sizeof(ops[n]));
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n].data.send_message.send_message = fc->held;
+    n++;
+    fc->sending = fc->held;
+    fc->held = NULL;
+    if (grpc_call_start_batch(fc->call, ops, n, &fc->sending, NULL) != GRPC_CALL_OK) {
+        clove_error(COMP, "could not start a gRPC batch");
+        grpc_byte_buffer_destroy(fc->sending);
+        fc->sending = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* Sends the held message, if any, and waits until it went out. */
+static bool flush_held(flight_call_t *fc)
+{
+    return send_held(fc) && wait_sent(fc);
+}
+
+/* Queues a message (takes bb): the one queued before starts going out now, this one waits
+ * for the next message or for the status, with which it leaves in one batch. Each batch
+ * waited for costs a thread hand-off inside gRPC, so a unary answer goes out with its status
+ * in one batch and a stream ends with its last message and the status together. False when
+ * the call is gone. */
+static bool queue_message(flight_call_t *fc, grpc_byte_buffer *bb)
+{
+    if (!send_held(fc)) {
+        grpc_byte_buffer_destroy(bb);
+        return false;
+    }
+    fc->held = bb;
+    return true;
+}
+
+/* Packs msg and queues it. False when the call is gone. */
 static bool send_msg(flight_call_t *fc, const ProtobufCMessage *msg)
 {
     size_t len = protobuf_c_message_get_packed_size(msg);
@@ -176,23 +240,23 @@ static bool send_msg(flight_call_t *fc, const ProtobufCMessage *msg)
     grpc_slice slice = grpc_slice_new(data, len, free);
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
     grpc_slice_unref(slice);
-
-    grpc_op ops[2];
-    size_t n = add_initial_md(fc, &ops[0], NULL, 0);
-    memset(&ops[n], 0, sizeof(ops[n]));
-    ops[n].op = GRPC_OP_SEND_MESSAGE;
-    ops[n].data.send_message.send_message = bb;
-    n++;
-    bool ok = run_batch(fc, ops, n);
-    grpc_byte_buffer_destroy(bb);
-    return ok;
+    return queue_message(fc, bb);
 }
 
+/* Ends the call: the held message (if any) and the status, in one batch. */
 static void send_status(flight_call_t *fc, grpc_status_code code, const char *message)
 {
+    bool sent = wait_sent(fc);
+    if (!sent) code = GRPC_STATUS_CANCELLED; /* nothing more goes out: drop the held message */
     grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
-    grpc_op ops[2];
+    grpc_op ops[3];
     size_t n = add_initial_md(fc, &ops[0], NULL, 0);
+    if (fc->held && code == GRPC_STATUS_OK) {
+        memset(&ops[n], 0, sizeof(ops[n]));
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n].data.send_message.send_message = fc->held;
+        n++;
+    }
     memset(&ops[n], 0, sizeof(ops[n]));
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = code;
@@ -200,6 +264,8 @@ static void send_status(flight_call_t *fc, grpc_status_code code, const char *me
     n++;
     run_batch(fc, ops, n);
     grpc_slice_unref(details);
+    if (fc->held) grpc_byte_buffer_destroy(fc->held);
+    fc->held = NULL;
 }
 
 static void send_err(flight_call_t *fc, const clove_err_t *err)
@@ -326,7 +392,8 @@ static void do_handshake(flight_call_t *fc)
         resp.payload.data = (uint8_t *)token;
         resp.payload.len = strlen(token);
         arrow__flight__protocol__handshake_request__free_unpacked(req, NULL);
-        ok = send_msg(fc, &resp.base);
+        /* a client may wait for this answer before its next request: send it now */
+        ok = send_msg(fc, &resp.base) && flush_held(fc);
     }
     if (ok) send_status(fc, GRPC_STATUS_OK, "");
 }
@@ -551,17 +618,54 @@ out:
     free_command(desc, &cmd);
 }
 
+/* Appends a protobuf varint. */
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Sends one IPC message as a FlightData without copying its body: the message is written
+ * in protobuf wire form as two slices, a small prefix (data_header = field 2, then the tag
+ * and length of data_body = field 1000) and the body itself, whose buffer the slice takes
+ * over (gRPC frees it when the transport is done with it). False when the call is gone. */
+static bool send_flight_data(flight_call_t *fc, clove_ipc_part_t *part)
+{
+    size_t hlen = part->header.len, blen = part->body.len;
+    uint8_t *prefix = clove_xmalloc(hlen + 32);
+    size_t n = 0;
+    if (hlen) {
+        prefix[n++] = (2 << 3) | 2; /* data_header, length-delimited */
+        n += put_varint(prefix + n, hlen);
+        memcpy(prefix + n, part->header.data, hlen);
+        n += hlen;
+    }
+    if (blen) {
+        n += put_varint(prefix + n, (1000 << 3) | 2); /* data_body */
+        n += put_varint(prefix + n, blen);
+    }
+    grpc_slice slices[2];
+    size_t nslices = 0;
+    slices[nslices++] = grpc_slice_new(prefix, n, free);
+    if (blen) {
+        char *body = clove_buf_steal(&part->body); /* the slice owns it from here */
+        slices[nslices++] = grpc_slice_new(body, blen, free);
+    }
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(slices, nslices);
+    for (size_t i = 0; i < nslices; i++) grpc_slice_unref(slices[i]);
+    return queue_message(fc, bb);
+}
+
 /* Sends every part as one FlightData; clears the list. False when the call is gone. */
 static bool send_parts(flight_call_t *fc, clove_ipc_parts_t *parts)
 {
-    for (size_t i = 0; i < parts->n; i++) {
-        Arrow__Flight__Protocol__FlightData fd = ARROW__FLIGHT__PROTOCOL__FLIGHT_DATA__INIT;
-        fd.data_header.data = (uint8_t *)parts->parts[i].header.data;
-        fd.data_header.len = parts->parts[i].header.len;
-        fd.data_body.data = (uint8_t *)parts->parts[i].body.data;
-        fd.data_body.len = parts->parts[i].body.len;
-        if (!send_msg(fc, &fd.base)) return false;
-    }
+    for (size_t i = 0; i < parts->n; i++)
+        if (!send_flight_data(fc, &parts->parts[i])) return false;
     clove_ipc_parts_reset(parts);
     return true;
 }
@@ -982,29 +1086,84 @@ static void serve_call(flight_call_t *fc)
         free(msg);
     }
 
+    wait_sent(fc);
+    if (fc->held) { /* the call went away before its status */
+        grpc_byte_buffer_destroy(fc->held);
+        fc->held = NULL;
+    }
     if (!fc->close_done)
         grpc_completion_queue_pluck(fc->cq, &fc->cancelled, gpr_inf_future(GPR_CLOCK_REALTIME),
                                     NULL);
     fc->close_done = true;
 }
 
-static void *call_thread(void *arg)
-{
-    flight_call_t *fc = arg;
-    clove_flight_server_t *srv = fc->srv;
-    clove_thread_name("flight-call");
-    serve_call(fc);
+/* A call thread waiting for its next call (on its own stack, listed in srv->idle_workers). */
+typedef struct worker {
+    pthread_cond_t cv;              /* signaled when fc is set or the server stops */
+    flight_call_t *fc;              /* the next call, set by dispatch */
+    struct worker *next;
+} worker_t;
 
+/* How long a call thread waits for another call before it ends. */
+#define CALL_THREAD_IDLE_MS 30000
+
+static void call_done(clove_flight_server_t *srv, flight_call_t *fc)
+{
     pthread_mutex_lock(&srv->mu);
     if (fc->prev) fc->prev->next = fc->next;
     else srv->calls = fc->next;
     if (fc->next) fc->next->prev = fc->prev;
     pthread_mutex_unlock(&srv->mu);
     call_free(fc);
+}
+
+/* Serves calls one after the other: a thread stays alive for the next call (a new thread per
+ * call costs a stack, a malloc arena and cold caches on a latency-bound path) until it has
+ * been idle for CALL_THREAD_IDLE_MS or the server stops. */
+static void *call_thread(void *arg)
+{
+    flight_call_t *fc = arg;
+    clove_flight_server_t *srv = fc->srv;
+    clove_thread_name("flight-call");
+    worker_t w = {.fc = NULL, .next = NULL};
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w.cv, &ca);
+    pthread_condattr_destroy(&ca);
 
     pthread_mutex_lock(&srv->mu);
-    if (--srv->active == 0) pthread_cond_broadcast(&srv->idle);
+    while (fc) {
+        pthread_mutex_unlock(&srv->mu);
+        serve_call(fc);
+        call_done(srv, fc);
+        fc = NULL;
+        pthread_mutex_lock(&srv->mu);
+        srv->busy--;
+        if (srv->stopping) break;
+        w.next = srv->idle_workers;
+        srv->idle_workers = &w;
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += CALL_THREAD_IDLE_MS / 1000;
+        int rc = 0;
+        while (!w.fc && !srv->stopping && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&w.cv, &srv->mu, &until);
+        if (w.fc) { /* dispatch took it off the idle list and counted it busy */
+            fc = w.fc;
+            w.fc = NULL;
+            continue;
+        }
+        for (worker_t **p = &srv->idle_workers; *p; p = &(*p)->next) {
+            if (*p == &w) {
+                *p = w.next;
+                break;
+            }
+        }
+    }
+    if (--srv->threads == 0) pthread_cond_broadcast(&srv->idle);
     pthread_mutex_unlock(&srv->mu);
+    pthread_cond_destroy(&w.cv);
     return NULL;
 }
 
@@ -1015,16 +1174,27 @@ static void refuse_call(flight_call_t *fc, grpc_status_code code, const char *ms
     call_free(fc);
 }
 
+/* Hands a new call to an idle call thread, or to a new one while fewer than
+ * CLOVE_FLIGHT_MAX_CALLS are busy. */
 static void dispatch(clove_flight_server_t *srv, flight_call_t *fc)
 {
     pthread_mutex_lock(&srv->mu);
-    bool full = srv->active >= CLOVE_FLIGHT_MAX_CALLS;
     bool stopping = srv->stopping;
+    bool full = srv->busy >= CLOVE_FLIGHT_MAX_CALLS;
+    worker_t *w = NULL;
     if (!full && !stopping) {
-        srv->active++;
+        srv->busy++;
         fc->next = srv->calls;
         if (srv->calls) srv->calls->prev = fc;
         srv->calls = fc;
+        w = srv->idle_workers;
+        if (w) {
+            srv->idle_workers = w->next;
+            w->fc = fc;
+            pthread_cond_signal(&w->cv);
+        } else {
+            srv->threads++;
+        }
     }
     pthread_mutex_unlock(&srv->mu);
     if (stopping) {
@@ -1035,6 +1205,7 @@ static void dispatch(clove_flight_server_t *srv, flight_call_t *fc)
         refuse_call(fc, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many concurrent Flight calls");
         return;
     }
+    if (w) return;
 
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -1049,7 +1220,8 @@ static void dispatch(clove_flight_server_t *srv, flight_call_t *fc)
     if (fc->prev) fc->prev->next = fc->next;
     else srv->calls = fc->next;
     if (fc->next) fc->next->prev = fc->prev;
-    if (--srv->active == 0) pthread_cond_broadcast(&srv->idle);
+    srv->busy--;
+    if (--srv->threads == 0) pthread_cond_broadcast(&srv->idle);
     pthread_mutex_unlock(&srv->mu);
     refuse_call(fc, GRPC_STATUS_RESOURCE_EXHAUSTED, "could not start a thread for the call");
 }
@@ -1185,7 +1357,8 @@ void clove_flight_stop(clove_flight_server_t *s)
     grpc_server_cancel_all_calls(s->server);
 
     pthread_mutex_lock(&s->mu);
-    while (s->active > 0) pthread_cond_wait(&s->idle, &s->mu);
+    for (worker_t *w = s->idle_workers; w; w = w->next) pthread_cond_signal(&w->cv);
+    while (s->threads > 0) pthread_cond_wait(&s->idle, &s->mu);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->cq_thread, NULL);
 
