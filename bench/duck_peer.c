@@ -1,6 +1,6 @@
 /*
  * duck_peer: the in-process DuckDB side of the benchmarks, i.e. what the same work costs
- * without clove around it. One binary, seven subcommands:
+ * without clove around it. One binary, eight subcommands:
  *
  *   duck_peer exec SQL...            runs each statement (used to write the benchmark data)
  *   duck_peer point --parquet F --rows R [--n 10000] [--warmup 500] [--max-sec 10]
@@ -37,6 +37,9 @@
  *                                    sets DuckDB's worker threads (default: one per CPU);
  *                                    --reload-into reloads another table instead (CPU
  *                                    contention without replacing the queried table)
+ *   duck_peer select1 [--sql "SELECT 1"] [--n 2000] [--warmup 200]
+ *                                    the flight latency query in-process: prepared once,
+ *                                    streaming execute + fetch per iteration: p50/p99
  *   duck_peer repl [--db FILE]       reads one SQL statement per stdin line, runs it and prints
  *                                    ms= (its time) value= (the first value of the answer, or
  *                                    the rows changed) hwm_kb=; with --db, FILE (a new file) is
@@ -555,6 +558,49 @@ static int cmd_repl(int argc, char **argv)
     return 0;
 }
 
+/* The in-process cost of the flight benchmark's latency query: prepared once, then a
+ * streaming execute + fetch per iteration (what clove's engine does per query). */
+static int cmd_select1(int argc, char **argv)
+{
+    const char *sql = bench_opt(argc, argv, "--sql", "SELECT 1");
+    long long n = bench_opt_ll(argc, argv, "--n", 2000);
+    long long warm = bench_opt_ll(argc, argv, "--warmup", 200);
+    duckdb_database db;
+    duckdb_connection c;
+    open_db(&db, &c);
+    duckdb_prepared_statement st;
+    if (duckdb_prepare(c, sql, &st) == DuckDBError)
+        bench_die(PROG, "prepare: %s", duckdb_prepare_error(st));
+    int64_t *lat = malloc((size_t)(n > 0 ? n : 1) * sizeof *lat);
+    if (!lat) bench_die(PROG, "out of memory");
+    uint64_t rows = 0;
+    for (long long i = -warm; i < n; i++) {
+        int64_t a = bench_now_ns();
+        duckdb_pending_result p;
+        duckdb_result r;
+        if (duckdb_pending_prepared_streaming(st, &p) == DuckDBError ||
+            duckdb_execute_pending(p, &r) == DuckDBError)
+            bench_die(PROG, "query failed");
+        duckdb_destroy_pending(&p);
+        duckdb_data_chunk ch;
+        while ((ch = duckdb_fetch_chunk(r))) {
+            rows += duckdb_data_chunk_get_size(ch);
+            duckdb_destroy_data_chunk(&ch);
+        }
+        duckdb_destroy_result(&r);
+        if (i >= 0) lat[i] = bench_now_ns() - a;
+    }
+    qsort(lat, (size_t)n, sizeof *lat, bench_cmp_i64);
+    printf("n=%lld rows=%llu p50_us=%.1f p99_us=%.1f\n", n, (unsigned long long)rows,
+           (double)bench_pct(lat, (size_t)n, 0.5) / 1e3,
+           (double)bench_pct(lat, (size_t)n, 0.99) / 1e3);
+    free(lat);
+    duckdb_destroy_prepare(&st);
+    duckdb_disconnect(&c);
+    duckdb_close(&db);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -566,7 +612,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "ctas")) return cmd_ctas(argc, argv);
     if (!strcmp(cmd, "repl")) return cmd_repl(argc, argv);
     if (!strcmp(cmd, "pointload")) return cmd_pointload(argc, argv);
-    fprintf(stderr, "usage: duck_peer exec|point|load|csv|ctas|repl|pointload [options] "
+    if (!strcmp(cmd, "select1")) return cmd_select1(argc, argv);
+    fprintf(stderr, "usage: duck_peer exec|point|load|csv|ctas|repl|pointload|select1 [options] "
                     "(see bench/duck_peer.c)\n");
     return 2;
 }

@@ -10,9 +10,10 @@
  *                  = gRPC message sizes; rows = sum of the RecordBatch lengths read from the
  *                  Message flatbuffers; bad counts bodies whose size differs from the
  *                  Message's bodyLength. GB/s = bytes / (GetFlightInfo sent to stream end).
- *   flightc lat  --port P --sql TEXT [--n 2000] [--warmup 200] [--rows 1]
+ *   flightc lat  --port P --sql TEXT [--n 2000] [--warmup 200] [--rows 1] [--ticket 1]
  *                  one channel, sequential queries (GetFlightInfo + DoGet each): p50/p99 of the
- *                  query, and p50 of each RPC; bad counts answers without exactly --rows rows
+ *                  query, and p50 of each RPC; bad counts answers without exactly --rows rows.
+ *                  With --ticket each query is one DoGet of the raw SQL ticket (one RPC)
  *   flightc echo --port P [--n 2000] [--warmup 200] [--rpcs 1] [--size 64]
  *                  the unary /bench.Echo/Echo of grpc_echo_server, --rpcs calls per timed
  *                  "query", a --size byte request; bad counts answers that differ from it
@@ -397,6 +398,17 @@ static void run_query(client_t *c, const char *sql, walk_t *w, int64_t *gfi_ns)
     arrow__flight__protocol__flight_info__free_unpacked(info, NULL);
 }
 
+/* One DoGet whose ticket is the raw UTF-8 SQL (clove accepts it): a query in one RPC. */
+static void run_ticket(client_t *c, const char *sql, walk_t *w)
+{
+    Arrow__Flight__Protocol__Ticket t = ARROW__FLIGHT__PROTOCOL__TICKET__INIT;
+    t.ticket.data = (uint8_t *)sql;
+    t.ticket.len = strlen(sql);
+    int rc = call_run(c, FLIGHT "DoGet", bb_from_msg(&t.base), false, data_message, w, NULL,
+                      NULL);
+    if (rc != 0) bench_die(PROG, "DoGet failed (%d)", rc);
+}
+
 /* ---- modes ------------------------------------------------------------------------------- */
 
 static int cmd_big(int argc, char **argv)
@@ -442,6 +454,7 @@ static int cmd_lat(int argc, char **argv)
     long n = (long)bench_opt_ll(argc, argv, "--n", 2000);
     long warm = (long)bench_opt_ll(argc, argv, "--warmup", 200);
     uint64_t want = (uint64_t)bench_opt_ll(argc, argv, "--rows", 1);
+    bool ticket = bench_opt(argc, argv, "--ticket", NULL) != NULL;
     if (port <= 0 || n <= 0) bench_die(PROG, "lat: --port is required");
     static client_t c;
     client_open(&c, port);
@@ -453,7 +466,8 @@ static int cmd_lat(int argc, char **argv)
     for (long i = -warm; i < n; i++) {
         memset(w, 0, sizeof *w);
         int64_t gfi = 0, t0 = bench_now_ns();
-        run_query(&c, sql, w, &gfi);
+        if (ticket) run_ticket(&c, sql, w);
+        else run_query(&c, sql, w, &gfi);
         int64_t dt = bench_now_ns() - t0;
         if (w->rows != want || w->bad) bad++;
         if (i >= 0) {

@@ -1,14 +1,16 @@
 /*
  * flight: the Arrow Flight SQL server (gRPC core, protobuf-c messages generated from
- * proto/Flight.proto and proto/FlightSql.proto). Serves Handshake (a random bearer token),
- * GetFlightInfo for Flight SQL CommandStatementQuery, and DoGet of the returned ticket (or of
- * raw UTF-8 SQL), streaming query results as Arrow IPC FlightData. Every other method answers
- * UNIMPLEMENTED.
+ * proto/Flight.proto and proto/FlightSql.proto): Handshake (API keys -> session tokens),
+ * GetFlightInfo / GetSchema (statements are prepared, not run), DoGet (Flight SQL commands,
+ * prepared statements, raw UTF-8 SQL tickets) streaming Arrow IPC FlightData, DoAction /
+ * ListActions (prepared statements), DoPut (typed parameter rows; appends to read_write
+ * datasets), over plain text, TLS or mTLS. ListFlights, PollFlightInfo and DoExchange answer
+ * UNIMPLEMENTED. See src/flight/README.md and docs/flight.md.
  *
  * Threads: one completion-queue thread ("flight-cq") accepts calls and never runs a query;
- * each accepted call runs on its own short-lived thread ("flight-call", at most
- * CLOVE_FLIGHT_MAX_CALLS at once, more are refused with RESOURCE_EXHAUSTED) that drives the
- * call synchronously on a private completion queue and holds one engine query at a time.
+ * each call runs on a call thread ("flight-call", at most CLOVE_FLIGHT_MAX_CALLS busy, more
+ * are refused with RESOURCE_EXHAUSTED) that drives it synchronously on a private completion
+ * queue, holds one engine query at a time, and then waits a while for the next call.
  */
 #ifndef CLOVE_FLIGHT_H
 #define CLOVE_FLIGHT_H

@@ -19,10 +19,12 @@ import grpc from '@grpc/grpc-js';
 import protoLoader from '@grpc/proto-loader';
 import { execFileSync } from 'node:child_process';
 import {
-    Binary, Bool, DateDay, Decimal, Float32, Float64, Int16, Int32, Int64, Int8, Message, Null,
+    Binary, Bool, DateDay, Decimal, Float32, Float64, Int16, Int32, Int64, Int8, Null,
     Table, TimeMicrosecond, Timestamp, TimeUnit, Uint16, Uint32, Uint64, Uint8, Utf8, makeData,
     makeVector, tableFromArrays, tableFromIPC, tableToIPC, vectorFromArray,
 } from 'apache-arrow';
+
+import { flightDatas } from './flight_data.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -395,23 +397,6 @@ async function runCommand(client, type, bytes) {
     const info = await unary(client, 'GetFlightInfo', { type: 'CMD', cmd: packAny(type, bytes) });
     const datas = await doGet(client, info.endpoint[0].ticket.ticket);
     return { table: tableFromIPC(ipcStream(datas)), schema: schemaOf(info.schema) };
-}
-
-// An IPC stream from apache-arrow, cut into FlightData messages (header, body).
-function flightDatas(stream, descriptor) {
-    const out = [];
-    let pos = 0;
-    while (pos + 8 <= stream.length) {
-        const len = stream.readInt32LE(pos + 4);
-        if (len === 0) break;
-        const header = stream.subarray(pos + 8, pos + 8 + len);
-        const bodyLen = Number(Message.decode(header).bodyLength);
-        const body = stream.subarray(pos + 8 + len, pos + 8 + len + bodyLen);
-        out.push({ data_header: header, data_body: body, app_metadata: Buffer.alloc(0) });
-        pos += 8 + len + bodyLen;
-    }
-    if (out.length) out[0].flight_descriptor = descriptor;
-    return out;
 }
 
 function doPut(client, datas) {

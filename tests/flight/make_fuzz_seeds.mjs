@@ -10,9 +10,11 @@ import { fileURLToPath } from 'node:url';
 
 import protoLoader from '@grpc/proto-loader';
 import {
-    Binary, DateDay, Dictionary, Float64, Int32, List, Field, Message, Struct, TimestampMillisecond,
+    Binary, DateDay, Dictionary, Float64, Int32, List, Field, Struct, TimestampMillisecond,
     Utf8, tableFromArrays, tableToIPC, vectorFromArray,
 } from 'apache-arrow';
+
+import { flightDatas } from './flight_data.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -62,21 +64,12 @@ put('action_close', 4, enc('arrow.flight.protocol.Action', { type: 'ClosePrepare
 
 // DoPut streams: parameters for a prepared statement, and an ingest, as FlightData messages
 function doPut(descriptor, table) {
-    const stream = Buffer.from(tableToIPC(table, 'stream'));
     const parts = [];
-    let pos = 0;
-    while (pos + 8 <= stream.length) {
-        const len = stream.readInt32LE(pos + 4);
-        if (len === 0) break;
-        const header = stream.subarray(pos + 8, pos + 8 + len);
-        const bodyLen = Number(Message.decode(header).bodyLength);
-        const fd = { data_header: header, data_body: stream.subarray(pos + 8 + len, pos + 8 + len + bodyLen) };
-        if (!parts.length) fd.flight_descriptor = descriptor;
+    for (const fd of flightDatas(Buffer.from(tableToIPC(table, 'stream')), descriptor)) {
         const bytes = enc('arrow.flight.protocol.FlightData', fd);
         const n = Buffer.alloc(4);
         n.writeUInt32LE(bytes.length);
         parts.push(n, bytes);
-        pos += 8 + len + bodyLen;
     }
     return Buffer.concat(parts);
 }
