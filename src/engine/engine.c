@@ -1281,8 +1281,9 @@ int clove_engine_describe(clove_engine_t *e, const clove_query_req_t *req,
     d.names = clove_xcalloc(d.ncols ? d.ncols : 1, sizeof *d.names);
     d.types = clove_xcalloc(d.ncols ? d.ncols : 1, sizeof *d.types);
     for (idx_t i = 0; i < d.ncols; i++) {
-        const char *n = duckdb_prepared_statement_column_name(s->stmt, i);
+        char *n = (char *)duckdb_prepared_statement_column_name(s->stmt, i); /* ours to free */
         d.names[i] = clove_xstrdup(n ? n : "");
+        duckdb_free(n);
         d.types[i] = duckdb_prepared_statement_column_logical_type(s->stmt, i);
     }
     d.nparams = duckdb_nparams(s->stmt);
