@@ -405,6 +405,18 @@ class S3Test(CloveTest):
         self.assertIn('no AWS credentials for dataset sales (s3_auth: iam_role): set '
                       'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or profile "missing"', err)
 
+    def test_public_auth_sends_no_credentials(self):
+        self.sales()
+        c = self.start(pod("  - from: s3://%s/sales/year=2024/\n    name: pub\n    params:\n"
+                           "      s3_endpoint: %s\n      allow_http: true\n      s3_auth: public\n"
+                           % (self.bucket, self.proxy.endpoint)))
+        self.assertEqual(c.rows("SELECT month, count(*) AS n FROM pub GROUP BY 1 ORDER BY 1"),
+                         [{"month": 1, "n": 10}, {"month": 2, "n": 10}])
+        with self.proxy.lock:
+            headers = [h for _, _, h in self.proxy.requests]
+        self.assertTrue(headers)
+        self.assertFalse([h for h in headers if "Authorization" in h or "authorization" in h])
+
     def test_configuration_errors(self):
         c = self.start(pod(
             "  - from: s3://%s/x/\n    name: plain\n    params:\n"
