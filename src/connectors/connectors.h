@@ -32,7 +32,8 @@ typedef struct {
 } clove_source_files_t;
 
 /* Creates the source of dataset `cfg` (borrowed; must outlive the source). Its cache lives
- * under `cache_root` (created). `cancel` (borrowed, may be NULL) ends transfers early when set.
+ * under `cache_root` (created); NULL only checks the params (nothing is created, the source
+ * must not be synced). `cancel` (borrowed, may be NULL) ends transfers early when set.
  * Validates every parameter; returns NULL with err filled (CLOVE_ECONFIG, message naming the
  * dataset and the parameter). Does no network I/O. */
 clove_source_t *clove_source_create(const clove_dataset_cfg_t *cfg, const char *cache_root,

@@ -245,16 +245,16 @@ clove_http_src_t *clove__http_src_create(const clove_dataset_cfg_t *cfg, const c
     char *dsdir = clove_xstrdup(cfg->name);
     for (char *c = dsdir; *c; c++)
         if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.') *c = '_';
-    s->cache = clove_xasprintf("%s/http/%s", cache_root, dsdir);
+    s->cache = clove_xasprintf("%s/http/%s", cache_root ? cache_root : ".", dsdir);
     free(dsdir);
-    if (clove__mkdir_p(s->cache) != 0) {
+    if (cache_root && clove__mkdir_p(s->cache) != 0) {
         clove_err_set(err, CLOVE_EIO, "dataset %s: could not create the cache directory \"%s\": "
                       "%s", cfg->name, s->cache, strerror(errno));
         goto fail;
     }
     s->body = clove_xasprintf("%s/data.%s", s->cache, s->format);
     s->meta = clove_xasprintf("%s/validators", s->cache);
-    load_meta(s);
+    if (cache_root) load_meta(s);
     snprintf(s->labels, sizeof s->labels, "dataset=\"%s\"", cfg->name);
     files->format = s->format;
     files->pattern = s->body;

@@ -232,11 +232,12 @@ clove_s3_src_t *clove__s3_src_create(const clove_dataset_cfg_t *cfg, const char 
 
     char *dsdir = clove_xstrdup(cfg->name);
     sanitize_name(dsdir);
-    s->cache = clove_xasprintf("%s/s3/%s", cache_root, dsdir);
+    s->cache = clove_xasprintf("%s/s3/%s", cache_root ? cache_root : ".", dsdir);
     free(dsdir);
     s->objects_dir = clove_xasprintf("%s/objects", s->cache);
     s->meta_dir = clove_xasprintf("%s/meta", s->cache);
-    if (clove__mkdir_p(s->objects_dir) != 0 || clove__mkdir_p(s->meta_dir) != 0) {
+    if (cache_root &&
+        (clove__mkdir_p(s->objects_dir) != 0 || clove__mkdir_p(s->meta_dir) != 0)) {
         clove_err_set(err, CLOVE_EIO, "dataset %s: could not create the cache directory \"%s\": "
                       "%s", cfg->name, s->cache, strerror(errno));
         goto fail;

@@ -440,6 +440,31 @@ size_t clove_engine_validate(const clove_config_t *cfg, char ***msgs, size_t *n)
         clove_sandbox_result_dispose(&sb);
     }
     for (size_t i = 0; i < cfg->n_datasets; i++) {
+        /* S3 and HTTP(S) params (no network, nothing created) */
+        const clove_dataset_cfg_t *c = &cfg->datasets[i];
+        if (!clove_source_claims(c->from)) continue;
+        clove_err_t err;
+        clove_err_clear(&err);
+        clove_source_t *src = clove_source_create(c, NULL, NULL, &err);
+        if (src) {
+            clove_source_destroy(src);
+            continue;
+        }
+        for (size_t k = 0; k < cfg->n_secret_values; k++) { /* a value may echo a secret */
+            const char *sv = cfg->secret_values[k];
+            char *p;
+            if (strlen(sv) < SECRET_MIN_LEN) continue;
+            while ((p = strstr(err.message, sv)) != NULL)
+                memset(p, '*', strlen(sv));
+        }
+        const char *m = err.message;
+        char pfx[300];
+        int pl = snprintf(pfx, sizeof pfx, "dataset %s: ", c->name);
+        if (pl > 0 && !strncmp(m, pfx, (size_t)pl)) m += pl; /* the position says which */
+        add_msg(msgs, n, clove_xasprintf("%s:%d:%d: datasets[%zu].params: %s", base, c->line,
+                                         c->col, i, m));
+    }
+    for (size_t i = 0; i < cfg->n_datasets; i++) {
         const clove_dataset_cfg_t *c = &cfg->datasets[i];
         if (!c->acceleration.enabled) continue;
         dataset_t d = {.cfg = c};

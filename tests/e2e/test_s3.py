@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from harness import BIN_DIR, CloveTest, metric
+from harness import BIN_DIR, CLOVED, CloveTest, metric
 import s3peer
 
 DUCK = os.path.join(BIN_DIR, "clove-duckdb-exec")
@@ -404,6 +404,22 @@ class S3Test(CloveTest):
                            what="the dataset error")
         self.assertIn('no AWS credentials for dataset sales (s3_auth: iam_role): set '
                       'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or profile "missing"', err)
+
+    def test_test_config_checks_connector_params(self):
+        d = self.tempdir()
+        with open(os.path.join(d, "spicepod.yaml"), "w") as f:
+            f.write(pod("  - from: s3://%s/x/\n    name: a\n    params:\n      s3_auth: magic\n"
+                        "  - from: https://127.0.0.1:1/x.csv\n    name: b\n    params:\n"
+                        "      retry_backoff_method: random\n"
+                        "  - from: s3://%s/y/\n    name: fine\n" % (self.bucket, self.bucket)))
+        p = subprocess.run([CLOVED, "--test-config", d], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn('spicepod.yaml:5:5: datasets[0].params: params.s3_auth: expected one of key, '
+                      'iam_role, public; got "magic"', p.stderr)
+        self.assertIn('spicepod.yaml:9:5: datasets[1].params: params.retry_backoff_method: '
+                      'expected one of fibonacci, linear, exponential; got "random"', p.stderr)
+        self.assertNotIn("datasets[2]", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(d, ".clove", "cache")))
 
     def test_public_auth_sends_no_credentials(self):
         self.sales()
