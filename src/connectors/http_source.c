@@ -291,8 +291,8 @@ void clove__http_src_destroy(clove_http_src_t *s)
     free(s);
 }
 
-int clove__http_src_sync(clove_http_src_t *s, clove_sync_kind_t kind, bool *changed,
-                         clove_err_t *err)
+int clove__http_src_sync(clove_http_src_t *s, clove_sync_kind_t kind, int64_t deadline_ns,
+                         bool *changed, clove_err_t *err)
 {
     if (changed) *changed = false;
     int rc = 0;
@@ -310,7 +310,9 @@ int clove__http_src_sync(clove_http_src_t *s, clove_sync_kind_t kind, bool *chan
                                  s->cfg->name);
     clove_fetch_result_t res;
     int64_t t0 = clove_mono_ns();
-    rc = clove__fetch_file(s->curl, &s->fo, s->url, what, s->have_body ? s->etag : NULL,
+    clove_fetch_opts_t fo = s->fo;
+    fo.deadline_ns = deadline_ns;
+    rc = clove__fetch_file(s->curl, &fo, s->url, what, s->have_body ? s->etag : NULL,
                            s->have_body ? s->last_modified : NULL, s->body, &res, err);
     free(what);
     if (res.retries)

@@ -293,6 +293,20 @@ class S3Test(CloveTest):
         c.stop()  # SIGTERM: exits 0 by itself, without waiting for S3
         self.assertLess(time.time() - t0, 10)
 
+    def test_query_timeout_bounds_the_fetch(self):
+        self.sales()
+        spec = pod("  - from: s3://%s/sales/\n    name: sales\n%s" % (self.bucket, self.params()))
+        spec = spec.replace("datasets:\n", "runtime:\n  query:\n    timeout: 1s\ndatasets:\n")
+        c = self.start(spec)
+        self.proxy.stall_s = 4
+        t0 = time.time()
+        r = c.sql("SELECT count(*) FROM sales")
+        self.assertEqual(r.status, 504, r.text)
+        self.assertIn("query timed out while fetching dataset sales from its source", r.text)
+        self.assertLess(time.time() - t0, 3.5)
+        self.proxy.stall_s = 0
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 40)
+
     def test_pagination_reads_every_page(self):
         for i in range(7):
             self.put_parquet("p/f%02d.parquet" % i, "SELECT %d AS n" % i)
