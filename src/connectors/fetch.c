@@ -361,7 +361,11 @@ static int fetch(CURL *h, const clove_fetch_opts_t *o, const char *url, const ch
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
         if (o->ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, o->ca_file);
         int64_t limit = o->timeout_ms;
-        if (left_ms > 0 && (limit <= 0 || left_ms < limit)) limit = left_ms;
+        bool by_deadline = false; /* the transfer's time limit is the caller's deadline */
+        if (left_ms > 0 && (limit <= 0 || left_ms < limit)) {
+            limit = left_ms;
+            by_deadline = true;
+        }
         if (limit > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)limit);
         if (o->connect_timeout_ms > 0)
             curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
@@ -406,7 +410,7 @@ static int fetch(CURL *h, const clove_fetch_opts_t *o, const char *url, const ch
                                what, tmp ? tmp : "memory", strerror(errno ? errno : EIO));
             break;
         }
-        if (cc == CURLE_OPERATION_TIMEDOUT && o->deadline_ns && clove_mono_ns() >= o->deadline_ns) {
+        if (cc == CURLE_OPERATION_TIMEDOUT && by_deadline) {
             rc = clove_err_set(err, CLOVE_ETIMEDOUT, "%s: the query's time ran out", what);
             break;
         }
