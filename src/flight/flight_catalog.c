@@ -122,7 +122,10 @@ static int table_schema(duckdb_connection conn, const char *name, clove_buf_t *o
     if (!w) rc = err->code;
     else rc = clove_ipc_writer_schema(w, out, err);
     clove_ipc_writer_destroy(w);
-    for (idx_t i = 0; i < n; i++) duckdb_destroy_logical_type(&types[i]);
+    for (idx_t i = 0; i < n; i++) {
+        duckdb_destroy_logical_type(&types[i]);
+        duckdb_free((void *)names[i]); /* DuckDB allocates each column name for the caller */
+    }
     free(names);
     free(types);
 out:

@@ -103,6 +103,66 @@ bool flight_catalog_is_command(const char *type_url);
 int flight_catalog_build(duckdb_connection conn, const Google__Protobuf__Any *any,
                          meta_table_t *t, clove_err_t *err);
 
+/* ---- the Flight SQL command decoder (flight_cmd.c) --------------------------------------- */
+
+#include "Flight.pb-c.h"
+
+#define FLIGHT_TYPE_URL_PREFIX "type.googleapis.com/"
+#define FLIGHT_SQL_TYPE_PREFIX FLIGHT_TYPE_URL_PREFIX "arrow.flight.protocol.sql."
+
+typedef enum {
+    FLIGHT_CMD_STATEMENT = 1, /* CommandStatementQuery: sql */
+    FLIGHT_CMD_TICKET,        /* TicketStatementQuery or a raw UTF-8 SQL ticket: sql */
+    FLIGHT_CMD_PREPARED,      /* CommandPreparedStatementQuery: handle */
+    FLIGHT_CMD_CATALOG,       /* a catalog command (flight_catalog_is_command): any */
+    FLIGHT_CMD_INGEST,        /* CommandStatementIngest (append only) or a PATH: table */
+} flight_cmd_kind_t;
+
+typedef struct {
+    flight_cmd_kind_t kind;
+    char *sql;                   /* NUL-free, non-empty */
+    ProtobufCBinaryData handle;
+    char *table;                 /* the dataset named, as given (maybe "public.x") */
+    Google__Protobuf__Any *any;  /* FLIGHT_CMD_CATALOG: the command for flight_catalog_build */
+} flight_cmd_t;
+
+/* Decodes a command: `data` is a google.protobuf.Any holding a Flight SQL command, or with
+ * raw_sql also raw UTF-8 SQL (a DoGet ticket that is not an Any with a type URL). Fills out
+ * (zeroed first; release with flight_cmd_dispose). Returns 0, or with err filled
+ * CLOVE_EINVAL (malformed protobuf, empty or NUL-holding SQL, bad ingest options),
+ * CLOVE_EUNSUPPORTED (a command clove does not serve: UNIMPLEMENTED), CLOVE_ENOTFOUND
+ * (an ingest catalog or schema other than spice.public). */
+int flight_cmd_decode(const uint8_t *data, size_t len, bool raw_sql, flight_cmd_t *out,
+                      clove_err_t *err);
+/* The same for an unpacked Any, whose ownership it takes (kept in out->any or freed). */
+int flight_cmd_decode_any(Google__Protobuf__Any *any, flight_cmd_t *out, clove_err_t *err);
+/* The command of a FlightDescriptor: CMD, or with path_ok a PATH naming a dataset (DoPut's
+ * form in the Spice runtime; FLIGHT_CMD_INGEST with the path joined by "."). */
+int flight_cmd_from_descriptor(const Arrow__Flight__Protocol__FlightDescriptor *desc,
+                               bool path_ok, flight_cmd_t *out, clove_err_t *err);
+void flight_cmd_dispose(flight_cmd_t *c);
+
+typedef enum { FLIGHT_ACTION_CREATE_PREPARED = 1, FLIGHT_ACTION_CLOSE_PREPARED } flight_action_kind_t;
+
+typedef struct {
+    flight_action_kind_t kind;
+    char *sql;                   /* CreatePreparedStatement */
+    ProtobufCBinaryData handle;  /* ClosePreparedStatement */
+} flight_action_t;
+
+/* Decodes a packed Action (DoAction's request). Returns 0 or CLOVE_EINVAL /
+ * CLOVE_EUNSUPPORTED (unknown action) with err filled; release with flight_action_dispose. */
+int flight_action_decode(const uint8_t *data, size_t len, flight_action_t *out,
+                         clove_err_t *err);
+void flight_action_dispose(flight_action_t *a);
+
+/* Copies bytes into a NUL-terminated SQL string; NULL (err filled) when empty or holding a
+ * NUL. */
+char *flight_sql_from_bytes(const uint8_t *data, size_t len, clove_err_t *err);
+/* Packs `inner` into a google.protobuf.Any with type_url `type` and that into *out (caller
+ * frees out->data). */
+void flight_pack_any(const char *type, const ProtobufCMessage *inner, ProtobufCBinaryData *out);
+
 /* ---- prepared statements (flight_prepared.c) ------------------------------------------- */
 
 /* How long an unused handle lives, also reported as FLIGHT_SQL_SERVER_STATEMENT_TIMEOUT. */

@@ -8,8 +8,10 @@
  */
 #include "flight/flight.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <strings.h>
+#include <time.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,16 +32,8 @@
 #define COMP "flight"
 
 #define METHOD_PREFIX "/arrow.flight.protocol.FlightService/"
-#define TYPE_URL_PREFIX "type.googleapis.com/"
-#define SQL_TYPE_PREFIX TYPE_URL_PREFIX "arrow.flight.protocol.sql."
-#define TYPE_STATEMENT_QUERY SQL_TYPE_PREFIX "CommandStatementQuery"
-#define TYPE_TICKET_STATEMENT SQL_TYPE_PREFIX "TicketStatementQuery"
-#define TYPE_PREPARED_QUERY SQL_TYPE_PREFIX "CommandPreparedStatementQuery"
-#define TYPE_CREATE_PREPARED_RESULT SQL_TYPE_PREFIX "ActionCreatePreparedStatementResult"
-#define TYPE_CREATE_PREPARED_REQUEST SQL_TYPE_PREFIX "ActionCreatePreparedStatementRequest"
-#define TYPE_CLOSE_PREPARED_REQUEST SQL_TYPE_PREFIX "ActionClosePreparedStatementRequest"
-#define TYPE_STATEMENT_INGEST SQL_TYPE_PREFIX "CommandStatementIngest"
-#define TYPE_STATEMENT_UPDATE SQL_TYPE_PREFIX "CommandStatementUpdate"
+#define TYPE_TICKET_STATEMENT FLIGHT_SQL_TYPE_PREFIX "TicketStatementQuery"
+#define TYPE_CREATE_PREPARED_RESULT FLIGHT_SQL_TYPE_PREFIX "ActionCreatePreparedStatementResult"
 
 typedef struct flight_call flight_call_t;
 
@@ -54,9 +48,12 @@ struct clove_flight_server {
     size_t max_message;             /* runtime.flight.max_message_size */
     int shutdown_tag;               /* its address tags the server's shutdown notification */
 
-    pthread_mutex_t mu;             /* guards active, stopping, calls and each call's query */
-    pthread_cond_t idle;            /* signaled when active drops to 0 */
-    int active;                     /* call threads running */
+    pthread_mutex_t mu;             /* guards threads, busy, idle_workers, stopping, calls and
+                                       each call's query */
+    pthread_cond_t idle;            /* signaled when threads drops to 0 */
+    int threads;                    /* call threads alive (busy or waiting for a call) */
+    int busy;                       /* call threads serving a call */
+    struct worker *idle_workers;    /* call threads waiting for a call, most recent first */
     bool stopping;
     flight_call_t *calls;           /* calls with a running thread */
 };
@@ -72,6 +69,8 @@ struct flight_call {
     bool close_done;                /* the RECV_CLOSE_ON_SERVER batch completed */
     int cancelled;                  /* set by RECV_CLOSE_ON_SERVER */
     int key;                        /* the API key the call proved (flight_auth_check) */
+    grpc_byte_buffer *held;         /* the last message, not sent yet (see queue_message) */
+    grpc_byte_buffer *sending;      /* the message being sent (its batch is tagged &sending) */
     clove_query_t *query;           /* the running query, guarded by srv->mu */
     flight_call_t *prev, *next;
 };
@@ -174,7 +173,64 @@ static size_t add_initial_md(flight_call_t *fc, grpc_op *op, grpc_metadata *md, 
     return 1;
 }
 
-/* Packs msg and sends it. False when the call is gone. */
+/* Waits for the message in flight, if any. False when it failed (the call is gone). */
+static bool wait_sent(flight_call_t *fc)
+{
+    if (!fc->sending) return true;
+    grpc_event ev = grpc_completion_queue_pluck(fc->cq, &fc->sending,
+                                                gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    grpc_byte_buffer_destroy(fc->sending);
+    fc->sending = NULL;
+    return ev.type == GRPC_OP_COMPLETE && ev.success;
+}
+
+/* Starts sending the held message without waiting for it (gRPC allows one send in flight):
+ * the call thread prepares the next message meanwhile, and by the time it waits for this one
+ * its completion is usually there, so no thread hand-off is paid per message. False when the
+ * call is gone. */
+static bool send_held(flight_call_t *fc)
+{
+    if (!wait_sent(fc)) return false;
+    if (!fc->held) return true;
+    grpc_op ops[2];
+    size_t n = add_initial_md(fc, &ops[0], NULL, 0);
+    memset(&ops[n], 0, sizeof(ops[n]));
+    ops[n].op = GRPC_OP_SEND_MESSAGE;
+    ops[n].data.send_message.send_message = fc->held;
+    n++;
+    fc->sending = fc->held;
+    fc->held = NULL;
+    if (grpc_call_start_batch(fc->call, ops, n, &fc->sending, NULL) != GRPC_CALL_OK) {
+        clove_error(COMP, "could not start a gRPC batch");
+        grpc_byte_buffer_destroy(fc->sending);
+        fc->sending = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* Sends the held message, if any, and waits until it went out. */
+static bool flush_held(flight_call_t *fc)
+{
+    return send_held(fc) && wait_sent(fc);
+}
+
+/* Queues a message (takes bb): the one queued before starts going out now, this one waits
+ * for the next message or for the status, with which it leaves in one batch. Each batch
+ * waited for costs a thread hand-off inside gRPC, so a unary answer goes out with its status
+ * in one batch and a stream ends with its last message and the status together. False when
+ * the call is gone. */
+static bool queue_message(flight_call_t *fc, grpc_byte_buffer *bb)
+{
+    if (!send_held(fc)) {
+        grpc_byte_buffer_destroy(bb);
+        return false;
+    }
+    fc->held = bb;
+    return true;
+}
+
+/* Packs msg and queues it. False when the call is gone. */
 static bool send_msg(flight_call_t *fc, const ProtobufCMessage *msg)
 {
     size_t len = protobuf_c_message_get_packed_size(msg);
@@ -184,23 +240,23 @@ static bool send_msg(flight_call_t *fc, const ProtobufCMessage *msg)
     grpc_slice slice = grpc_slice_new(data, len, free);
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
     grpc_slice_unref(slice);
-
-    grpc_op ops[2];
-    size_t n = add_initial_md(fc, &ops[0], NULL, 0);
-    memset(&ops[n], 0, sizeof(ops[n]));
-    ops[n].op = GRPC_OP_SEND_MESSAGE;
-    ops[n].data.send_message.send_message = bb;
-    n++;
-    bool ok = run_batch(fc, ops, n);
-    grpc_byte_buffer_destroy(bb);
-    return ok;
+    return queue_message(fc, bb);
 }
 
+/* Ends the call: the held message (if any) and the status, in one batch. */
 static void send_status(flight_call_t *fc, grpc_status_code code, const char *message)
 {
+    bool sent = wait_sent(fc);
+    if (!sent) code = GRPC_STATUS_CANCELLED; /* nothing more goes out: drop the held message */
     grpc_slice details = grpc_slice_from_copied_string(message ? message : "");
-    grpc_op ops[2];
+    grpc_op ops[3];
     size_t n = add_initial_md(fc, &ops[0], NULL, 0);
+    if (fc->held && code == GRPC_STATUS_OK) {
+        memset(&ops[n], 0, sizeof(ops[n]));
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n].data.send_message.send_message = fc->held;
+        n++;
+    }
     memset(&ops[n], 0, sizeof(ops[n]));
     ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
     ops[n].data.send_status_from_server.status = code;
@@ -208,6 +264,8 @@ static void send_status(flight_call_t *fc, grpc_status_code code, const char *me
     n++;
     run_batch(fc, ops, n);
     grpc_slice_unref(details);
+    if (fc->held) grpc_byte_buffer_destroy(fc->held);
+    fc->held = NULL;
 }
 
 static void send_err(flight_call_t *fc, const clove_err_t *err)
@@ -239,86 +297,6 @@ static int64_t call_timeout_ms(const flight_call_t *fc)
 }
 
 /* ---- Flight SQL helpers ---------------------------------------------------------------- */
-
-/* Copies bytes into a NUL-terminated SQL string; NULL (err filled) when it holds a NUL. */
-static char *sql_from_bytes(const uint8_t *data, size_t len, clove_err_t *err)
-{
-    if (len == 0 || memchr(data, 0, len)) {
-        clove_err_set(err, CLOVE_EINVAL, len ? "the SQL text contains a NUL byte"
-                                             : "the SQL text is empty");
-        return NULL;
-    }
-    return clove_xstrndup((const char *)data, len);
-}
-
-/* Packs `inner` into a google.protobuf.Any with type_url `type` and that into *out (caller
- * frees out->data). */
-static void pack_any(const char *type, const ProtobufCMessage *inner, ProtobufCBinaryData *out)
-{
-    Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
-    any.type_url = (char *)type;
-    any.value.len = protobuf_c_message_get_packed_size(inner);
-    any.value.data = clove_xmalloc(any.value.len ? any.value.len : 1);
-    protobuf_c_message_pack(inner, any.value.data);
-    out->len = google__protobuf__any__get_packed_size(&any);
-    out->data = clove_xmalloc(out->len ? out->len : 1);
-    google__protobuf__any__pack(&any, out->data);
-    free(any.value.data);
-}
-
-static void unsupported_command(const Google__Protobuf__Any *any, clove_err_t *err)
-{
-    const char *name = any->type_url;
-    if (strncmp(name, SQL_TYPE_PREFIX, strlen(SQL_TYPE_PREFIX)) == 0)
-        name += strlen(SQL_TYPE_PREFIX);
-    clove_err_set(err, CLOVE_EUNSUPPORTED, "Flight SQL command \"%.200s\" is not supported",
-                  name);
-}
-
-/* The SQL a Flight SQL command names: CommandStatementQuery.query or
- * TicketStatementQuery.statement_handle. Returns a new string, or NULL with err filled
- * (CLOVE_EINVAL malformed, CLOVE_EUNSUPPORTED for other commands). */
-static char *sql_from_any(const Google__Protobuf__Any *any, clove_err_t *err)
-{
-    if (strcmp(any->type_url, TYPE_STATEMENT_QUERY) == 0) {
-        Arrow__Flight__Protocol__Sql__CommandStatementQuery *c =
-            arrow__flight__protocol__sql__command_statement_query__unpack(NULL, any->value.len,
-                                                                        any->value.data);
-        if (!c) {
-            clove_err_set(err, CLOVE_EINVAL, "malformed Flight SQL CommandStatementQuery");
-            return NULL;
-        }
-        char *sql = sql_from_bytes((const uint8_t *)c->query, strlen(c->query), err);
-        arrow__flight__protocol__sql__command_statement_query__free_unpacked(c, NULL);
-        return sql;
-    }
-    if (strcmp(any->type_url, TYPE_TICKET_STATEMENT) == 0) {
-        Arrow__Flight__Protocol__Sql__TicketStatementQuery *t =
-            arrow__flight__protocol__sql__ticket_statement_query__unpack(NULL, any->value.len,
-                                                                       any->value.data);
-        if (!t) {
-            clove_err_set(err, CLOVE_EINVAL, "malformed Flight SQL TicketStatementQuery");
-            return NULL;
-        }
-        char *sql = sql_from_bytes(t->statement_handle.data, t->statement_handle.len, err);
-        arrow__flight__protocol__sql__ticket_statement_query__free_unpacked(t, NULL);
-        return sql;
-    }
-    unsupported_command(any, err);
-    return NULL;
-}
-
-/* Parses bytes as an Any when they look like one (a type.googleapis.com/ type URL);
- * NULL otherwise. */
-static Google__Protobuf__Any *maybe_any(const uint8_t *data, size_t len)
-{
-    Google__Protobuf__Any *any = google__protobuf__any__unpack(NULL, len, data);
-    if (any && strncmp(any->type_url, TYPE_URL_PREFIX, strlen(TYPE_URL_PREFIX)) != 0) {
-        google__protobuf__any__free_unpacked(any, NULL);
-        return NULL;
-    }
-    return any;
-}
 
 /* Starts the query. The first query of a result makes the IPC writer (*w NULL); a later one
  * (the next parameter row of a prepared statement) must answer columns of the same Arrow
@@ -414,7 +392,8 @@ static void do_handshake(flight_call_t *fc)
         resp.payload.data = (uint8_t *)token;
         resp.payload.len = strlen(token);
         arrow__flight__protocol__handshake_request__free_unpacked(req, NULL);
-        ok = send_msg(fc, &resp.base);
+        /* a client may wait for this answer before its next request: send it now */
+        ok = send_msg(fc, &resp.base) && flush_held(fc);
     }
     if (ok) send_status(fc, GRPC_STATUS_OK, "");
 }
@@ -459,24 +438,6 @@ static duckdb_connection lease_conn(flight_call_t *fc, clove_query_t **q, clove_
     return clove_query_connection(*q);
 }
 
-/* The prepared statement handle inside an Any(CommandPreparedStatementQuery), copied into
- * *out (caller frees out->data). */
-static int prepared_handle(const Google__Protobuf__Any *any, ProtobufCBinaryData *out,
-                           clove_err_t *err)
-{
-    Arrow__Flight__Protocol__Sql__CommandPreparedStatementQuery *c =
-        arrow__flight__protocol__sql__command_prepared_statement_query__unpack(
-            NULL, any->value.len, any->value.data);
-    if (!c)
-        return clove_err_set(err, CLOVE_EINVAL,
-                             "malformed Flight SQL CommandPreparedStatementQuery");
-    out->len = c->prepared_statement_handle.len;
-    out->data = clove_xmalloc(out->len ? out->len : 1);
-    if (out->len) memcpy(out->data, c->prepared_statement_handle.data, out->len);
-    arrow__flight__protocol__sql__command_prepared_statement_query__free_unpacked(c, NULL);
-    return 0;
-}
-
 /* The encapsulated IPC schema of (names, types); empty when there are no columns or a type
  * has no Arrow form yet (parameters DuckDB cannot type before binding). */
 static void schema_of(duckdb_connection conn, idx_t n, const char **names,
@@ -514,74 +475,64 @@ static int statement_schema_cb(void *ud, duckdb_connection conn, const clove_que
 }
 
 /* Appends the encapsulated IPC schema of a command (statement, prepared statement or catalog
- * command) to schema, without fetching rows. For a statement *sql gets the SQL (caller
- * frees). Returns 0 or a negative code with err filled. */
-static int describe(flight_call_t *fc, const Google__Protobuf__Any *any, clove_buf_t *schema,
-                    char **sql, clove_err_t *err)
+ * command) to schema, without fetching rows. Returns 0 or a negative code with err filled. */
+static int describe(flight_call_t *fc, const flight_cmd_t *cmd, clove_buf_t *schema,
+                    clove_err_t *err)
 {
-    if (flight_catalog_is_command(any->type_url)) {
+    switch (cmd->kind) {
+    case FLIGHT_CMD_CATALOG: {
         meta_table_t t = {0};
-        int rc = flight_catalog_build(NULL, any, &t, err);
+        int rc = flight_catalog_build(NULL, cmd->any, &t, err);
         if (rc == 0) rc = meta_schema(&t, schema, err);
         meta_table_dispose(&t);
         return rc;
     }
-    if (strcmp(any->type_url, TYPE_PREPARED_QUERY) == 0) {
-        ProtobufCBinaryData h = {0, NULL};
+    case FLIGHT_CMD_PREPARED: {
         flight_pstmt_t ps;
-        int rc = prepared_handle(any, &h, err);
-        if (rc == 0) rc = flight_pstmts_get(fc->srv->pstmts, h.data, h.len, &ps, err);
-        free(h.data);
+        int rc = flight_pstmts_get(fc->srv->pstmts, cmd->handle.data, cmd->handle.len, &ps, err);
         if (rc) return rc;
         if (ps.dataset_schema.len)
             clove_buf_append(schema, ps.dataset_schema.data, ps.dataset_schema.len);
         flight_pstmt_dispose(&ps);
         return 0;
     }
-    if (strcmp(any->type_url, TYPE_STATEMENT_QUERY) != 0) {
-        unsupported_command(any, err);
-        return err->code;
+    case FLIGHT_CMD_STATEMENT: {
+        /* the schema comes from preparing the statement: nothing runs until DoGet */
+        clove_query_req_t req = {.sql = cmd->sql, .client_fd = -1,
+                                 .timeout_ms = call_timeout_ms(fc)};
+        return clove_engine_describe(fc->srv->engine, &req, statement_schema_cb, schema, err);
     }
-    *sql = sql_from_any(any, err);
-    if (!*sql) return err->code;
-    /* the schema comes from preparing the statement: nothing runs until DoGet */
-    clove_query_req_t req = {.sql = *sql, .client_fd = -1, .timeout_ms = call_timeout_ms(fc)};
-    return clove_engine_describe(fc->srv->engine, &req, statement_schema_cb, schema, err);
+    default:
+        return clove_err_set(err, CLOVE_EUNSUPPORTED, "%s is not a command GetFlightInfo or "
+                             "GetSchema serve", cmd->kind == FLIGHT_CMD_TICKET
+                                                    ? "TicketStatementQuery (a DoGet ticket)"
+                                                    : "CommandStatementIngest (a DoPut command)");
+    }
 }
 
-/* Receives a FlightDescriptor and the command Any in it; false (status sent) on failure. */
+/* Receives a FlightDescriptor and decodes its command; false (status sent) on failure. */
 static bool recv_command(flight_call_t *fc, Arrow__Flight__Protocol__FlightDescriptor **desc,
-                         Google__Protobuf__Any **any)
+                         flight_cmd_t *cmd)
 {
     clove_err_t err;
     clove_err_clear(&err);
     grpc_slice in;
     *desc = NULL;
-    *any = NULL;
+    memset(cmd, 0, sizeof(*cmd));
     if (!recv_request(fc, &in, "FlightDescriptor")) return false;
     *desc = arrow__flight__protocol__flight_descriptor__unpack(NULL, GRPC_SLICE_LENGTH(in),
                                                                GRPC_SLICE_START_PTR(in));
     grpc_slice_unref(in);
-    if (!*desc) {
-        clove_err_set(&err, CLOVE_EINVAL, "malformed FlightDescriptor");
-    } else if ((*desc)->type != ARROW__FLIGHT__PROTOCOL__FLIGHT_DESCRIPTOR__DESCRIPTOR_TYPE__CMD) {
-        clove_err_set(&err, CLOVE_EUNSUPPORTED,
-                      "only CMD flight descriptors holding a Flight SQL command are supported");
-    } else {
-        *any = google__protobuf__any__unpack(NULL, (*desc)->cmd.len, (*desc)->cmd.data);
-        if (!*any)
-            clove_err_set(&err, CLOVE_EINVAL,
-                          "the flight descriptor command is not a google.protobuf.Any");
-    }
-    if (*any) return true;
+    int rc = *desc ? flight_cmd_from_descriptor(*desc, false, cmd, &err)
+                   : clove_err_set(&err, CLOVE_EINVAL, "malformed FlightDescriptor");
+    if (rc == 0) return true;
     send_err(fc, &err);
     return false;
 }
 
-static void free_command(Arrow__Flight__Protocol__FlightDescriptor *desc,
-                         Google__Protobuf__Any *any)
+static void free_command(Arrow__Flight__Protocol__FlightDescriptor *desc, flight_cmd_t *cmd)
 {
-    if (any) google__protobuf__any__free_unpacked(any, NULL);
+    flight_cmd_dispose(cmd);
     if (desc) arrow__flight__protocol__flight_descriptor__free_unpacked(desc, NULL);
 }
 
@@ -589,17 +540,16 @@ static void free_command(Arrow__Flight__Protocol__FlightDescriptor *desc,
 static void do_get_schema(flight_call_t *fc)
 {
     Arrow__Flight__Protocol__FlightDescriptor *desc;
-    Google__Protobuf__Any *any;
-    if (!recv_command(fc, &desc, &any)) {
-        free_command(desc, any);
+    flight_cmd_t cmd;
+    if (!recv_command(fc, &desc, &cmd)) {
+        free_command(desc, &cmd);
         return;
     }
     clove_err_t err;
     clove_err_clear(&err);
     clove_buf_t schema;
     clove_buf_init(&schema);
-    char *sql = NULL;
-    if (describe(fc, any, &schema, &sql, &err) < 0) {
+    if (describe(fc, &cmd, &schema, &err) < 0) {
         send_err(fc, &err);
     } else {
         Arrow__Flight__Protocol__SchemaResult res = ARROW__FLIGHT__PROTOCOL__SCHEMA_RESULT__INIT;
@@ -607,9 +557,8 @@ static void do_get_schema(flight_call_t *fc)
         res.schema.len = schema.len;
         if (send_msg(fc, &res.base)) send_status(fc, GRPC_STATUS_OK, "");
     }
-    free(sql);
     clove_buf_dispose(&schema);
-    free_command(desc, any);
+    free_command(desc, &cmd);
 }
 
 /* GetFlightInfo: the schema and one endpoint whose ticket is Any(TicketStatementQuery{SQL})
@@ -617,19 +566,18 @@ static void do_get_schema(flight_call_t *fc)
 static void do_get_flight_info(flight_call_t *fc)
 {
     Arrow__Flight__Protocol__FlightDescriptor *desc;
-    Google__Protobuf__Any *any;
-    if (!recv_command(fc, &desc, &any)) {
-        free_command(desc, any);
+    flight_cmd_t cmd;
+    if (!recv_command(fc, &desc, &cmd)) {
+        free_command(desc, &cmd);
         return;
     }
     clove_err_t err;
     clove_err_clear(&err);
     clove_buf_t schema;
     clove_buf_init(&schema);
-    char *sql = NULL;
     ProtobufCBinaryData ticket_any = {0, NULL};
 
-    if (describe(fc, any, &schema, &sql, &err) < 0) {
+    if (describe(fc, &cmd, &schema, &err) < 0) {
         send_err(fc, &err);
         goto out;
     }
@@ -638,12 +586,12 @@ static void do_get_flight_info(flight_call_t *fc)
         send_err(fc, &err);
         goto out;
     }
-    if (sql) {
+    if (cmd.kind == FLIGHT_CMD_STATEMENT) {
         Arrow__Flight__Protocol__Sql__TicketStatementQuery tsq =
             ARROW__FLIGHT__PROTOCOL__SQL__TICKET_STATEMENT_QUERY__INIT;
-        tsq.statement_handle.data = (uint8_t *)sql;
-        tsq.statement_handle.len = strlen(sql);
-        pack_any(TYPE_TICKET_STATEMENT, &tsq.base, &ticket_any);
+        tsq.statement_handle.data = (uint8_t *)cmd.sql;
+        tsq.statement_handle.len = strlen(cmd.sql);
+        flight_pack_any(TYPE_TICKET_STATEMENT, &tsq.base, &ticket_any);
     } else {
         ticket_any.len = desc->cmd.len;
         ticket_any.data = clove_xmalloc(desc->cmd.len ? desc->cmd.len : 1);
@@ -667,21 +615,57 @@ static void do_get_flight_info(flight_call_t *fc)
 out:
     free(ticket_any.data);
     clove_buf_dispose(&schema);
-    free(sql);
-    free_command(desc, any);
+    free_command(desc, &cmd);
+}
+
+/* Appends a protobuf varint. */
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* Sends one IPC message as a FlightData without copying its body: the message is written
+ * in protobuf wire form as two slices, a small prefix (data_header = field 2, then the tag
+ * and length of data_body = field 1000) and the body itself, whose buffer the slice takes
+ * over (gRPC frees it when the transport is done with it). False when the call is gone. */
+static bool send_flight_data(flight_call_t *fc, clove_ipc_part_t *part)
+{
+    size_t hlen = part->header.len, blen = part->body.len;
+    uint8_t *prefix = clove_xmalloc(hlen + 32);
+    size_t n = 0;
+    if (hlen) {
+        prefix[n++] = (2 << 3) | 2; /* data_header, length-delimited */
+        n += put_varint(prefix + n, hlen);
+        memcpy(prefix + n, part->header.data, hlen);
+        n += hlen;
+    }
+    if (blen) {
+        n += put_varint(prefix + n, (1000 << 3) | 2); /* data_body */
+        n += put_varint(prefix + n, blen);
+    }
+    grpc_slice slices[2];
+    size_t nslices = 0;
+    slices[nslices++] = grpc_slice_new(prefix, n, free);
+    if (blen) {
+        char *body = clove_buf_steal(&part->body); /* the slice owns it from here */
+        slices[nslices++] = grpc_slice_new(body, blen, free);
+    }
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(slices, nslices);
+    for (size_t i = 0; i < nslices; i++) grpc_slice_unref(slices[i]);
+    return queue_message(fc, bb);
 }
 
 /* Sends every part as one FlightData; clears the list. False when the call is gone. */
 static bool send_parts(flight_call_t *fc, clove_ipc_parts_t *parts)
 {
-    for (size_t i = 0; i < parts->n; i++) {
-        Arrow__Flight__Protocol__FlightData fd = ARROW__FLIGHT__PROTOCOL__FLIGHT_DATA__INIT;
-        fd.data_header.data = (uint8_t *)parts->parts[i].header.data;
-        fd.data_header.len = parts->parts[i].header.len;
-        fd.data_body.data = (uint8_t *)parts->parts[i].body.data;
-        fd.data_body.len = parts->parts[i].body.len;
-        if (!send_msg(fc, &fd.base)) return false;
-    }
+    for (size_t i = 0; i < parts->n; i++)
+        if (!send_flight_data(fc, &parts->parts[i])) return false;
     clove_ipc_parts_reset(parts);
     return true;
 }
@@ -718,10 +702,11 @@ static void do_get(flight_call_t *fc)
         arrow__flight__protocol__ticket__unpack(NULL, GRPC_SLICE_LENGTH(in),
                                                 GRPC_SLICE_START_PTR(in));
     grpc_slice_unref(in);
-    Google__Protobuf__Any *any = NULL;
-    char *sql = NULL;
+    flight_cmd_t cmd;
+    memset(&cmd, 0, sizeof(cmd));
     flight_pstmt_t ps;
     memset(&ps, 0, sizeof(ps));
+    const char *sql = NULL;
     clove_query_t *q = NULL;
     clove_ipc_writer_t *w = NULL;
     clove_ipc_parts_t parts;
@@ -731,23 +716,26 @@ static void do_get(flight_call_t *fc)
         clove_err_set(&err, CLOVE_EINVAL, "malformed Ticket");
         goto fail;
     }
-    any = maybe_any(ticket->ticket.data, ticket->ticket.len);
-    if (any && flight_catalog_is_command(any->type_url)) {
-        do_get_catalog(fc, any);
+    if (flight_cmd_decode(ticket->ticket.data, ticket->ticket.len, true, &cmd, &err) < 0)
+        goto fail;
+    switch (cmd.kind) {
+    case FLIGHT_CMD_CATALOG:
+        do_get_catalog(fc, cmd.any);
         goto out;
+    case FLIGHT_CMD_PREPARED:
+        if (flight_pstmts_get(fc->srv->pstmts, cmd.handle.data, cmd.handle.len, &ps, &err))
+            goto fail;
+        sql = ps.sql;
+        break;
+    case FLIGHT_CMD_STATEMENT:
+    case FLIGHT_CMD_TICKET:
+        sql = cmd.sql;
+        break;
+    default:
+        clove_err_set(&err, CLOVE_EUNSUPPORTED, "CommandStatementIngest is a DoPut command, "
+                      "not a DoGet ticket");
+        goto fail;
     }
-    if (any && strcmp(any->type_url, TYPE_PREPARED_QUERY) == 0) {
-        ProtobufCBinaryData h = {0, NULL};
-        int rc = prepared_handle(any, &h, &err);
-        if (rc == 0) rc = flight_pstmts_get(fc->srv->pstmts, h.data, h.len, &ps, &err);
-        free(h.data);
-        if (rc) goto fail;
-        sql = clove_xstrdup(ps.sql);
-    } else {
-        sql = any ? sql_from_any(any, &err) : sql_from_bytes(ticket->ticket.data,
-                                                             ticket->ticket.len, &err);
-    }
-    if (!sql) goto fail;
     /* a prepared statement bound with several parameter rows runs once per row; the results
      * go out as one stream */
     size_t runs = ps.n_rows ? ps.n_rows : 1;
@@ -786,8 +774,7 @@ out:
     if (q) end_query(fc, q);
     clove_ipc_parts_dispose(&parts);
     flight_pstmt_dispose(&ps);
-    free(sql);
-    if (any) google__protobuf__any__free_unpacked(any, NULL);
+    flight_cmd_dispose(&cmd);
     if (ticket) arrow__flight__protocol__ticket__free_unpacked(ticket, NULL);
 }
 
@@ -841,23 +828,11 @@ static int create_prepared(flight_call_t *fc, const char *sql, ProtobufCBinaryDa
     res.dataset_schema.len = schemas[0].len;
     res.parameter_schema.data = (uint8_t *)schemas[1].data;
     res.parameter_schema.len = schemas[1].len;
-    pack_any(TYPE_CREATE_PREPARED_RESULT, &res.base, result);
+    flight_pack_any(TYPE_CREATE_PREPARED_RESULT, &res.base, result);
 out:
     clove_buf_dispose(&schemas[0]);
     clove_buf_dispose(&schemas[1]);
     return rc;
-}
-
-/* Unpacks an action body: Any(type) holding the request. */
-static Google__Protobuf__Any *action_any(const Arrow__Flight__Protocol__Action *a,
-                                         const char *type, clove_err_t *err)
-{
-    Google__Protobuf__Any *any = google__protobuf__any__unpack(NULL, a->body.len, a->body.data);
-    if (any && strcmp(any->type_url, type) == 0) return any;
-    if (any) google__protobuf__any__free_unpacked(any, NULL);
-    clove_err_set(err, CLOVE_EINVAL, "the body of action %s is not an Any(%s)", a->type,
-                  type + strlen(SQL_TYPE_PREFIX));
-    return NULL;
 }
 
 /* DoAction: CreatePreparedStatement and ClosePreparedStatement. */
@@ -867,57 +842,14 @@ static void do_action(flight_call_t *fc)
     clove_err_clear(&err);
     grpc_slice in;
     if (!recv_request(fc, &in, "Action")) return;
-    Arrow__Flight__Protocol__Action *a =
-        arrow__flight__protocol__action__unpack(NULL, GRPC_SLICE_LENGTH(in),
-                                                GRPC_SLICE_START_PTR(in));
-    grpc_slice_unref(in);
-    Google__Protobuf__Any *any = NULL;
+    flight_action_t act;
     ProtobufCBinaryData body = {0, NULL};
-    int rc;
-
-    if (!a) {
-        rc = clove_err_set(&err, CLOVE_EINVAL, "malformed Action");
-    } else if (strcmp(a->type, "CreatePreparedStatement") == 0) {
-        any = action_any(a, TYPE_CREATE_PREPARED_REQUEST, &err);
-        Arrow__Flight__Protocol__Sql__ActionCreatePreparedStatementRequest *req =
-            any ? arrow__flight__protocol__sql__action_create_prepared_statement_request__unpack(
-                      NULL, any->value.len, any->value.data)
-                : NULL;
-        if (!any) {
-            rc = err.code;
-        } else if (!req) {
-            rc = clove_err_set(&err, CLOVE_EINVAL,
-                               "malformed Flight SQL ActionCreatePreparedStatementRequest");
-        } else {
-            char *sql = sql_from_bytes((const uint8_t *)req->query, strlen(req->query), &err);
-            rc = sql ? create_prepared(fc, sql, &body, &err) : err.code;
-            free(sql);
-        }
-        if (req)
-            arrow__flight__protocol__sql__action_create_prepared_statement_request__free_unpacked(
-                req, NULL);
-    } else if (strcmp(a->type, "ClosePreparedStatement") == 0) {
-        any = action_any(a, TYPE_CLOSE_PREPARED_REQUEST, &err);
-        Arrow__Flight__Protocol__Sql__ActionClosePreparedStatementRequest *req =
-            any ? arrow__flight__protocol__sql__action_close_prepared_statement_request__unpack(
-                      NULL, any->value.len, any->value.data)
-                : NULL;
-        if (!any) {
-            rc = err.code;
-        } else if (!req) {
-            rc = clove_err_set(&err, CLOVE_EINVAL,
-                               "malformed Flight SQL ActionClosePreparedStatementRequest");
-        } else {
-            rc = flight_pstmts_close(fc->srv->pstmts, req->prepared_statement_handle.data,
-                                     req->prepared_statement_handle.len, &err);
-        }
-        if (req)
-            arrow__flight__protocol__sql__action_close_prepared_statement_request__free_unpacked(
-                req, NULL);
-    } else {
-        rc = clove_err_set(&err, CLOVE_EUNSUPPORTED, "action \"%.100s\" is not supported",
-                           a->type);
-    }
+    int rc = flight_action_decode(GRPC_SLICE_START_PTR(in), GRPC_SLICE_LENGTH(in), &act, &err);
+    grpc_slice_unref(in);
+    if (rc == 0 && act.kind == FLIGHT_ACTION_CREATE_PREPARED)
+        rc = create_prepared(fc, act.sql, &body, &err);
+    else if (rc == 0)
+        rc = flight_pstmts_close(fc->srv->pstmts, act.handle.data, act.handle.len, &err);
 
     if (rc < 0) {
         send_err(fc, &err);
@@ -931,8 +863,7 @@ static void do_action(flight_call_t *fc)
         if (ok) send_status(fc, GRPC_STATUS_OK, "");
     }
     free(body.data);
-    if (any) google__protobuf__any__free_unpacked(any, NULL);
-    if (a) arrow__flight__protocol__action__free_unpacked(a, NULL);
+    flight_action_dispose(&act);
 }
 
 static void do_list_actions(flight_call_t *fc)
@@ -964,116 +895,32 @@ typedef enum { PUT_NONE = 0, PUT_PARAMS, PUT_APPEND } put_kind_t;
 /* One DoPut: what the first FlightData's descriptor asked for and what arrived since. */
 typedef struct {
     put_kind_t kind;
-    bool ingest;                    /* answer with DoPutUpdateResult (ingest, PATH) */
-    ProtobufCBinaryData handle;     /* PUT_PARAMS: the prepared statement handle */
+    flight_cmd_t cmd;               /* PUT_PARAMS: cmd.handle; PUT_APPEND: cmd.table */
     flight_param_rows_t rows;       /* PUT_PARAMS: the parameter rows */
-    char *dataset;                  /* PUT_APPEND: the dataset named */
     clove_append_t *append;         /* PUT_APPEND: begun once the schema arrived */
     clove_ipc_reader_t *reader;
 } put_t;
-
-/* The dataset a CommandStatementIngest names. Only appends to existing datasets are
- * possible: a table clove would have to create or replace is refused. */
-static int ingest_target(const Google__Protobuf__Any *any, put_t *p, clove_err_t *err)
-{
-    Arrow__Flight__Protocol__Sql__CommandStatementIngest *c =
-        arrow__flight__protocol__sql__command_statement_ingest__unpack(NULL, any->value.len,
-                                                                      any->value.data);
-    if (!c) return clove_err_set(err, CLOVE_EINVAL, "malformed Flight SQL CommandStatementIngest");
-    int rc = 0;
-    const Arrow__Flight__Protocol__Sql__CommandStatementIngest__TableDefinitionOptions *o =
-        c->table_definition_options;
-    const char *catalog = c->catalog_opt_case ? c->catalog : NULL;
-    const char *schema = c->schema_opt_case ? c->schema : NULL;
-    if (!c->table || !*c->table) {
-        rc = clove_err_set(err, CLOVE_EINVAL, "CommandStatementIngest names no table");
-    } else if (c->temporary) {
-        rc = clove_err_set(err, CLOVE_EUNSUPPORTED, "temporary tables are not supported: "
-                           "ingest appends to datasets declared access: read_write");
-    } else if (c->transaction_id.len) {
-        rc = clove_err_set(err, CLOVE_EUNSUPPORTED, "transactions are not supported");
-    } else if (o && o->if_exists !=
-               ARROW__FLIGHT__PROTOCOL__SQL__COMMAND_STATEMENT_INGEST__TABLE_DEFINITION_OPTIONS__TABLE_EXISTS_OPTION__TABLE_EXISTS_OPTION_APPEND &&
-               o->if_exists !=
-               ARROW__FLIGHT__PROTOCOL__SQL__COMMAND_STATEMENT_INGEST__TABLE_DEFINITION_OPTIONS__TABLE_EXISTS_OPTION__TABLE_EXISTS_OPTION_UNSPECIFIED) {
-        rc = clove_err_set(err, CLOVE_EUNSUPPORTED, "ingest into \"%.200s\" with if_exists %s "
-                           "is not supported: datasets only take appends (if_exists APPEND)",
-                           c->table, o->if_exists ==
-                           ARROW__FLIGHT__PROTOCOL__SQL__COMMAND_STATEMENT_INGEST__TABLE_DEFINITION_OPTIONS__TABLE_EXISTS_OPTION__TABLE_EXISTS_OPTION_FAIL
-                           ? "FAIL" : "REPLACE");
-    } else if (c->n_options > 0) {
-        rc = clove_err_set(err, CLOVE_EUNSUPPORTED, "unknown ingest option \"%.100s\"",
-                           c->options[0]->key);
-    } else if (catalog && *catalog && strcasecmp(catalog, "spice") != 0) {
-        rc = clove_err_set(err, CLOVE_ENOTFOUND, "catalog \"%.100s\" does not exist (datasets "
-                           "live in catalog spice, schema public)", catalog);
-    } else if (schema && *schema && strcasecmp(schema, "public") != 0) {
-        rc = clove_err_set(err, CLOVE_ENOTFOUND, "schema \"%.100s\" does not exist (datasets "
-                           "live in schema public)", schema);
-    } else {
-        p->dataset = clove_xstrdup(c->table);
-    }
-    arrow__flight__protocol__sql__command_statement_ingest__free_unpacked(c, NULL);
-    return rc;
-}
 
 /* Reads the first FlightData's descriptor: what this DoPut is. */
 static int put_start(flight_call_t *fc, const Arrow__Flight__Protocol__FlightData *fd, put_t *p,
                      clove_err_t *err)
 {
-    const Arrow__Flight__Protocol__FlightDescriptor *desc = fd->flight_descriptor;
-    int rc = 0;
-    if (desc && desc->type == ARROW__FLIGHT__PROTOCOL__FLIGHT_DESCRIPTOR__DESCRIPTOR_TYPE__PATH) {
-        /* the Spice runtime's form: the path names the dataset ("public", "name" or "name") */
-        clove_buf_t b;
-        clove_buf_init(&b);
-        for (size_t i = 0; i < desc->n_path; i++) {
-            if (i) clove_buf_putc(&b, '.');
-            clove_buf_puts(&b, desc->path[i]);
-        }
-        if (!b.len) {
-            clove_buf_dispose(&b);
-            return clove_err_set(err, CLOVE_EINVAL, "No path provided: a PATH descriptor must "
-                                 "name the dataset to append to");
-        }
+    int rc = flight_cmd_from_descriptor(fd->flight_descriptor, true, &p->cmd, err);
+    if (rc) return rc;
+    if (p->cmd.kind == FLIGHT_CMD_PREPARED) {
+        p->kind = PUT_PARAMS;
+    } else if (p->cmd.kind == FLIGHT_CMD_INGEST) {
         p->kind = PUT_APPEND;
-        p->ingest = true;
-        p->dataset = clove_buf_steal(&b);
+        if (!flight_auth_can_write(fc->srv->auth, fc->key))
+            return clove_err_set(err, CLOVE_EPERM, "this API key is read-only: appending to "
+                                 "dataset \"%.200s\" needs a key marked :rw", p->cmd.table);
     } else {
-        Google__Protobuf__Any *any = NULL;
-        if (desc && desc->type == ARROW__FLIGHT__PROTOCOL__FLIGHT_DESCRIPTOR__DESCRIPTOR_TYPE__CMD)
-            any = google__protobuf__any__unpack(NULL, desc->cmd.len, desc->cmd.data);
-        if (!any) {
-            return clove_err_set(err, CLOVE_EINVAL, "the first FlightData of DoPut must carry a "
-                                 "flight descriptor: a PATH naming a dataset, or a CMD holding "
-                                 "a Flight SQL command");
-        }
-        if (strcmp(any->type_url, TYPE_PREPARED_QUERY) == 0) {
-            p->kind = PUT_PARAMS;
-            rc = prepared_handle(any, &p->handle, err);
-        } else if (strcmp(any->type_url, TYPE_STATEMENT_INGEST) == 0) {
-            p->kind = PUT_APPEND;
-            p->ingest = true;
-            rc = ingest_target(any, p, err);
-        } else if (strcmp(any->type_url, TYPE_STATEMENT_UPDATE) == 0) {
-            rc = clove_err_set(err, CLOVE_EUNSUPPORTED,
-                               "SQL updates (CommandStatementUpdate) are not supported: user SQL "
-                               "is read-only; append Arrow data to a dataset declared access: "
-                               "read_write with CommandStatementIngest or a PATH descriptor");
-        } else {
-            unsupported_command(any, err);
-            rc = err->code;
-        }
-        google__protobuf__any__free_unpacked(any, NULL);
+        return clove_err_set(err, CLOVE_EUNSUPPORTED, "DoPut takes CommandPreparedStatementQuery "
+                             "(parameters) or CommandStatementIngest / a PATH descriptor "
+                             "(appends)");
     }
-    if (rc == 0 && p->kind == PUT_APPEND && !flight_auth_can_write(fc->srv->auth, fc->key))
-        rc = clove_err_set(err, CLOVE_EPERM, "this API key is read-only: appending to dataset "
-                           "\"%.200s\" needs a key marked :rw", p->dataset);
-    if (rc == 0) {
-        p->reader = clove_ipc_reader_create(NULL, fc->srv->max_message, err);
-        if (!p->reader) rc = err->code;
-    }
-    return rc;
+    p->reader = clove_ipc_reader_create(NULL, fc->srv->max_message, err);
+    return p->reader ? 0 : err->code;
 }
 
 /* Feeds one FlightData's message and consumes the rows it completes. */
@@ -1087,7 +934,7 @@ static int put_message(flight_call_t *fc, const Arrow__Flight__Protocol__FlightD
         idx_t n = clove_ipc_reader_column_count(p->reader);
         const char **names = clove_xcalloc(n ? n : 1, sizeof(*names));
         for (idx_t i = 0; i < n; i++) names[i] = clove_ipc_reader_column_name(p->reader, i);
-        p->append = clove_engine_append_begin(fc->srv->engine, p->dataset, n, names,
+        p->append = clove_engine_append_begin(fc->srv->engine, p->cmd.table, n, names,
                                               call_timeout_ms(fc), err);
         free(names);
         if (!p->append) rc = err->code;
@@ -1160,19 +1007,19 @@ static void do_put(flight_call_t *fc)
         goto fail;
     }
     if (p.kind == PUT_PARAMS) {
-        rc = flight_pstmts_bind(fc->srv->pstmts, p.handle.data, p.handle.len, p.rows.params,
+        rc = flight_pstmts_bind(fc->srv->pstmts, p.cmd.handle.data, p.cmd.handle.len, p.rows.params,
                                 p.rows.n_params, p.rows.n_rows, &err);
         memset(&p.rows, 0, sizeof(p.rows));
         if (rc < 0) goto fail;
         Arrow__Flight__Protocol__Sql__DoPutPreparedStatementResult dr =
             ARROW__FLIGHT__PROTOCOL__SQL__DO_PUT_PREPARED_STATEMENT_RESULT__INIT;
-        dr.prepared_statement_handle = p.handle;
+        dr.prepared_statement_handle = p.cmd.handle;
         put_reply(fc, &dr.base);
         goto out;
     }
     if (!p.append) {
         rc = clove_err_set(&err, CLOVE_EINVAL, "DoPut sent no Arrow schema for dataset \"%.200s\"",
-                           p.dataset);
+                           p.cmd.table);
         goto fail;
     }
     int64_t written = 0;
@@ -1192,8 +1039,7 @@ out:
     clove_append_abort(p.append);
     flight_param_rows_dispose(&p.rows);
     clove_ipc_reader_destroy(p.reader);
-    free(p.handle.data);
-    free(p.dataset);
+    flight_cmd_dispose(&p.cmd);
 }
 
 /* ---- threads --------------------------------------------------------------------------- */
@@ -1240,29 +1086,84 @@ static void serve_call(flight_call_t *fc)
         free(msg);
     }
 
+    wait_sent(fc);
+    if (fc->held) { /* the call went away before its status */
+        grpc_byte_buffer_destroy(fc->held);
+        fc->held = NULL;
+    }
     if (!fc->close_done)
         grpc_completion_queue_pluck(fc->cq, &fc->cancelled, gpr_inf_future(GPR_CLOCK_REALTIME),
                                     NULL);
     fc->close_done = true;
 }
 
-static void *call_thread(void *arg)
-{
-    flight_call_t *fc = arg;
-    clove_flight_server_t *srv = fc->srv;
-    clove_thread_name("flight-call");
-    serve_call(fc);
+/* A call thread waiting for its next call (on its own stack, listed in srv->idle_workers). */
+typedef struct worker {
+    pthread_cond_t cv;              /* signaled when fc is set or the server stops */
+    flight_call_t *fc;              /* the next call, set by dispatch */
+    struct worker *next;
+} worker_t;
 
+/* How long a call thread waits for another call before it ends. */
+#define CALL_THREAD_IDLE_MS 30000
+
+static void call_done(clove_flight_server_t *srv, flight_call_t *fc)
+{
     pthread_mutex_lock(&srv->mu);
     if (fc->prev) fc->prev->next = fc->next;
     else srv->calls = fc->next;
     if (fc->next) fc->next->prev = fc->prev;
     pthread_mutex_unlock(&srv->mu);
     call_free(fc);
+}
+
+/* Serves calls one after the other: a thread stays alive for the next call (a new thread per
+ * call costs a stack, a malloc arena and cold caches on a latency-bound path) until it has
+ * been idle for CALL_THREAD_IDLE_MS or the server stops. */
+static void *call_thread(void *arg)
+{
+    flight_call_t *fc = arg;
+    clove_flight_server_t *srv = fc->srv;
+    clove_thread_name("flight-call");
+    worker_t w = {.fc = NULL, .next = NULL};
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w.cv, &ca);
+    pthread_condattr_destroy(&ca);
 
     pthread_mutex_lock(&srv->mu);
-    if (--srv->active == 0) pthread_cond_broadcast(&srv->idle);
+    while (fc) {
+        pthread_mutex_unlock(&srv->mu);
+        serve_call(fc);
+        call_done(srv, fc);
+        fc = NULL;
+        pthread_mutex_lock(&srv->mu);
+        srv->busy--;
+        if (srv->stopping) break;
+        w.next = srv->idle_workers;
+        srv->idle_workers = &w;
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += CALL_THREAD_IDLE_MS / 1000;
+        int rc = 0;
+        while (!w.fc && !srv->stopping && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&w.cv, &srv->mu, &until);
+        if (w.fc) { /* dispatch took it off the idle list and counted it busy */
+            fc = w.fc;
+            w.fc = NULL;
+            continue;
+        }
+        for (worker_t **p = &srv->idle_workers; *p; p = &(*p)->next) {
+            if (*p == &w) {
+                *p = w.next;
+                break;
+            }
+        }
+    }
+    if (--srv->threads == 0) pthread_cond_broadcast(&srv->idle);
     pthread_mutex_unlock(&srv->mu);
+    pthread_cond_destroy(&w.cv);
     return NULL;
 }
 
@@ -1273,16 +1174,27 @@ static void refuse_call(flight_call_t *fc, grpc_status_code code, const char *ms
     call_free(fc);
 }
 
+/* Hands a new call to an idle call thread, or to a new one while fewer than
+ * CLOVE_FLIGHT_MAX_CALLS are busy. */
 static void dispatch(clove_flight_server_t *srv, flight_call_t *fc)
 {
     pthread_mutex_lock(&srv->mu);
-    bool full = srv->active >= CLOVE_FLIGHT_MAX_CALLS;
     bool stopping = srv->stopping;
+    bool full = srv->busy >= CLOVE_FLIGHT_MAX_CALLS;
+    worker_t *w = NULL;
     if (!full && !stopping) {
-        srv->active++;
+        srv->busy++;
         fc->next = srv->calls;
         if (srv->calls) srv->calls->prev = fc;
         srv->calls = fc;
+        w = srv->idle_workers;
+        if (w) {
+            srv->idle_workers = w->next;
+            w->fc = fc;
+            pthread_cond_signal(&w->cv);
+        } else {
+            srv->threads++;
+        }
     }
     pthread_mutex_unlock(&srv->mu);
     if (stopping) {
@@ -1293,6 +1205,7 @@ static void dispatch(clove_flight_server_t *srv, flight_call_t *fc)
         refuse_call(fc, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many concurrent Flight calls");
         return;
     }
+    if (w) return;
 
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -1307,7 +1220,8 @@ static void dispatch(clove_flight_server_t *srv, flight_call_t *fc)
     if (fc->prev) fc->prev->next = fc->next;
     else srv->calls = fc->next;
     if (fc->next) fc->next->prev = fc->prev;
-    if (--srv->active == 0) pthread_cond_broadcast(&srv->idle);
+    srv->busy--;
+    if (--srv->threads == 0) pthread_cond_broadcast(&srv->idle);
     pthread_mutex_unlock(&srv->mu);
     refuse_call(fc, GRPC_STATUS_RESOURCE_EXHAUSTED, "could not start a thread for the call");
 }
@@ -1443,7 +1357,8 @@ void clove_flight_stop(clove_flight_server_t *s)
     grpc_server_cancel_all_calls(s->server);
 
     pthread_mutex_lock(&s->mu);
-    while (s->active > 0) pthread_cond_wait(&s->idle, &s->mu);
+    for (worker_t *w = s->idle_workers; w; w = w->next) pthread_cond_signal(&w->cv);
+    while (s->threads > 0) pthread_cond_wait(&s->idle, &s->mu);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->cq_thread, NULL);
 

@@ -3,16 +3,7 @@
  * whole, and in pieces whose sizes come from the input's first byte (to exercise the
  * incremental framing); every decoded chunk is converted by DuckDB and each value rendered
  * as JSON, so a bad pointer handed to DuckDB shows up under ASan. One in-memory DuckDB serves
- * every run. Build (from the project root):
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc \
- *     -isystem deps/duckdb/include SOURCES tests/fuzz/fuzz_arrow_ipc.c \
- *     -Ldeps/duckdb/lib -Wl,-rpath,$PWD/deps/duckdb/lib -lduckdb -lm -lpthread \
- *     -o fuzz_arrow_ipc
- *   ./fuzz_arrow_ipc -max_len=65536 corpus/
- *
- * where SOURCES are the .c files of src/common, src/format and src/arrow; seed the corpus
- * with streams the writer produced (docs/arrow.md).
+ * every run. Built and run briefly by ctest in the sanitizer build; see tests/fuzz/README.md.
  */
 #include <stddef.h>
 #include <stdint.h>
