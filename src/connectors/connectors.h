@@ -32,7 +32,8 @@ typedef struct {
 } clove_source_files_t;
 
 /* Creates the source of dataset `cfg` (borrowed; must outlive the source). Its cache lives
- * under `cache_root` (created). `cancel` (borrowed, may be NULL) ends transfers early when set.
+ * under `cache_root` (created); NULL only checks the params (nothing is created, the source
+ * must not be synced). `cancel` (borrowed, may be NULL) ends transfers early when set.
  * Validates every parameter; returns NULL with err filled (CLOVE_ECONFIG, message naming the
  * dataset and the parameter). Does no network I/O. */
 clove_source_t *clove_source_create(const clove_dataset_cfg_t *cfg, const char *cache_root,
@@ -57,6 +58,12 @@ typedef enum {
  * URL and the endpoint, never credentials). */
 int clove_source_sync(clove_source_t *s, clove_sync_kind_t kind, duckdb_connection conn,
                       const char *filter_sql, bool *changed, clove_err_t *err);
+/* The same, giving up with CLOVE_ETIMEDOUT at deadline_ns (monotonic ns, clove_mono_ns; 0 =
+ * none): a federated query's timeout bounds the fetches it waits for. A transfer cut short
+ * leaves the cache as it was. */
+int clove_source_sync_until(clove_source_t *s, clove_sync_kind_t kind, duckdb_connection conn,
+                            const char *filter_sql, int64_t deadline_ns, bool *changed,
+                            clove_err_t *err);
 
 /* A number that changes whenever files in the cache were added, replaced or removed (starts
  * at 1). A refresh that finds it where its last successful load left it has nothing new. */

@@ -334,6 +334,11 @@ static int fetch(CURL *h, const clove_fetch_opts_t *o, const char *url, const ch
     char reason[512];
     for (int attempt = 0;; attempt++) {
         reason[0] = '\0';
+        int64_t left_ms = o->deadline_ns ? (o->deadline_ns - clove_mono_ns()) / 1000000 : -1;
+        if (o->deadline_ns && left_ms <= 0) {
+            rc = clove_err_set(err, CLOVE_ETIMEDOUT, "%s: the query's time ran out", what);
+            break;
+        }
         x.too_big = x.write_failed = false;
         x.bytes = 0;
         x.retry_after_ms = -1;
@@ -355,7 +360,13 @@ static int fetch(CURL *h, const clove_fetch_opts_t *o, const char *url, const ch
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
         if (o->ca_file) curl_easy_setopt(h, CURLOPT_CAINFO, o->ca_file);
-        if (o->timeout_ms > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+        int64_t limit = o->timeout_ms;
+        bool by_deadline = false; /* the transfer's time limit is the caller's deadline */
+        if (left_ms > 0 && (limit <= 0 || left_ms < limit)) {
+            limit = left_ms;
+            by_deadline = true;
+        }
+        if (limit > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)limit);
         if (o->connect_timeout_ms > 0)
             curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
         if (o->userpwd) curl_easy_setopt(h, CURLOPT_USERPWD, o->userpwd);
@@ -399,6 +410,10 @@ static int fetch(CURL *h, const clove_fetch_opts_t *o, const char *url, const ch
                                what, tmp ? tmp : "memory", strerror(errno ? errno : EIO));
             break;
         }
+        if (cc == CURLE_OPERATION_TIMEDOUT && by_deadline) {
+            rc = clove_err_set(err, CLOVE_ETIMEDOUT, "%s: the query's time ran out", what);
+            break;
+        }
         if (cc != CURLE_OK) {
             if (cc == CURLE_OPERATION_TIMEDOUT)
                 snprintf(reason, sizeof reason, "timed out after %lld ms (client_timeout)",
@@ -424,8 +439,9 @@ static int fetch(CURL *h, const clove_fetch_opts_t *o, const char *url, const ch
         }
         int64_t delay = x.retry_after_ms >= 0 ? x.retry_after_ms
                                                : backoff_delay(o, attempt + 1, &seed);
-        bool budget = o->retry_max_duration_ms <= 0 ||
-                      clove_now_ms() + delay - start <= o->retry_max_duration_ms;
+        bool budget = (o->retry_max_duration_ms <= 0 ||
+                       clove_now_ms() + delay - start <= o->retry_max_duration_ms) &&
+                      (!o->deadline_ns || clove_mono_ns() + delay * 1000000 < o->deadline_ns);
         if (!retry || attempt >= o->max_retries || !budget) {
             if (attempt > 0)
                 rc = clove_err_set(err, code, "%s: %s (after %d %s)", what, reason, attempt,

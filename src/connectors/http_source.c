@@ -245,16 +245,16 @@ clove_http_src_t *clove__http_src_create(const clove_dataset_cfg_t *cfg, const c
     char *dsdir = clove_xstrdup(cfg->name);
     for (char *c = dsdir; *c; c++)
         if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.') *c = '_';
-    s->cache = clove_xasprintf("%s/http/%s", cache_root, dsdir);
+    s->cache = clove_xasprintf("%s/http/%s", cache_root ? cache_root : ".", dsdir);
     free(dsdir);
-    if (clove__mkdir_p(s->cache) != 0) {
+    if (cache_root && clove__mkdir_p(s->cache) != 0) {
         clove_err_set(err, CLOVE_EIO, "dataset %s: could not create the cache directory \"%s\": "
                       "%s", cfg->name, s->cache, strerror(errno));
         goto fail;
     }
     s->body = clove_xasprintf("%s/data.%s", s->cache, s->format);
     s->meta = clove_xasprintf("%s/validators", s->cache);
-    load_meta(s);
+    if (cache_root) load_meta(s);
     snprintf(s->labels, sizeof s->labels, "dataset=\"%s\"", cfg->name);
     files->format = s->format;
     files->pattern = s->body;
@@ -291,8 +291,8 @@ void clove__http_src_destroy(clove_http_src_t *s)
     free(s);
 }
 
-int clove__http_src_sync(clove_http_src_t *s, clove_sync_kind_t kind, bool *changed,
-                         clove_err_t *err)
+int clove__http_src_sync(clove_http_src_t *s, clove_sync_kind_t kind, int64_t deadline_ns,
+                         bool *changed, clove_err_t *err)
 {
     if (changed) *changed = false;
     int rc = 0;
@@ -310,7 +310,9 @@ int clove__http_src_sync(clove_http_src_t *s, clove_sync_kind_t kind, bool *chan
                                  s->cfg->name);
     clove_fetch_result_t res;
     int64_t t0 = clove_mono_ns();
-    rc = clove__fetch_file(s->curl, &s->fo, s->url, what, s->have_body ? s->etag : NULL,
+    clove_fetch_opts_t fo = s->fo;
+    fo.deadline_ns = deadline_ns;
+    rc = clove__fetch_file(s->curl, &fo, s->url, what, s->have_body ? s->etag : NULL,
                            s->have_body ? s->last_modified : NULL, s->body, &res, err);
     free(what);
     if (res.retries)

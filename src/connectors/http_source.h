@@ -15,8 +15,8 @@ typedef struct clove_http_src clove_http_src_t;
 clove_http_src_t *clove__http_src_create(const clove_dataset_cfg_t *cfg, const char *cache_root,
                                          const atomic_bool *cancel, clove_source_files_t *files,
                                          clove_err_t *err);
-int clove__http_src_sync(clove_http_src_t *s, clove_sync_kind_t kind, bool *changed,
-                         clove_err_t *err);
+int clove__http_src_sync(clove_http_src_t *s, clove_sync_kind_t kind, int64_t deadline_ns,
+                         bool *changed, clove_err_t *err);
 void clove__http_src_destroy(clove_http_src_t *s);
 
 #endif

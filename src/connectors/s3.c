@@ -509,12 +509,13 @@ static int cmp_obj(const void *a, const void *b)
     return strcmp(((const clove_s3_object_t *)a)->key, ((const clove_s3_object_t *)b)->key);
 }
 
-int64_t clove_s3_list(clove_s3_client_t *c, CURL *h, const char *prefix,
+int64_t clove_s3_list(clove_s3_client_t *c, CURL *h, const char *prefix, int64_t deadline_ns,
                       clove_s3_object_t **out, int *requests, clove_err_t *err)
 {
     signed_opts_t so;
     *out = NULL;
     if (opts_init(c, &so, err) != 0) return CLOVE_EAUTH;
+    so.fo.deadline_ns = deadline_ns;
     clove_s3_object_t *objs = NULL;
     size_t n = 0, cap = 0;
     char *token = NULL;
@@ -584,10 +585,11 @@ int64_t clove_s3_list(clove_s3_client_t *c, CURL *h, const char *prefix,
 }
 
 int clove_s3_get(clove_s3_client_t *c, CURL *h, const char *key, const char *dest,
-                 clove_fetch_result_t *res, clove_err_t *err)
+                 int64_t deadline_ns, clove_fetch_result_t *res, clove_err_t *err)
 {
     signed_opts_t so;
     if (opts_init(c, &so, err) != 0) return CLOVE_EAUTH;
+    so.fo.deadline_ns = deadline_ns;
     clove_buf_t url;
     clove_buf_init(&url);
     clove_buf_printf(&url, "%s/", c->base);

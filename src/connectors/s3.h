@@ -26,13 +26,13 @@ void clove_s3_client_destroy(clove_s3_client_t *c);
 
 /* Every object under prefix, sorted by key (ListObjectsV2, every page). h: the caller's curl
  * handle. Returns the count (>= 0) or a negative CLOVE_E* with err filled. */
-int64_t clove_s3_list(clove_s3_client_t *c, CURL *h, const char *prefix,
+int64_t clove_s3_list(clove_s3_client_t *c, CURL *h, const char *prefix, int64_t deadline_ns,
                       clove_s3_object_t **out, int *requests, clove_err_t *err);
 void clove_s3_objects_free(clove_s3_object_t *objs, size_t n);
 
 /* Downloads one object into dest; res->etag holds the ETag served. */
 int clove_s3_get(clove_s3_client_t *c, CURL *h, const char *key, const char *dest,
-                 clove_fetch_result_t *res, clove_err_t *err);
+                 int64_t deadline_ns, clove_fetch_result_t *res, clove_err_t *err);
 
 /* Parses one ListObjectsV2 page (exposed for unit tests). Appends objects to *objs, *n (capacity in
  * *cap), sets *truncated and *next_token (new string or NULL). Returns 0 or CLOVE_EIO with a
@@ -50,7 +50,8 @@ clove_s3_src_t *clove__s3_src_create(const clove_dataset_cfg_t *cfg, const char 
                                      const atomic_bool *cancel, clove_source_files_t *files,
                                      clove_err_t *err);
 int clove__s3_src_sync(clove_s3_src_t *s, clove_sync_kind_t kind, duckdb_connection conn,
-                       const char *filter_sql, bool *changed, clove_err_t *err);
+                       const char *filter_sql, int64_t deadline_ns, bool *changed,
+                       clove_err_t *err);
 size_t clove__s3_src_partition_columns(clove_s3_src_t *s, char ***out);
 void clove__s3_src_destroy(clove_s3_src_t *s);
 

@@ -60,6 +60,7 @@ struct clove_s3_src {
     uint64_t listing_gen;        /* bumps with every listing */
     char *pruned_for;            /* the filter whose result `want` holds for listing_gen */
     uint64_t pruned_gen;
+    int64_t deadline_ns;         /* of the sync in progress (0 = none) */
 };
 
 /* ---- helpers ----------------------------------------------------------------------------- */
@@ -232,11 +233,12 @@ clove_s3_src_t *clove__s3_src_create(const clove_dataset_cfg_t *cfg, const char 
 
     char *dsdir = clove_xstrdup(cfg->name);
     sanitize_name(dsdir);
-    s->cache = clove_xasprintf("%s/s3/%s", cache_root, dsdir);
+    s->cache = clove_xasprintf("%s/s3/%s", cache_root ? cache_root : ".", dsdir);
     free(dsdir);
     s->objects_dir = clove_xasprintf("%s/objects", s->cache);
     s->meta_dir = clove_xasprintf("%s/meta", s->cache);
-    if (clove__mkdir_p(s->objects_dir) != 0 || clove__mkdir_p(s->meta_dir) != 0) {
+    if (cache_root &&
+        (clove__mkdir_p(s->objects_dir) != 0 || clove__mkdir_p(s->meta_dir) != 0)) {
         clove_err_set(err, CLOVE_EIO, "dataset %s: could not create the cache directory \"%s\": "
                       "%s", cfg->name, s->cache, strerror(errno));
         goto fail;
@@ -313,7 +315,8 @@ static int relist(clove_s3_src_t *s, int *removed, clove_err_t *err)
         return clove_err_set(err, CLOVE_EINTERNAL, "could not create a curl handle");
     clove_s3_object_t *objs = NULL;
     int requests = 0;
-    int64_t n = clove_s3_list(s->client, s->curl, s->prefix, &objs, &requests, err);
+    int64_t n = clove_s3_list(s->client, s->curl, s->prefix, s->deadline_ns, &objs, &requests,
+                              err);
     clove_metric_counter_add("s3_list_requests", "ListObjectsV2 requests made by S3 datasets.",
                              s->labels, requests);
     if (n < 0) return (int)n;
@@ -603,7 +606,7 @@ static void *download_main(void *arg)
         if (rc == 0) {
             /* forget the old ETag first: a crash between the two writes re-fetches */
             unlink(meta);
-            rc = clove_s3_get(p->s->client, h, e->key, dest, &res, &err);
+            rc = clove_s3_get(p->s->client, h, e->key, dest, p->s->deadline_ns, &res, &err);
         }
         if (rc == 0) {
             const char *etag = res.etag[0] ? res.etag : e->etag;
@@ -665,7 +668,8 @@ static int download(clove_s3_src_t *s, size_t *todo, size_t n, size_t *fetched,
 /* ---- sync ---------------------------------------------------------------------------------- */
 
 int clove__s3_src_sync(clove_s3_src_t *s, clove_sync_kind_t kind, duckdb_connection conn,
-                       const char *filter_sql, bool *changed, clove_err_t *err)
+                       const char *filter_sql, int64_t deadline_ns, bool *changed,
+                       clove_err_t *err)
 {
     int rc = 0;
     int removed = 0;
@@ -674,6 +678,7 @@ int clove__s3_src_sync(clove_s3_src_t *s, clove_sync_kind_t kind, duckdb_connect
     if (changed) *changed = false;
     int64_t t0 = clove_mono_ns();
     pthread_mutex_lock(&s->lock);
+    s->deadline_ns = deadline_ns;
     bool listed_now = false;
     if (kind == CLOVE_SYNC_SCHEMA) {
         bool have = false;

@@ -46,9 +46,16 @@ const clove_source_files_t *clove_source_files(const clove_source_t *s) { return
 int clove_source_sync(clove_source_t *s, clove_sync_kind_t kind, duckdb_connection conn,
                       const char *filter_sql, bool *changed, clove_err_t *err)
 {
+    return clove_source_sync_until(s, kind, conn, filter_sql, 0, changed, err);
+}
+
+int clove_source_sync_until(clove_source_t *s, clove_sync_kind_t kind, duckdb_connection conn,
+                            const char *filter_sql, int64_t deadline_ns, bool *changed,
+                            clove_err_t *err)
+{
     bool ch = false;
-    int rc = s->s3 ? clove__s3_src_sync(s->s3, kind, conn, filter_sql, &ch, err)
-                   : clove__http_src_sync(s->http, kind, &ch, err);
+    int rc = s->s3 ? clove__s3_src_sync(s->s3, kind, conn, filter_sql, deadline_ns, &ch, err)
+                   : clove__http_src_sync(s->http, kind, deadline_ns, &ch, err);
     if (ch) atomic_fetch_add(&s->generation, 1);
     if (changed) *changed = ch;
     return rc;

@@ -440,6 +440,31 @@ size_t clove_engine_validate(const clove_config_t *cfg, char ***msgs, size_t *n)
         clove_sandbox_result_dispose(&sb);
     }
     for (size_t i = 0; i < cfg->n_datasets; i++) {
+        /* S3 and HTTP(S) params (no network, nothing created) */
+        const clove_dataset_cfg_t *c = &cfg->datasets[i];
+        if (!clove_source_claims(c->from)) continue;
+        clove_err_t err;
+        clove_err_clear(&err);
+        clove_source_t *src = clove_source_create(c, NULL, NULL, &err);
+        if (src) {
+            clove_source_destroy(src);
+            continue;
+        }
+        for (size_t k = 0; k < cfg->n_secret_values; k++) { /* a value may echo a secret */
+            const char *sv = cfg->secret_values[k];
+            char *p;
+            if (strlen(sv) < SECRET_MIN_LEN) continue;
+            while ((p = strstr(err.message, sv)) != NULL)
+                memset(p, '*', strlen(sv));
+        }
+        const char *m = err.message;
+        char pfx[300];
+        int pl = snprintf(pfx, sizeof pfx, "dataset %s: ", c->name);
+        if (pl > 0 && !strncmp(m, pfx, (size_t)pl)) m += pl; /* the position says which */
+        add_msg(msgs, n, clove_xasprintf("%s:%d:%d: datasets[%zu].params: %s", base, c->line,
+                                         c->col, i, m));
+    }
+    for (size_t i = 0; i < cfg->n_datasets; i++) {
         const clove_dataset_cfg_t *c = &cfg->datasets[i];
         if (!c->acceleration.enabled) continue;
         dataset_t d = {.cfg = c};
@@ -834,7 +859,7 @@ static duckdb_state bind_typed(duckdb_prepared_statement stmt, idx_t idx, const 
  * prepare the statement again when files in a cache changed since it was prepared (DuckDB
  * expands a reader's glob when it binds). */
 static int sync_remote_sources(clove_engine_t *e, pooled_conn_t *pc, stmt_entry_t *s,
-                               clove_err_t *err)
+                               int64_t deadline_ns, clove_err_t *err)
 {
     bool changed_any = false, any = false;
     for (size_t i = 0; i < s->n_deps; i++) {
@@ -850,8 +875,11 @@ static int sync_remote_sources(clove_engine_t *e, pooled_conn_t *pc, stmt_entry_
         const char *filter = s->remote_filters ? s->remote_filters[i] : NULL;
         clove_debug(COMP, "dataset %s: reads %s", d->cfg->name,
                     filter ? filter : "every object");
-        int rc = clove_source_sync(d->remote, CLOVE_SYNC_QUERY, pc->conn, filter, &changed,
-                                   &serr);
+        int rc = clove_source_sync_until(d->remote, CLOVE_SYNC_QUERY, pc->conn, filter,
+                                         deadline_ns, &changed, &serr);
+        if (rc == CLOVE_ETIMEDOUT)
+            return clove_err_set(err, CLOVE_ETIMEDOUT, "query timed out while fetching dataset "
+                                 "%s from its source: %s", d->cfg->name, serr.message);
         if (rc != 0)
             return clove_err_set(err, rc == CLOVE_ECANCELED ? CLOVE_ESHUTDOWN : CLOVE_EIO,
                                  "dataset %s is not available: %s", d->cfg->name, serr.message);
@@ -923,9 +951,10 @@ static int interrupted_error(clove_query_t *q, clove_err_t *err)
 
 /* The cached, prepared statement for sql on pc after the sandbox and the readiness gate.
  * NULL with err filled and *why set to the query_failures reason ("invalid_sql",
- * "not_ready") on failure. */
+ * "not_ready", "source_unavailable", "timeout") on failure. deadline_ns (0 = none) bounds
+ * what federated S3 / HTTP(S) reads wait for. */
 static stmt_entry_t *prepare_checked(clove_engine_t *e, pooled_conn_t *pc, const char *sql,
-                                     const char **why, clove_err_t *err)
+                                     int64_t deadline_ns, const char **why, clove_err_t *err)
 {
     stmt_entry_t *s = prepare_cached(e, pc, sql, err);
     *why = "invalid_sql";
@@ -934,8 +963,8 @@ static stmt_entry_t *prepare_checked(clove_engine_t *e, pooled_conn_t *pc, const
         *why = "not_ready";
         return NULL;
     }
-    if (sync_remote_sources(e, pc, s, err) != 0) {
-        *why = "source_unavailable";
+    if (sync_remote_sources(e, pc, s, deadline_ns, err) != 0) {
+        *why = err && err->code == CLOVE_ETIMEDOUT ? "timeout" : "source_unavailable";
         return NULL;
     }
     if (!s->stmt && s->exec_sql) {
@@ -997,7 +1026,7 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
     }
 
     const char *why = NULL;
-    stmt_entry_t *s = prepare_checked(e, q->pc, sql, &why, err);
+    stmt_entry_t *s = prepare_checked(e, q->pc, sql, q->deadline_ns, &why, err);
     if (!s) {
         count_failure(why);
         goto fail;
@@ -1272,7 +1301,7 @@ int clove_engine_describe(clove_engine_t *e, const clove_query_req_t *req,
         goto out;
     }
     const char *why = NULL;
-    stmt_entry_t *s = prepare_checked(e, pc, sql, &why, err);
+    stmt_entry_t *s = prepare_checked(e, pc, sql, deadline_ns, &why, err);
     if (!s) {
         rc = err ? err->code : CLOVE_EQUERY;
         goto out;

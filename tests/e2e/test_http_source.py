@@ -30,6 +30,7 @@ class Fixture:
         self.files = {}              # path -> {"body", "etag", "last_modified", "ctype"}
         self.hits = {}               # path -> [status, ...]
         self.fail_next = {}          # path -> number of 503 answers still to give
+        self.throttle_next = {}      # path -> number of 429 (Retry-After: 1) answers to give
         self.slow = {}               # path -> seconds to wait before answering
         self.auth = {}               # path -> "user:password"
         self.need_header = {}        # path -> (name, value)
@@ -64,12 +65,17 @@ class Fixture:
                     if fail:
                         fixture.fail_next[path] = fail - 1
                     slow = fixture.slow.get(path, 0)
+                    throttle = fixture.throttle_next.get(path, 0)
+                    if throttle:
+                        fixture.throttle_next[path] = throttle - 1
                     auth = fixture.auth.get(path)
                     need = fixture.need_header.get(path)
                 if slow:
                     time.sleep(slow)
                 if fail:
                     return self.answer(503, b"temporarily unavailable")
+                if throttle:
+                    return self.answer(429, b"slow down", [("Retry-After", "1")])
                 if auth:
                     want = "Basic " + base64.b64encode(auth.encode()).decode()
                     if self.headers.get("Authorization") != want:
@@ -269,6 +275,21 @@ class HttpSourceTest(CloveTest):
         refresh_and_wait(self, c, "down")
         self.assertEqual(c.scalar("SELECT id FROM down"), 9)
         self.assertEqual(c.get("/health").status, 200)
+
+    def test_429_waits_for_retry_after(self):
+        fx = self.fx
+        fx.put("/busy.json", '[{"n": 5}]')
+        fx.throttle_next["/busy.json"] = 1
+        c = self.start(pod("  - from: %s/busy.json\n    name: busy\n    params:\n"
+                           "      retry_jitter: 0\n" % fx.base))
+        t0 = time.time()
+        self.assertEqual(c.scalar("SELECT n FROM busy"), 5)
+        self.assertEqual(fx.statuses("/busy.json"), [429, 200])
+        # the second request came after Retry-After (1 s), not after the 500 ms backoff
+        with fx.lock:
+            self.assertEqual(len(fx.seen_headers), 2)
+        self.assertIn("retrying in 1000 ms", c.logs())
+        self.assertLess(time.time() - t0, 30)
 
 
 class HttpsSourceTest(CloveTest):

@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from harness import BIN_DIR, CloveTest, metric
+from harness import BIN_DIR, CLOVED, CloveTest, metric
 import s3peer
 
 DUCK = os.path.join(BIN_DIR, "clove-duckdb-exec")
@@ -293,6 +293,20 @@ class S3Test(CloveTest):
         c.stop()  # SIGTERM: exits 0 by itself, without waiting for S3
         self.assertLess(time.time() - t0, 10)
 
+    def test_query_timeout_bounds_the_fetch(self):
+        self.sales()
+        spec = pod("  - from: s3://%s/sales/\n    name: sales\n%s" % (self.bucket, self.params()))
+        spec = spec.replace("datasets:\n", "runtime:\n  query:\n    timeout: 1s\ndatasets:\n")
+        c = self.start(spec)
+        self.proxy.stall_s = 4
+        t0 = time.time()
+        r = c.sql("SELECT count(*) FROM sales")
+        self.assertEqual(r.status, 504, r.text)
+        self.assertIn("query timed out while fetching dataset sales from its source", r.text)
+        self.assertLess(time.time() - t0, 3.5)
+        self.proxy.stall_s = 0
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 40)
+
     def test_pagination_reads_every_page(self):
         for i in range(7):
             self.put_parquet("p/f%02d.parquet" % i, "SELECT %d AS n" % i)
@@ -404,6 +418,34 @@ class S3Test(CloveTest):
                            what="the dataset error")
         self.assertIn('no AWS credentials for dataset sales (s3_auth: iam_role): set '
                       'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or profile "missing"', err)
+
+    def test_test_config_checks_connector_params(self):
+        d = self.tempdir()
+        with open(os.path.join(d, "spicepod.yaml"), "w") as f:
+            f.write(pod("  - from: s3://%s/x/\n    name: a\n    params:\n      s3_auth: magic\n"
+                        "  - from: https://127.0.0.1:1/x.csv\n    name: b\n    params:\n"
+                        "      retry_backoff_method: random\n"
+                        "  - from: s3://%s/y/\n    name: fine\n" % (self.bucket, self.bucket)))
+        p = subprocess.run([CLOVED, "--test-config", d], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn('spicepod.yaml:5:5: datasets[0].params: params.s3_auth: expected one of key, '
+                      'iam_role, public; got "magic"', p.stderr)
+        self.assertIn('spicepod.yaml:9:5: datasets[1].params: params.retry_backoff_method: '
+                      'expected one of fibonacci, linear, exponential; got "random"', p.stderr)
+        self.assertNotIn("datasets[2]", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(d, ".clove", "cache")))
+
+    def test_public_auth_sends_no_credentials(self):
+        self.sales()
+        c = self.start(pod("  - from: s3://%s/sales/year=2024/\n    name: pub\n    params:\n"
+                           "      s3_endpoint: %s\n      allow_http: true\n      s3_auth: public\n"
+                           % (self.bucket, self.proxy.endpoint)))
+        self.assertEqual(c.rows("SELECT month, count(*) AS n FROM pub GROUP BY 1 ORDER BY 1"),
+                         [{"month": 1, "n": 10}, {"month": 2, "n": 10}])
+        with self.proxy.lock:
+            headers = [h for _, _, h in self.proxy.requests]
+        self.assertTrue(headers)
+        self.assertFalse([h for h in headers if "Authorization" in h or "authorization" in h])
 
     def test_configuration_errors(self):
         c = self.start(pod(
