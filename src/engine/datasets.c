@@ -908,7 +908,8 @@ static clove_pushdown_target_t *pg_target(dataset_t *d, duckdb_connection conn)
     clove_pushdown_spec_t spec = {.dialect = CLOVE_PUSHDOWN_POSTGRES, .name = d->cfg->name,
                                   .view_sql = view, .scan_fn = CLOVE_PG_SCAN_FN,
                                   .filter_param = "where_sql", .limit_param = "row_limit",
-                                  .cols = cols, .ncols = n};
+                                  .cols = cols, .ncols = n,
+                                  .remote_table = clove_pg_source_remote_table(d->pg)};
     clove_err_t err;
     clove_pushdown_target_t *t = clove_pushdown_target_create(conn, &spec, &err);
     if (!t) clove_warn(COMP, "dataset %s: filters will not be pushed to PostgreSQL: %s",
