@@ -668,14 +668,19 @@ static bool op_holds(op_t o, int cmp)
     }
 }
 
-typedef enum { LIT_INT, LIT_DEC, LIT_DBL, LIT_STR, LIT_BOOL, LIT_TYPED } lit_kind_t;
+typedef enum { LIT_INT, LIT_DEC, LIT_DBL, LIT_STR, LIT_BOOL, LIT_TYPED, LIT_PARAM } lit_kind_t;
+
+/* A parameter in a PostgreSQL condition: the condition text holds PARAM_MARK identifier
+ * PARAM_MARK, and the scan's where_sql becomes a DuckDB expression that prints the bound
+ * value as an integer literal (see param_filter). */
+#define PARAM_MARK '\x01'
 
 typedef struct {
     lit_kind_t k;
     int64_t i;          /* INT, BOOL (0/1), DEC (unscaled) */
     int width, scale;   /* INT, DEC: the literal's DECIMAL width and scale as DuckDB types it */
     double d;           /* DBL */
-    const char *s;      /* STR, TYPED: the text (borrowed, no NUL inside) */
+    const char *s;      /* STR, TYPED: the text (borrowed, no NUL inside); PARAM: identifier */
     const char *tid;    /* TYPED: the DuckDB type it is cast to (DATE, TIME, UUID, ...) */
 } lit_t;
 
@@ -723,6 +728,14 @@ static bool parse_lit(json_t *e, lit_t *l)
             }
         }
         return false;
+    }
+    if (!strcmp(cls, "PARAMETER")) {
+        const char *id = str_field(e, "identifier");
+        size_t n = strlen(id);
+        if (n == 0 || n > 32 || strspn(id, "0123456789") != n) return false;
+        l->k = LIT_PARAM;
+        l->s = id;
+        return true;
     }
     if (strcmp(cls, "CONSTANT") != 0) return false;
     json_t *val = json_object_get(e, "value");
@@ -1127,6 +1140,12 @@ static bool put_compare_pg(tr_t *t, clove_buf_t *b, const tcol_t *c, op_t o, con
 {
     switch (c->kind) {
     case CLOVE_PUSHDOWN_COL_INT:
+        if (l->k == LIT_PARAM) {
+            /* the value is bound later: written by the scan's where_sql expression */
+            put_ident(b, c->src);
+            clove_buf_printf(b, " %s %c%s%c", op_sql[o], PARAM_MARK, l->s, PARAM_MARK);
+            return true;
+        }
         return put_int_compare(b, CLOVE_PUSHDOWN_POSTGRES, c->src, o, l);
     case CLOVE_PUSHDOWN_COL_DECIMAL:
         if ((l->k != LIT_INT && l->k != LIT_DEC) || !decimal_exact(c, l)) return false;
@@ -1847,6 +1866,70 @@ static char *binding_filter(ctx_t *c, binding_t *b)
     return clove_xstrdup(b->cond.data);
 }
 
+/* A condition holding parameters as the DuckDB expression that builds its text when the
+ * parameters are bound:
+ *   CASE WHEN TRY_CAST($n AS BIGINT) IS NULL OR ... THEN 'true'
+ *        ELSE 'text' || CAST(TRY_CAST($n AS BIGINT) AS VARCHAR) || 'text' ... END
+ * An integer prints as digits only, so nothing of the value can change the condition's
+ * structure. The value is the one DuckDB compares when the parameter is typed as the column;
+ * a value that is not an integer (NULL, 2.5 as DOUBLE, out of range) matches no row of an
+ * integer column, or is the rounded one DuckDB compares, so the pushed condition keeps every
+ * row the query keeps; one that cannot be cast sends no condition at all. Returns the
+ * expression's tree (new reference) named `alias`, or NULL. */
+static json_t *param_filter(ctx_t *c, const char *filter, const char *alias)
+{
+    clove_buf_t q, guard;
+    clove_buf_init(&q);
+    clove_buf_init(&guard);
+    const char *p = filter;
+    bool first = true;
+    while (*p) {
+        const char *m = strchr(p, PARAM_MARK);
+        size_t n = m ? (size_t)(m - p) : strlen(p);
+        if (n) {
+            char *part = clove_xstrndup(p, n);
+            if (!first) clove_buf_puts(&q, " || ");
+            put_string(&q, part);
+            free(part);
+            first = false;
+        }
+        if (!m) break;
+        const char *end = strchr(m + 1, PARAM_MARK);
+        if (!end) {
+            clove_buf_dispose(&q);
+            clove_buf_dispose(&guard);
+            return NULL;
+        }
+        int idl = (int)(end - m - 1);
+        if (!first) clove_buf_puts(&q, " || ");
+        clove_buf_printf(&q, "CAST(TRY_CAST($%.*s AS BIGINT) AS VARCHAR)", idl, m + 1);
+        clove_buf_printf(&guard, "%sTRY_CAST($%.*s AS BIGINT) IS NULL", guard.len ? " OR " : "",
+                         idl, m + 1);
+        first = false;
+        p = end + 1;
+    }
+    char *sql = clove_xasprintf("SELECT CASE WHEN %s THEN 'true' ELSE %s END",
+                                guard.data ? guard.data : "false", q.data ? q.data : "''");
+    json_t *root = NULL, *e = NULL;
+    clove_err_t err;
+    if (!q.failed && !guard.failed && parse_sql(c->conn, sql, &root, &err) == 0 && root) {
+        e = json_array_get(json_object_get(json_object_get(json_array_get(
+                                               json_object_get(root, "statements"), 0),
+                                           "node"),
+                           "select_list"),
+                           0);
+        if (e) {
+            json_incref(e);
+            json_object_set_new(e, "alias", json_string(alias));
+        }
+    }
+    free(sql);
+    json_decref(root);
+    clove_buf_dispose(&q);
+    clove_buf_dispose(&guard);
+    return e;
+}
+
 /* Replaces b's BASE_TABLE node, in place, by a SUBQUERY of the target's view query. */
 static void replace_ref(ctx_t *c, binding_t *b, const char *filter, int64_t limit)
 {
@@ -1854,9 +1937,18 @@ static void replace_ref(ctx_t *c, binding_t *b, const char *filter, int64_t limi
     json_t *args = json_object_get(json_object_get(json_object_get(node, "from_table"),
                                                    "function"),
                                    "children");
-    if (filter)
+    if (filter && strchr(filter, PARAM_MARK)) {
+        json_t *e = param_filter(c, filter, b->t->filter_param);
+        if (!e) {
+            json_decref(node);
+            c->bail = true;
+            return;
+        }
+        json_array_append_new(args, e);
+    } else if (filter) {
         json_array_append_new(args, constant(b->t->filter_param, json_string("VARCHAR"),
                                              json_string(filter)));
+    }
     if (limit >= 0 && b->t->limit_param)
         /* typed as DuckDB's parser types the literal, so the text reads back the same */
         json_array_append_new(args, constant(b->t->limit_param,

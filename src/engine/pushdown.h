@@ -145,10 +145,12 @@ clove_pushdown_dialect_t clove_pushdown_target_dialect(const clove_pushdown_targ
  *
  * Returns 0 and sets *out to a new string (caller frees), or to NULL when nothing can be
  * pushed (use `sql` as it is). Returns a negative CLOVE_E* with err filled only when DuckDB's
- * parser could not be run; the caller should then log and use `sql` too. Parameters ($1, $x)
- * are never pushed, so the result depends only on the SQL text, the targets and the
- * connection's settings (TimeZone, for TIMESTAMPTZ literals) and may be cached with the
- * prepared statement. Every rewrite is verified: its SQL text must parse back to exactly the
+ * parser could not be run; the caller should then log and use `sql` too. Parameters ($1) are
+ * pushed only in PostgreSQL comparisons with integer columns: the filter argument is then a
+ * DuckDB expression that prints the bound value as an integer literal (or sends no condition
+ * when the value is no integer); elsewhere they stay in DuckDB. So the result depends only on
+ * the SQL text, the targets and the connection's settings (TimeZone, for TIMESTAMPTZ literals)
+ * and may be cached with the prepared statement. Every rewrite is verified: its SQL text must parse back to exactly the
  * rewritten tree (and a DuckDB-dialect condition to exactly its tree), else that part is not
  * pushed. Runs a few parser queries on conn: call it on the thread that owns conn. */
 int clove_pushdown_rewrite(duckdb_connection conn, const char *sql,

@@ -251,6 +251,32 @@ class PushdownTest(PgTestCase):
                          'IN (E\'x\', E\'z\')))) TO STDOUT (FORMAT binary)')
         self.assert_no_password(c)
 
+    def test_parameters(self):
+        """$1 on an integer column goes to PostgreSQL as the bound value; other parameters stay
+        in DuckDB; answers are the same either way."""
+        c = self.start(self.pod_words())
+        cases = [("SELECT id, icu FROM words WHERE i8 = $1", [42], [{"id": 6, "icu": "ébène"}],
+                  '("i8" = 42)'),
+                 ("SELECT id FROM words WHERE i8 >= $1 ORDER BY id", [9223372036854775807],
+                  [{"id": 3}], '("i8" >= 9223372036854775807)'),
+                 # NULL: DuckDB knows the answer without reading the table
+                 ("SELECT id FROM words WHERE i8 = $1", [None], [], "skip"),
+                 ("SELECT id FROM words WHERE i8 = $1", [1.5], [], '("i8" = 2)'),
+                 ("SELECT id FROM words WHERE icu = $1", ["zebra"], [{"id": 5}], None),
+                 ("SELECT id FROM words WHERE i8 > $1 AND icu <> $2 ORDER BY id", [0, "apple"],
+                  [{"id": 3}, {"id": 6}], '("i8" > 0)')]
+        for sql, params, want, pushed in cases:
+            for table in ("words", "words_local"):
+                mark = self.pg.log_mark()
+                self.assertEqual(c.rows(sql.replace("words", table), params=params), want,
+                                 (sql, params, table))
+                if table == "words" and pushed != "skip":
+                    stmt = self.pg.wait_statement(r"^COPY", mark)
+                    if pushed:
+                        self.assertIn(pushed, stmt, (sql, params))
+                    else:
+                        self.assertNotIn("WHERE", stmt, (sql, params))
+
     PREDICATES = [
         "icu > 'Banana'", "icu < 'b'", "icu BETWEEN 'B' AND 'a'", "icu >= 'É'", "icu = 'banana'",
         "ci = 'abc'", "ci > 'ABC'", "ci IN ('abc', 'ABD')", "ci LIKE 'a%'", "ci NOT LIKE 'A%'",
