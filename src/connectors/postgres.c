@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,15 +52,36 @@ static void type_dispose(pg_type_t *t)
     free(t->by_bytes);
 }
 
+void clove__pg_col_dispose(pg_col_t *c)
+{
+    free(c->name);
+    free(c->pgname);
+    free(c->pgtype);
+    type_dispose(&c->t);
+}
+
+void clove__pg_col_copy(pg_col_t *dst, const pg_col_t *src)
+{
+    *dst = *src;
+    dst->name = clove_xstrdup(src->name ? src->name : "");
+    dst->pgname = clove_xstrdup(src->pgname ? src->pgname : "");
+    dst->pgtype = clove_xstrdup(src->pgtype ? src->pgtype : "");
+    dst->t.labels = NULL;
+    dst->t.by_bytes = NULL;
+    if (src->t.nlabels) {
+        dst->t.labels = clove_xcalloc(src->t.nlabels, sizeof *dst->t.labels);
+        dst->t.by_bytes = clove_xcalloc(src->t.nlabels, sizeof *dst->t.by_bytes);
+        for (uint32_t i = 0; i < src->t.nlabels; i++) {
+            dst->t.labels[i] = clove_xstrdup(src->t.labels[i]);
+            dst->t.by_bytes[i] = src->t.by_bytes[i];
+        }
+    }
+}
+
 void clove__pg_schema_unref(pg_schema_t *sc)
 {
     if (!sc || atomic_fetch_sub(&sc->refs, 1) != 1) return;
-    for (size_t i = 0; i < sc->ncols; i++) {
-        free(sc->cols[i].name);
-        free(sc->cols[i].pgname);
-        free(sc->cols[i].pgtype);
-        type_dispose(&sc->cols[i].t);
-    }
+    for (size_t i = 0; i < sc->ncols; i++) clove__pg_col_dispose(&sc->cols[i]);
     free(sc->cols);
     free(sc);
 }
@@ -576,7 +598,9 @@ static bool map_base(int64_t oid, const char *typtype, int typmod, pg_type_t *t,
 
 static clove_pushdown_col_kind_t push_kind(const pg_col_t *c, int64_t oid, bool utf8)
 {
-    if (c->is_array || c->as_text) return CLOVE_PUSHDOWN_COL_NULLS;
+    /* a column read as ::text is not the column: nothing about it goes to PostgreSQL */
+    if (c->as_text) return CLOVE_PUSHDOWN_COL_NONE;
+    if (c->is_array) return CLOVE_PUSHDOWN_COL_NULLS;
     switch (c->t.kind) {
     case PGK_BOOL: return CLOVE_PUSHDOWN_COL_BOOL;
     case PGK_INT2:
@@ -788,6 +812,7 @@ duckdb_logical_type clove__pg_col_type(const pg_col_t *c)
         duckdb_logical_type_set_alias(t, "JSON");
         break;
     case PGK_BYTEA: t = duckdb_create_logical_type(DUCKDB_TYPE_BLOB); break;
+    case PGK_HUGEINT: t = duckdb_create_logical_type(DUCKDB_TYPE_HUGEINT); break;
     case PGK_DATE: t = duckdb_create_logical_type(DUCKDB_TYPE_DATE); break;
     case PGK_TIME: t = duckdb_create_logical_type(DUCKDB_TYPE_TIME); break;
     case PGK_TIMETZ: t = duckdb_create_logical_type(DUCKDB_TYPE_TIME_TZ); break;
@@ -837,4 +862,50 @@ void clove_pg_pushdown_cols_free(clove_pushdown_col_t *cols, size_t n)
 int clove_pg_register(duckdb_connection conn, clove_err_t *err)
 {
     return clove__pg_scan_register(conn, err);
+}
+
+const char *clove_pg_source_remote_table(const clove_pg_source_t *s)
+{
+    return s->qualified;
+}
+
+bool clove_pg_source_same_server(const clove_pg_source_t *a, const clove_pg_source_t *b)
+{
+    if (a == b) return true;
+    size_t i = 0;
+    for (; a->keys[i] && b->keys[i]; i++)
+        if (strcmp(a->keys[i], b->keys[i]) != 0 || strcmp(a->vals[i], b->vals[i]) != 0)
+            return false;
+    return !a->keys[i] && !b->keys[i];
+}
+
+char *clove_pg_query_expr(const clove_pg_source_t *s, const char *remote_sql,
+                          const clove_pg_out_t *outs, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const clove_pg_out_t *o = &outs[i];
+        json_t *e = o->source ? json_pack("{s:s, s:I, s:I}", "name", o->name, "src",
+                                          (json_int_t)o->source->id, "col", (json_int_t)o->col)
+                              : json_pack("{s:s, s:i, s:i, s:i}", "name", o->name, "type",
+                                          (int)o->type, "width", (int)o->width, "scale",
+                                          (int)o->scale);
+        json_array_append_new(arr, e);
+    }
+    char *spec = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    clove_buf_t b;
+    clove_buf_init(&b);
+    clove_buf_printf(&b, CLOVE_PG_QUERY_FN "(%" PRId64 ", ", s->id);
+    for (int k = 0; k < 2; k++) {
+        const char *v = k == 0 ? remote_sql : (spec ? spec : "[]");
+        clove_buf_putc(&b, '\'');
+        for (; *v; v++) {
+            if (*v == '\'') clove_buf_putc(&b, '\'');
+            clove_buf_putc(&b, *v);
+        }
+        clove_buf_puts(&b, k == 0 ? "', " : "')");
+    }
+    free(spec);
+    return clove_buf_steal(&b);
 }

@@ -22,6 +22,7 @@
 #include "engine/pushdown.h"
 
 #define CLOVE_PG_SCAN_FN "clove_pg_scan"
+#define CLOVE_PG_QUERY_FN "clove_pg_query"
 
 typedef struct clove_pg_source clove_pg_source_t;
 
@@ -63,5 +64,29 @@ int clove_pg_source_load_schema(clove_pg_source_t *s, clove_err_t *err);
  * loaded. */
 clove_pushdown_col_t *clove_pg_source_pushdown_cols(clove_pg_source_t *s, size_t *n);
 void clove_pg_pushdown_cols_free(clove_pushdown_col_t *cols, size_t n);
+
+/* The table as PostgreSQL SQL ("schema"."table"), for whole-query pushdown (borrowed). */
+const char *clove_pg_source_remote_table(const clove_pg_source_t *s);
+
+/* Do two sources reach the same database as the same user with the same settings (so one
+ * query may read both)? */
+bool clove_pg_source_same_server(const clove_pg_source_t *a, const clove_pg_source_t *b);
+
+/* An output column of a query run whole in PostgreSQL. */
+typedef struct {
+    const char *name;                /* the local plan's name */
+    const clove_pg_source_t *source; /* non-NULL: column `col` of this source's table, decoded
+                                        as clove_pg_scan decodes it */
+    size_t col;
+    duckdb_type type;                /* otherwise the local plan's type (the remote SQL casts
+                                        to the matching PostgreSQL type) */
+    uint8_t width, scale;
+} clove_pg_out_t;
+
+/* The DuckDB table expression `clove_pg_query(<id>, '<sql>', '<outputs>')` that runs
+ * remote_sql (a PostgreSQL SELECT) on source s's pool and returns its rows as the given
+ * outputs (new string). */
+char *clove_pg_query_expr(const clove_pg_source_t *s, const char *remote_sql,
+                          const clove_pg_out_t *outs, size_t n);
 
 #endif

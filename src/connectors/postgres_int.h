@@ -34,6 +34,7 @@ typedef enum {
     PGK_INTERVAL,    /* interval -> INTERVAL */
     PGK_UUID,        /* uuid -> UUID */
     PGK_ENUM,        /* an enum (binary: the label) -> ENUM with the labels in sort order */
+    PGK_HUGEINT,     /* numeric with no fraction (a pushed-down sum) -> HUGEINT */
 } pg_kind_t;
 
 typedef struct {
@@ -100,6 +101,9 @@ PGconn *clove__pg_acquire(clove_pg_source_t *s, uint64_t *epoch, clove_err_t *er
  * open) are closed. `gone`: the server went away under it, so every idle connection is
  * suspect: they are closed too. */
 void clove__pg_release(clove_pg_source_t *s, PGconn *c, uint64_t epoch, bool gone);
+/* Deep copy of a column (dst owns its strings and labels) and its disposal. */
+void clove__pg_col_copy(pg_col_t *dst, const pg_col_t *src);
+void clove__pg_col_dispose(pg_col_t *c);
 /* The DuckDB type of a column (caller destroys). */
 duckdb_logical_type clove__pg_col_type(const pg_col_t *c);
 /* The first line of a libpq / server message, trimmed (into buf). */

@@ -12,6 +12,7 @@
 #include "connectors/postgres_int.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,17 +27,29 @@ typedef struct {
     pg_schema_t *sc;         /* a reference: the columns DuckDB was told about */
     char *where_sql;         /* NULL: none */
     int64_t limit;           /* < 0: none */
+    char *what;              /* "\"schema.table\"", for messages */
 } scan_bind_t;
+
+/* clove_pg_query: a whole query run in PostgreSQL */
+typedef struct {
+    clove_pg_source_t *s;    /* a reference: the pool it runs on */
+    pg_col_t *cols;          /* the outputs (owned copies) */
+    size_t ncols;
+    char *sql;               /* COPY (<query>) TO STDOUT (FORMAT binary) */
+    char *what;
+} query_bind_t;
 
 typedef struct {
     clove_pg_source_t *s;    /* borrowed from the bind data, which outlives the state */
+    const char *what;        /* what is read, for messages (borrowed from the bind data) */
     PGconn *c;
     uint64_t epoch;
     bool in_copy;            /* the COPY runs: rows may still arrive */
     bool header_done;
     bool trailer;            /* the end marker was read */
-    idx_t nproj;
-    idx_t *proj;             /* output column j = schema column proj[j] (>= ncols: NULLs) */
+    idx_t nout;
+    const pg_col_t **out;    /* output column j decodes as out[j] (NULL: always NULL) */
+    size_t nfields;          /* fields per COPY tuple: the non-NULL entries of out */
     duckdb_type *enum_int;   /* per output column: an ENUM's physical type */
     char *cur;               /* the current CopyData message (libpq's) */
     size_t cur_len, pos;
@@ -63,6 +76,7 @@ static void bind_free(void *p)
     clove__pg_schema_unref(b->sc);
     clove__pg_source_unref(b->s);
     free(b->where_sql);
+    free(b->what);
     free(b);
 }
 
@@ -90,6 +104,7 @@ static void scan_bind(duckdb_bind_info info)
         snprintf(msg, sizeof msg, "PostgreSQL source %" PRId64 " does not exist", id);
         goto fail;
     }
+    b->what = clove_xasprintf("\"%s\"", b->s->display);
     b->sc = clove__pg_schema_get(b->s);
     if (!b->sc) {
         clove_err_t err;
@@ -123,9 +138,9 @@ static char *copy_sql(const scan_bind_t *b, const scan_state_t *st)
     clove_buf_init(&q);
     clove_buf_puts(&q, "COPY (SELECT ");
     bool first = true;
-    for (idx_t j = 0; j < st->nproj; j++) {
-        if (st->proj[j] >= b->sc->ncols) continue;
-        const pg_col_t *c = &b->sc->cols[st->proj[j]];
+    for (idx_t j = 0; j < st->nout; j++) {
+        if (!st->out[j]) continue;
+        const pg_col_t *c = st->out[j];
         if (!first) clove_buf_puts(&q, ", ");
         first = false;
         clove_buf_putc(&q, '"');
@@ -174,9 +189,69 @@ static void state_free(void *p)
     finish_copy(st);
     if (st->cur) PQfreemem(st->cur);
     clove_buf_dispose(&st->carry);
-    free(st->proj);
+    free(st->out);
     free(st->enum_int);
     free(st);
+}
+
+/* Sizes the output arrays and works out each ENUM's physical type. */
+static void state_outputs(scan_state_t *st, idx_t n)
+{
+    st->nout = n;
+    st->out = clove_xcalloc(n ? n : 1, sizeof *st->out);
+    st->enum_int = clove_xcalloc(n ? n : 1, sizeof *st->enum_int);
+}
+
+static void state_finish_outputs(scan_state_t *st)
+{
+    for (idx_t j = 0; j < st->nout; j++) {
+        if (!st->out[j]) continue;
+        st->nfields++;
+        if (st->out[j]->t.kind == PGK_ENUM) {
+            pg_col_t tmp = *st->out[j];
+            tmp.is_array = false;
+            duckdb_logical_type lt = clove__pg_col_type(&tmp);
+            st->enum_int[j] = duckdb_enum_internal_type(lt);
+            duckdb_destroy_logical_type(&lt);
+        }
+    }
+}
+
+/* Takes a pooled connection and starts `sql` (a COPY ... TO STDOUT); a connection found
+ * broken before anything was read is replaced. */
+static bool start_copy(scan_state_t *st, const char *sql, char *msg, size_t cap)
+{
+    clove_pg_source_t *s = st->s;
+    for (int attempt = 1;; attempt++) {
+        clove_err_t err;
+        st->c = clove__pg_acquire(s, &st->epoch, &err);
+        if (!st->c) {
+            snprintf(msg, cap, "%s", err.message);
+            return false;
+        }
+        PGresult *r = NULL;
+        if (PQsendQuery(st->c, sql)) r = PQgetResult(st->c);
+        if (r && PQresultStatus(r) == PGRES_COPY_OUT) {
+            PQclear(r);
+            st->in_copy = true;
+            return true;
+        }
+        char m[512];
+        clove__pg_msg(r ? PQresultErrorMessage(r) : PQerrorMessage(st->c), m, sizeof m);
+        PQclear(r);
+        while ((r = PQgetResult(st->c)) != NULL) PQclear(r);
+        bool gone = PQstatus(st->c) == CONNECTION_BAD;
+        clove__pg_release(s, st->c, st->epoch, gone);
+        st->c = NULL;
+        if (gone && attempt < MAX_SEND_ATTEMPTS) {
+            clove_info(COMP, "dataset %s: a pooled connection to %s was broken (%s); "
+                       "reconnecting", s->dataset, s->endpoint, m);
+            continue;
+        }
+        snprintf(msg, cap, "could not read %s from PostgreSQL at \"%s\" for dataset \"%s\": %s",
+                 st->what, s->endpoint, s->dataset, m);
+        return false;
+    }
 }
 
 static void scan_init(duckdb_init_info info)
@@ -184,62 +259,26 @@ static void scan_init(duckdb_init_info info)
     scan_bind_t *b = duckdb_init_get_bind_data(info);
     scan_state_t *st = clove_xcalloc(1, sizeof *st);
     char msg[CLOVE_ERR_MSG_MAX];
-    char *sql = NULL;
     clove_buf_init(&st->carry);
     st->s = b->s;
-    st->nproj = duckdb_init_get_column_count(info);
-    st->proj = clove_xcalloc(st->nproj ? st->nproj : 1, sizeof *st->proj);
-    st->enum_int = clove_xcalloc(st->nproj ? st->nproj : 1, sizeof *st->enum_int);
-    for (idx_t j = 0; j < st->nproj; j++) {
-        st->proj[j] = duckdb_init_get_column_index(info, j);
-        if (st->proj[j] < b->sc->ncols && b->sc->cols[st->proj[j]].t.kind == PGK_ENUM) {
-            pg_col_t tmp = b->sc->cols[st->proj[j]];
-            tmp.is_array = false;
-            duckdb_logical_type lt = clove__pg_col_type(&tmp);
-            st->enum_int[j] = duckdb_enum_internal_type(lt);
-            duckdb_destroy_logical_type(&lt);
-        }
+    st->what = b->what;
+    state_outputs(st, duckdb_init_get_column_count(info));
+    for (idx_t j = 0; j < st->nout; j++) {
+        idx_t k = duckdb_init_get_column_index(info, j);
+        st->out[j] = k < b->sc->ncols ? &b->sc->cols[k] : NULL;
     }
+    state_finish_outputs(st);
     duckdb_init_set_max_threads(info, 1);
-    sql = copy_sql(b, st);
+    char *sql = copy_sql(b, st);
     clove_debug(COMP, "dataset %s: %s", b->s->dataset, sql);
-    for (int attempt = 1;; attempt++) {
-        clove_err_t err;
-        st->c = clove__pg_acquire(b->s, &st->epoch, &err);
-        if (!st->c) {
-            snprintf(msg, sizeof msg, "%s", err.message);
-            goto fail;
-        }
-        PGresult *r = NULL;
-        if (PQsendQuery(st->c, sql)) r = PQgetResult(st->c);
-        if (r && PQresultStatus(r) == PGRES_COPY_OUT) {
-            PQclear(r);
-            st->in_copy = true;
-            break;
-        }
-        char m[512];
-        clove__pg_msg(r ? PQresultErrorMessage(r) : PQerrorMessage(st->c), m, sizeof m);
-        PQclear(r);
-        while ((r = PQgetResult(st->c)) != NULL) PQclear(r);
-        bool gone = PQstatus(st->c) == CONNECTION_BAD;
-        clove__pg_release(b->s, st->c, st->epoch, gone);
-        st->c = NULL;
-        if (gone && attempt < MAX_SEND_ATTEMPTS) {
-            clove_info(COMP, "dataset %s: a pooled connection to %s was broken (%s); "
-                       "reconnecting", b->s->dataset, b->s->endpoint, m);
-            continue;
-        }
-        snprintf(msg, sizeof msg, "could not read \"%s\" from PostgreSQL at \"%s\" for dataset "
-                 "\"%s\": %s", b->s->display, b->s->endpoint, b->s->dataset, m);
-        goto fail;
+    bool ok = start_copy(st, sql, msg, sizeof msg);
+    free(sql);
+    if (!ok) {
+        duckdb_init_set_error(info, msg);
+        state_free(st);
+        return;
     }
-    free(sql);
     duckdb_init_set_init_data(info, st, state_free);
-    return;
-fail:
-    free(sql);
-    duckdb_init_set_error(info, msg);
-    state_free(st);
 }
 
 /* ---- the byte stream ----------------------------------------------------------------------- */
@@ -420,6 +459,14 @@ static int put_value(const pg_col_t *c, const pg_type_t *t, duckdb_type enum_int
         }
         return 0;
     }
+    case PGK_HUGEINT: {
+        __int128 x;
+        const char *why = NULL;
+        if (numeric_value(p, len, 38, 0, &x, &why) != 0) return bad(msg, cap, c, why);
+        duckdb_hugeint h = {.lower = (uint64_t)x, .upper = (int64_t)(x >> 64)};
+        ((duckdb_hugeint *)data)[row] = h;
+        return 0;
+    }
     case PGK_TEXT:
     case PGK_JSON:
     case PGK_BYTEA:
@@ -579,14 +626,12 @@ static int64_t tuple_size(const uint8_t *p, size_t n, size_t nfields)
 
 static void scan_fn(duckdb_function_info info, duckdb_data_chunk out)
 {
-    scan_bind_t *b = duckdb_function_get_bind_data(info);
     scan_state_t *st = duckdb_function_get_init_data(info);
     idx_t cap = duckdb_vector_size(), n = 0;
     char msg[CLOVE_ERR_MSG_MAX], vmsg[512];
-    size_t nfields = 0;
-    for (idx_t j = 0; j < st->nproj; j++) nfields += st->proj[j] < b->sc->ncols;
-    duckdb_vector vecs[st->nproj ? st->nproj : 1];
-    for (idx_t j = 0; j < st->nproj; j++) vecs[j] = duckdb_data_chunk_get_vector(out, j);
+    size_t nfields = st->nfields;
+    duckdb_vector vecs[st->nout ? st->nout : 1];
+    for (idx_t j = 0; j < st->nout; j++) vecs[j] = duckdb_data_chunk_get_vector(out, j);
 
     while (st->in_copy && n < cap) {
         size_t have;
@@ -615,12 +660,12 @@ static void scan_fn(duckdb_function_info info, duckdb_data_chunk out)
             }
             if (sz > 0) {
                 const uint8_t *q = p + 2;
-                for (idx_t j = 0; j < st->nproj; j++) {
-                    if (st->proj[j] >= b->sc->ncols) {
+                for (idx_t j = 0; j < st->nout; j++) {
+                    if (!st->out[j]) {
                         set_null(vecs[j], n);
                         continue;
                     }
-                    const pg_col_t *c = &b->sc->cols[st->proj[j]];
+                    const pg_col_t *c = st->out[j];
                     int32_t l = (int32_t)rd32(q);
                     q += 4;
                     if (l < 0) {
@@ -660,8 +705,8 @@ static void scan_fn(duckdb_function_info info, duckdb_data_chunk out)
     duckdb_data_chunk_set_size(out, n);
     return;
 bad_value:
-    snprintf(msg, sizeof msg, "could not read \"%s\" from PostgreSQL at \"%s\" for dataset "
-             "\"%s\": %s", b->s->display, b->s->endpoint, b->s->dataset, vmsg);
+    snprintf(msg, sizeof msg, "could not read %s from PostgreSQL at \"%s\" for dataset "
+             "\"%s\": %s", st->what, st->s->endpoint, st->s->dataset, vmsg);
     finish_copy(st);
     duckdb_function_set_error(info, msg);
     duckdb_data_chunk_set_size(out, 0);
@@ -670,10 +715,169 @@ broken:
     st->in_copy = PQstatus(st->c) != CONNECTION_BAD && st->in_copy;
     finish_copy(st);
 failed:
-    snprintf(msg, sizeof msg, "could not read \"%s\" from PostgreSQL at \"%s\" for dataset "
-             "\"%s\": %s", b->s->display, b->s->endpoint, b->s->dataset, vmsg);
+    snprintf(msg, sizeof msg, "could not read %s from PostgreSQL at \"%s\" for dataset "
+             "\"%s\": %s", st->what, st->s->endpoint, st->s->dataset, vmsg);
     duckdb_function_set_error(info, msg);
     duckdb_data_chunk_set_size(out, 0);
+}
+
+/* ---- clove_pg_query ------------------------------------------------------------------------ */
+
+static void query_bind_free(void *p)
+{
+    query_bind_t *b = p;
+    for (size_t i = 0; i < b->ncols; i++) clove__pg_col_dispose(&b->cols[i]);
+    free(b->cols);
+    free(b->sql);
+    free(b->what);
+    clove__pg_source_unref(b->s);
+    free(b);
+}
+
+/* The decoder of a computed output of the given DuckDB type. */
+static bool computed_col(pg_col_t *c, int type, int width, int scale)
+{
+    memset(c, 0, sizeof *c);
+    switch ((duckdb_type)type) {
+    case DUCKDB_TYPE_BOOLEAN: c->t.kind = PGK_BOOL; break;
+    case DUCKDB_TYPE_SMALLINT: c->t.kind = PGK_INT2; break;
+    case DUCKDB_TYPE_INTEGER: c->t.kind = PGK_INT4; break;
+    case DUCKDB_TYPE_BIGINT: c->t.kind = PGK_INT8; break;
+    case DUCKDB_TYPE_HUGEINT: c->t.kind = PGK_HUGEINT; break;
+    case DUCKDB_TYPE_FLOAT: c->t.kind = PGK_FLOAT4; break;
+    case DUCKDB_TYPE_DOUBLE: c->t.kind = PGK_FLOAT8; break;
+    case DUCKDB_TYPE_DECIMAL:
+        if (width < 1 || width > 38 || scale < 0 || scale > width) return false;
+        c->t.kind = PGK_NUMERIC;
+        c->t.width = width;
+        c->t.scale = scale;
+        break;
+    case DUCKDB_TYPE_VARCHAR: c->t.kind = PGK_TEXT; break;
+    case DUCKDB_TYPE_DATE: c->t.kind = PGK_DATE; break;
+    case DUCKDB_TYPE_TIME: c->t.kind = PGK_TIME; break;
+    case DUCKDB_TYPE_TIMESTAMP: c->t.kind = PGK_TIMESTAMP; break;
+    case DUCKDB_TYPE_TIMESTAMP_TZ: c->t.kind = PGK_TIMESTAMPTZ; break;
+    case DUCKDB_TYPE_UUID: c->t.kind = PGK_UUID; break;
+    default: return false;
+    }
+    return true;
+}
+
+static void query_bind(duckdb_bind_info info)
+{
+    query_bind_t *b = clove_xcalloc(1, sizeof *b);
+    char msg[CLOVE_ERR_MSG_MAX];
+    json_t *spec = NULL;
+    duckdb_value v0 = duckdb_bind_get_parameter(info, 0);
+    duckdb_value v1 = duckdb_bind_get_parameter(info, 1);
+    duckdb_value v2 = duckdb_bind_get_parameter(info, 2);
+    char *sql = NULL, *st = NULL;
+    if (!v0 || !v1 || !v2 || duckdb_is_null_value(v0) || duckdb_is_null_value(v1) ||
+        duckdb_is_null_value(v2)) {
+        snprintf(msg, sizeof msg, CLOVE_PG_QUERY_FN ": arguments must not be NULL");
+        goto fail;
+    }
+    sql = duckdb_get_varchar(v1);
+    st = duckdb_get_varchar(v2);
+    b->s = clove__pg_lookup(duckdb_get_int64(v0));
+    spec = st ? json_loads(st, 0, NULL) : NULL;
+    if (!b->s || !sql || !json_is_array(spec)) {
+        snprintf(msg, sizeof msg, CLOVE_PG_QUERY_FN ": unknown source or malformed outputs");
+        goto fail;
+    }
+    b->what = clove_xstrdup("the pushed-down query");
+    b->sql = clove_xasprintf("COPY (%s) TO STDOUT (FORMAT binary)", sql);
+    b->ncols = json_array_size(spec);
+    b->cols = clove_xcalloc(b->ncols ? b->ncols : 1, sizeof *b->cols);
+    for (size_t i = 0; i < b->ncols; i++) {
+        json_t *o = json_array_get(spec, i);
+        const char *name = json_string_value(json_object_get(o, "name"));
+        json_t *src = json_object_get(o, "src");
+        bool ok;
+        if (src) {
+            clove_pg_source_t *ps = clove__pg_lookup(json_integer_value(src));
+            pg_schema_t *sc = ps ? clove__pg_schema_get(ps) : NULL;
+            size_t k = (size_t)json_integer_value(json_object_get(o, "col"));
+            ok = sc && k < sc->ncols;
+            if (ok) clove__pg_col_copy(&b->cols[i], &sc->cols[k]);
+            clove__pg_schema_unref(sc);
+            clove__pg_source_unref(ps);
+        } else {
+            ok = computed_col(&b->cols[i], (int)json_integer_value(json_object_get(o, "type")),
+                              (int)json_integer_value(json_object_get(o, "width")),
+                              (int)json_integer_value(json_object_get(o, "scale")));
+            if (ok) {
+                b->cols[i].pgname = clove_xstrdup(name ? name : "");
+                b->cols[i].pgtype = clove_xstrdup("computed");
+            }
+        }
+        if (!ok) {
+            b->ncols = i;
+            snprintf(msg, sizeof msg, "the columns of the PostgreSQL tables of dataset \"%s\" "
+                     "changed since the query was planned; run it again", b->s->dataset);
+            goto fail;
+        }
+        free(b->cols[i].name);
+        b->cols[i].name = clove_xstrdup(name ? name : "");
+        duckdb_logical_type lt = clove__pg_col_type(&b->cols[i]);
+        duckdb_bind_add_result_column(info, b->cols[i].name, lt);
+        duckdb_destroy_logical_type(&lt);
+    }
+    duckdb_bind_set_bind_data(info, b, query_bind_free);
+    goto out;
+fail:
+    duckdb_bind_set_error(info, msg);
+    query_bind_free(b);
+out:
+    json_decref(spec);
+    duckdb_free(sql);
+    duckdb_free(st);
+    if (v0) duckdb_destroy_value(&v0);
+    if (v1) duckdb_destroy_value(&v1);
+    if (v2) duckdb_destroy_value(&v2);
+}
+
+static void query_init(duckdb_init_info info)
+{
+    query_bind_t *b = duckdb_init_get_bind_data(info);
+    scan_state_t *st = clove_xcalloc(1, sizeof *st);
+    char msg[CLOVE_ERR_MSG_MAX];
+    clove_buf_init(&st->carry);
+    st->s = b->s;
+    st->what = b->what;
+    state_outputs(st, (idx_t)b->ncols);
+    for (size_t j = 0; j < b->ncols; j++) st->out[j] = &b->cols[j];
+    state_finish_outputs(st);
+    duckdb_init_set_max_threads(info, 1);
+    clove_debug(COMP, "dataset %s: %s", b->s->dataset, b->sql);
+    if (!start_copy(st, b->sql, msg, sizeof msg)) {
+        duckdb_init_set_error(info, msg);
+        state_free(st);
+        return;
+    }
+    duckdb_init_set_init_data(info, st, state_free);
+}
+
+static int register_query(duckdb_connection conn, clove_err_t *err)
+{
+    duckdb_table_function tf = duckdb_create_table_function();
+    duckdb_table_function_set_name(tf, CLOVE_PG_QUERY_FN);
+    duckdb_logical_type bigint = duckdb_create_logical_type(DUCKDB_TYPE_BIGINT);
+    duckdb_logical_type varchar = duckdb_create_logical_type(DUCKDB_TYPE_VARCHAR);
+    duckdb_table_function_add_parameter(tf, bigint);
+    duckdb_table_function_add_parameter(tf, varchar);
+    duckdb_table_function_add_parameter(tf, varchar);
+    duckdb_destroy_logical_type(&bigint);
+    duckdb_destroy_logical_type(&varchar);
+    duckdb_table_function_set_bind(tf, query_bind);
+    duckdb_table_function_set_init(tf, query_init);
+    duckdb_table_function_set_function(tf, scan_fn);
+    duckdb_state st = duckdb_register_table_function(conn, tf);
+    duckdb_destroy_table_function(&tf);
+    if (st == DuckDBError)
+        return clove_err_set(err, CLOVE_EINTERNAL, "could not register the table function "
+                             CLOVE_PG_QUERY_FN " (registered twice?)");
+    return 0;
 }
 
 int clove__pg_scan_register(duckdb_connection conn, clove_err_t *err)
@@ -696,5 +900,5 @@ int clove__pg_scan_register(duckdb_connection conn, clove_err_t *err)
     if (st == DuckDBError)
         return clove_err_set(err, CLOVE_EINTERNAL, "could not register the table function "
                              CLOVE_PG_SCAN_FN " (registered twice?)");
-    return 0;
+    return register_query(conn, err);
 }

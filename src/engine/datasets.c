@@ -7,6 +7,8 @@
  */
 #include "engine/engine_int.h"
 
+#include "connectors/duckdb_file.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -297,6 +299,60 @@ static void build_pg_source(dataset_t *d)
     d->deferred = true;
 }
 
+/* duckdb:[schema.]table with params.duckdb_open: the file attached read-only (once, shared
+ * by the datasets reading it) before the configuration is locked. */
+static void build_duckdb_source(dataset_t *d, clove_buf_t *allowed)
+{
+    clove_engine_t *e = d->e;
+    const char *f = clove_kv_get(&d->cfg->params, "duckdb_open");
+    clove_err_t err;
+    if (!f || !*f) {
+        d->source_error = clove_xasprintf("params.duckdb_open is required for from: \"%s\" "
+                                          "(the DuckDB file to read)", d->cfg->from);
+        return;
+    }
+    char *path = f[0] == '/' ? clove_xstrdup(f) : clove_xasprintf("%s/%s", e->cfg->dir, f);
+    const char *alias = NULL;
+    for (size_t i = 0; i < e->n_src_files && !alias; i++)
+        if (!strcmp(e->src_files[i].path, path)) alias = e->src_files[i].alias;
+    for (size_t i = 0; i < e->n_attached; i++) {
+        if (strcmp(e->attached[i].path, path) != 0) continue;
+        d->source_error = clove_xasprintf("DuckDB file \"%s\" is also an acceleration file; "
+                                          "a source must be a file clove does not write", path);
+        free(path);
+        return;
+    }
+    if (!alias) {
+        char *a = clove_xasprintf("src_%zu", e->n_src_files + 1);
+        if (clove_duckdb_file_attach(e->admin, d->cfg->name, path, a, &err) != 0) {
+            d->source_error = clove_xstrdup(err.message);
+            free(a);
+            free(path);
+            return;
+        }
+        e->src_files = clove_xrealloc(e->src_files, (e->n_src_files + 1) * sizeof *e->src_files);
+        e->src_files[e->n_src_files].path = clove_xstrdup(path);
+        e->src_files[e->n_src_files].alias = a;
+        alias = a;
+        e->n_src_files++;
+        /* the file stays readable once external access is off */
+        char *dir = clove_xstrdup(path);
+        char *slash = strrchr(dir, '/');
+        if (slash) slash[slash == dir ? 1 : 0] = '\0';
+        char *entry = clove_xasprintf("%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/");
+        char *lit = clove__quote_literal(entry);
+        if (allowed->len) clove_buf_puts(allowed, ", ");
+        clove_buf_puts(allowed, lit);
+        free(lit);
+        free(entry);
+        free(dir);
+    }
+    d->source_sql = clove_duckdb_file_table(e->admin, d->cfg->name, d->cfg->from, path, alias,
+                                            &err);
+    if (!d->source_sql) d->source_error = clove_xstrdup(err.message);
+    free(path);
+}
+
 static void build_source(dataset_t *d, clove_buf_t *allowed)
 {
     const char *from = d->cfg->from;
@@ -304,6 +360,7 @@ static void build_source(dataset_t *d, clove_buf_t *allowed)
     else if (!strncmp(from, "file:", 5)) build_file_source(d, from + 5, allowed);
     else if (clove_source_claims(from)) build_remote_source(d, allowed);
     else if (!strncmp(from, "postgres:", 9)) build_pg_source(d);
+    else if (!strncmp(from, "duckdb:", 7)) build_duckdb_source(d, allowed);
     else {
         const char *colon = strchr(from, ':');
         int n = colon ? (int)(colon - from) : (int)strlen(from);
@@ -999,7 +1056,8 @@ static clove_pushdown_target_t *pg_target(dataset_t *d, duckdb_connection conn)
     clove_pushdown_spec_t spec = {.dialect = CLOVE_PUSHDOWN_POSTGRES, .name = d->cfg->name,
                                   .view_sql = view, .scan_fn = CLOVE_PG_SCAN_FN,
                                   .filter_param = "where_sql", .limit_param = "row_limit",
-                                  .cols = cols, .ncols = n};
+                                  .cols = cols, .ncols = n,
+                                  .remote_table = clove_pg_source_remote_table(d->pg)};
     clove_err_t err;
     clove_pushdown_target_t *t = clove_pushdown_target_create(conn, &spec, &err);
     if (!t) clove_warn(COMP, "dataset %s: filters will not be pushed to PostgreSQL: %s",
@@ -1394,6 +1452,11 @@ void clove__datasets_dispose(clove_engine_t *e)
         free(e->attached[i].alias);
     }
     free(e->attached);
+    for (size_t i = 0; i < e->n_src_files; i++) {
+        free(e->src_files[i].path);
+        free(e->src_files[i].alias);
+    }
+    free(e->src_files);
     for (size_t i = 0; i < e->n_sqlite_stores; i++) {
         clove_sqlite_accel_close(e->sqlite_stores[i].a);
         free(e->sqlite_stores[i].path);

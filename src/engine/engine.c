@@ -673,6 +673,47 @@ done:
 }
 
 /* Finds or builds the cache entry for sql on pc. On failure returns NULL with err set. */
+
+/* A query that reads only federated PostgreSQL tables of one database runs there whole when
+ * PostgreSQL gives the same answer (pushdown.c decides): the text to prepare instead, or
+ * NULL. */
+static char *whole_pg_query(pooled_conn_t *pc, const char *sql,
+                            clove_pushdown_target_t *const *pts, dataset_t *const *pds, size_t n)
+{
+    char *remote = NULL, *exec = NULL;
+    clove_pushdown_out_t *outs = NULL;
+    size_t nouts = 0;
+    clove_err_t err;
+    if (clove_pushdown_whole(pc->conn, sql, pts, n, &remote, &outs, &nouts, &err) != 0) {
+        clove_debug(COMP, "whole-query pushdown skipped: %s", err.message);
+        return NULL;
+    }
+    if (!remote) return NULL;
+    clove_pg_out_t *po = clove_xcalloc(nouts ? nouts : 1, sizeof *po);
+    bool ok = true;
+    for (size_t i = 0; i < nouts; i++) {
+        po[i].name = outs[i].name;
+        po[i].col = outs[i].col;
+        po[i].type = outs[i].type;
+        po[i].width = outs[i].width;
+        po[i].scale = outs[i].scale;
+        if (!outs[i].target) continue;
+        for (size_t k = 0; k < n && !po[i].source; k++)
+            if (pts[k] == outs[i].target) po[i].source = pds[k]->pg;
+        ok &= po[i].source != NULL;
+    }
+    if (ok) {
+        char *expr = clove_pg_query_expr(pds[0]->pg, remote, po, nouts);
+        exec = clove_xasprintf("SELECT * FROM %s", expr);
+        free(expr);
+        clove_debug(COMP, "query runs whole in PostgreSQL: %s", remote);
+    }
+    free(po);
+    clove_pushdown_outs_free(outs, nouts);
+    free(remote);
+    return exec;
+}
+
 static stmt_entry_t *prepare_cached(clove_engine_t *e, pooled_conn_t *pc, const char *sql,
                                     clove_err_t *err)
 {
@@ -726,25 +767,44 @@ static stmt_entry_t *prepare_cached(clove_engine_t *e, pooled_conn_t *pc, const 
     /* filters and LIMIT for SQLite accelerations and federated PostgreSQL tables named in
      * the query go into their scans; the sandbox has checked the user's own SQL above */
     clove_pushdown_target_t *pts[16];
+    dataset_t *pds[16];
     size_t np = 0;
     bool reads_views = false;
+    bool all_pg = sb.n_tables > 0 && sb.n_tables <= 16;
     for (size_t i = 0; i < sb.n_tables && np < 16; i++) {
         dataset_t *d = clove__dataset_find(e, sb.tables[i]);
         if (!d) {
             reads_views = true;
+            all_pg = false;
             continue;
         }
         pthread_mutex_lock(&d->lock);
         /* SQLite accelerations and federated PostgreSQL tables */
-        if (d->loaded && d->pushdown) pts[np++] = clove_pushdown_target_ref(d->pushdown);
+        bool have = d->loaded && d->pushdown;
+        if (have) {
+            pds[np] = d;
+            pts[np++] = clove_pushdown_target_ref(d->pushdown);
+        }
         /* remote sources read through their federated view: partition pruning */
         bool fed = (!d->accelerated && d->loaded) || (d->serves_source && !d->loaded);
-        if (d->remote && fed && d->remote_pushdown && np < 16)
+        if (d->remote && fed && d->remote_pushdown && np < 16) {
+            pds[np] = d;
             pts[np++] = clove_pushdown_target_ref(d->remote_pushdown);
+            have = false; /* never part of a whole PostgreSQL query */
+        }
         pthread_mutex_unlock(&d->lock);
+        if (!have) {
+            all_pg = false;
+            continue;
+        }
+        if (!d->pg || d->accelerated ||
+            clove_pushdown_target_dialect(pts[np - 1]) != CLOVE_PUSHDOWN_POSTGRES ||
+            !pds[0]->pg || !clove_pg_source_same_server(pds[0]->pg, d->pg))
+            all_pg = false;
     }
     char *exec_sql = NULL;
-    if (np) {
+    if (np && all_pg && np == sb.n_tables) exec_sql = whole_pg_query(pc, sql, pts, pds, np);
+    if (np && !exec_sql) {
         clove_err_t perr;
         if (clove_pushdown_rewrite(pc->conn, sql, pts, np, &exec_sql, &perr) != 0)
             clove_debug(COMP, "filter pushdown skipped: %s", perr.message);

@@ -184,6 +184,8 @@ struct clove_engine {
         char *alias;
     } *attached;
     size_t n_attached;
+    struct attached_file *src_files; /* duckdb: sources, attached read-only, one per file */
+    size_t n_src_files;
 
     atomic_int active_queries;
     atomic_bool shutting_down;

@@ -102,6 +102,7 @@ struct clove_pushdown_target {
     json_t *view_node;  /* SELECT_NODE of the view query, without query_location */
     char *filter_param;
     char *limit_param;  /* NULL: none */
+    char *remote_table; /* NULL: no whole-query pushdown */
     tcol_t *cols;
     size_t ncols;
 };
@@ -318,6 +319,8 @@ clove_pushdown_target_t *clove_pushdown_target_create(duckdb_connection conn,
     t->view_node = node;
     t->filter_param = clove_xstrdup(spec->filter_param);
     t->limit_param = spec->limit_param ? clove_xstrdup(spec->limit_param) : NULL;
+    t->remote_table = spec->remote_table && spec->dialect == CLOVE_PUSHDOWN_POSTGRES
+                          ? clove_xstrdup(spec->remote_table) : NULL;
     t->ncols = spec->ncols;
     t->cols = clove_xcalloc(spec->ncols ? spec->ncols : 1, sizeof *t->cols);
     for (size_t i = 0; i < spec->ncols; i++) {
@@ -432,6 +435,7 @@ void clove_pushdown_target_unref(clove_pushdown_target_t *t)
     json_decref(t->view_node);
     free(t->filter_param);
     free(t->limit_param);
+    free(t->remote_table);
     free(t->name);
     free(t);
 }
@@ -439,6 +443,11 @@ void clove_pushdown_target_unref(clove_pushdown_target_t *t)
 const char *clove_pushdown_target_name(const clove_pushdown_target_t *t)
 {
     return t ? t->name : NULL;
+}
+
+clove_pushdown_dialect_t clove_pushdown_target_dialect(const clove_pushdown_target_t *t)
+{
+    return t->dialect;
 }
 
 /* ---- FROM bindings ------------------------------------------------------------------------- */
@@ -659,14 +668,19 @@ static bool op_holds(op_t o, int cmp)
     }
 }
 
-typedef enum { LIT_INT, LIT_DEC, LIT_DBL, LIT_STR, LIT_BOOL, LIT_TYPED } lit_kind_t;
+typedef enum { LIT_INT, LIT_DEC, LIT_DBL, LIT_STR, LIT_BOOL, LIT_TYPED, LIT_PARAM } lit_kind_t;
+
+/* A parameter in a PostgreSQL condition: the condition text holds PARAM_MARK identifier
+ * PARAM_MARK, and the scan's where_sql becomes a DuckDB expression that prints the bound
+ * value as an integer literal (see param_filter). */
+#define PARAM_MARK '\x01'
 
 typedef struct {
     lit_kind_t k;
     int64_t i;          /* INT, BOOL (0/1), DEC (unscaled) */
     int width, scale;   /* INT, DEC: the literal's DECIMAL width and scale as DuckDB types it */
     double d;           /* DBL */
-    const char *s;      /* STR, TYPED: the text (borrowed, no NUL inside) */
+    const char *s;      /* STR, TYPED: the text (borrowed, no NUL inside); PARAM: identifier */
     const char *tid;    /* TYPED: the DuckDB type it is cast to (DATE, TIME, UUID, ...) */
 } lit_t;
 
@@ -714,6 +728,14 @@ static bool parse_lit(json_t *e, lit_t *l)
             }
         }
         return false;
+    }
+    if (!strcmp(cls, "PARAMETER")) {
+        const char *id = str_field(e, "identifier");
+        size_t n = strlen(id);
+        if (n == 0 || n > 32 || strspn(id, "0123456789") != n) return false;
+        l->k = LIT_PARAM;
+        l->s = id;
+        return true;
     }
     if (strcmp(cls, "CONSTANT") != 0) return false;
     json_t *val = json_object_get(e, "value");
@@ -1118,6 +1140,12 @@ static bool put_compare_pg(tr_t *t, clove_buf_t *b, const tcol_t *c, op_t o, con
 {
     switch (c->kind) {
     case CLOVE_PUSHDOWN_COL_INT:
+        if (l->k == LIT_PARAM) {
+            /* the value is bound later: written by the scan's where_sql expression */
+            put_ident(b, c->src);
+            clove_buf_printf(b, " %s %c%s%c", op_sql[o], PARAM_MARK, l->s, PARAM_MARK);
+            return true;
+        }
         return put_int_compare(b, CLOVE_PUSHDOWN_POSTGRES, c->src, o, l);
     case CLOVE_PUSHDOWN_COL_DECIMAL:
         if ((l->k != LIT_INT && l->k != LIT_DEC) || !decimal_exact(c, l)) return false;
@@ -1838,6 +1866,70 @@ static char *binding_filter(ctx_t *c, binding_t *b)
     return clove_xstrdup(b->cond.data);
 }
 
+/* A condition holding parameters as the DuckDB expression that builds its text when the
+ * parameters are bound:
+ *   CASE WHEN TRY_CAST($n AS BIGINT) IS NULL OR ... THEN 'true'
+ *        ELSE 'text' || CAST(TRY_CAST($n AS BIGINT) AS VARCHAR) || 'text' ... END
+ * An integer prints as digits only, so nothing of the value can change the condition's
+ * structure. The value is the one DuckDB compares when the parameter is typed as the column;
+ * a value that is not an integer (NULL, 2.5 as DOUBLE, out of range) matches no row of an
+ * integer column, or is the rounded one DuckDB compares, so the pushed condition keeps every
+ * row the query keeps; one that cannot be cast sends no condition at all. Returns the
+ * expression's tree (new reference) named `alias`, or NULL. */
+static json_t *param_filter(ctx_t *c, const char *filter, const char *alias)
+{
+    clove_buf_t q, guard;
+    clove_buf_init(&q);
+    clove_buf_init(&guard);
+    const char *p = filter;
+    bool first = true;
+    while (*p) {
+        const char *m = strchr(p, PARAM_MARK);
+        size_t n = m ? (size_t)(m - p) : strlen(p);
+        if (n) {
+            char *part = clove_xstrndup(p, n);
+            if (!first) clove_buf_puts(&q, " || ");
+            put_string(&q, part);
+            free(part);
+            first = false;
+        }
+        if (!m) break;
+        const char *end = strchr(m + 1, PARAM_MARK);
+        if (!end) {
+            clove_buf_dispose(&q);
+            clove_buf_dispose(&guard);
+            return NULL;
+        }
+        int idl = (int)(end - m - 1);
+        if (!first) clove_buf_puts(&q, " || ");
+        clove_buf_printf(&q, "CAST(TRY_CAST($%.*s AS BIGINT) AS VARCHAR)", idl, m + 1);
+        clove_buf_printf(&guard, "%sTRY_CAST($%.*s AS BIGINT) IS NULL", guard.len ? " OR " : "",
+                         idl, m + 1);
+        first = false;
+        p = end + 1;
+    }
+    char *sql = clove_xasprintf("SELECT CASE WHEN %s THEN 'true' ELSE %s END",
+                                guard.data ? guard.data : "false", q.data ? q.data : "''");
+    json_t *root = NULL, *e = NULL;
+    clove_err_t err;
+    if (!q.failed && !guard.failed && parse_sql(c->conn, sql, &root, &err) == 0 && root) {
+        e = json_array_get(json_object_get(json_object_get(json_array_get(
+                                               json_object_get(root, "statements"), 0),
+                                           "node"),
+                           "select_list"),
+                           0);
+        if (e) {
+            json_incref(e);
+            json_object_set_new(e, "alias", json_string(alias));
+        }
+    }
+    free(sql);
+    json_decref(root);
+    clove_buf_dispose(&q);
+    clove_buf_dispose(&guard);
+    return e;
+}
+
 /* Replaces b's BASE_TABLE node, in place, by a SUBQUERY of the target's view query. */
 static void replace_ref(ctx_t *c, binding_t *b, const char *filter, int64_t limit)
 {
@@ -1845,9 +1937,18 @@ static void replace_ref(ctx_t *c, binding_t *b, const char *filter, int64_t limi
     json_t *args = json_object_get(json_object_get(json_object_get(node, "from_table"),
                                                    "function"),
                                    "children");
-    if (filter)
+    if (filter && strchr(filter, PARAM_MARK)) {
+        json_t *e = param_filter(c, filter, b->t->filter_param);
+        if (!e) {
+            json_decref(node);
+            c->bail = true;
+            return;
+        }
+        json_array_append_new(args, e);
+    } else if (filter) {
         json_array_append_new(args, constant(b->t->filter_param, json_string("VARCHAR"),
                                              json_string(filter)));
+    }
     if (limit >= 0 && b->t->limit_param)
         /* typed as DuckDB's parser types the literal, so the text reads back the same */
         json_array_append_new(args, constant(b->t->limit_param,
@@ -1997,6 +2098,823 @@ done:
     free(text);
     free(json);
     json_decref(check);
+    json_decref(root);
+    return rc;
+}
+
+/* ---- whole-query pushdown (PostgreSQL) ----------------------------------------------------- */
+
+/* A query over tables of one PostgreSQL database, translated construct by construct; any
+ * construct without an exact PostgreSQL equivalent makes the translation fail (w->fail) and
+ * the caller falls back to per-table scans. Values carry a kind (the column kinds of
+ * pushdown.h; aggregates get the kind of their result) so comparisons only pair what compares
+ * the same in both engines. */
+
+typedef struct {
+    ctx_t *c;
+    bindings_t *bs;
+    tr_t tr;            /* for the literal writers */
+    bool agg_ok;        /* aggregates may appear (select list, HAVING, ORDER BY) */
+    bool fail;
+} wq_t;
+
+typedef struct {
+    char *sql;
+    clove_pushdown_col_kind_t kind;
+    int width, scale;   /* DECIMAL */
+    int slot, col;      /* a bare column: its binding and column, else -1 */
+} wq_val_t;
+
+static bool wq_comparable(clove_pushdown_col_kind_t k)
+{
+    switch (k) {
+    case CLOVE_PUSHDOWN_COL_BOOL:
+    case CLOVE_PUSHDOWN_COL_INT:
+    case CLOVE_PUSHDOWN_COL_FLOAT:
+    case CLOVE_PUSHDOWN_COL_DOUBLE:
+    case CLOVE_PUSHDOWN_COL_TEXT:
+    case CLOVE_PUSHDOWN_COL_DECIMAL:
+    case CLOVE_PUSHDOWN_COL_DATE:
+    case CLOVE_PUSHDOWN_COL_TIME:
+    case CLOVE_PUSHDOWN_COL_TIMESTAMP:
+    case CLOVE_PUSHDOWN_COL_TIMESTAMPTZ:
+    case CLOVE_PUSHDOWN_COL_UUID:
+    case CLOVE_PUSHDOWN_COL_ENUM: return true;
+    default: return false;
+    }
+}
+
+static void wq_put_binding(clove_buf_t *b, const binding_t *bd)
+{
+    put_ident(b, bd->name);
+}
+
+/* A column as a value: "binding"."col" (text COLLATE "C", enums as their label). */
+static bool wq_column(wq_t *w, json_t *e, wq_val_t *v, bool any_kind)
+{
+    int col, slot = resolve(w->bs, e, &col);
+    if (slot < 0) return false;
+    const tcol_t *tc = &w->bs->v[slot].t->cols[col];
+    if (tc->kind == CLOVE_PUSHDOWN_COL_NONE || (!any_kind && !wq_comparable(tc->kind)))
+        return false;
+    clove_buf_t b;
+    clove_buf_init(&b);
+    if (tc->kind == CLOVE_PUSHDOWN_COL_ENUM) clove_buf_putc(&b, '(');
+    wq_put_binding(&b, &w->bs->v[slot]);
+    clove_buf_putc(&b, '.');
+    put_ident(&b, tc->src);
+    if (tc->kind == CLOVE_PUSHDOWN_COL_TEXT) clove_buf_puts(&b, " COLLATE \"C\"");
+    else if (tc->kind == CLOVE_PUSHDOWN_COL_ENUM) clove_buf_puts(&b, ")::text");
+    if (b.failed) {
+        clove_buf_dispose(&b);
+        return false;
+    }
+    v->sql = clove_buf_steal(&b);
+    v->kind = tc->kind;
+    v->width = tc->width;
+    v->scale = tc->scale;
+    v->slot = slot;
+    v->col = col;
+    return true;
+}
+
+static bool wq_plain_function(json_t *e)
+{
+    json_t *orders = json_object_get(json_object_get(e, "order_bys"), "orders");
+    return !*str_field(e, "catalog") && !*str_field(e, "schema") &&
+           json_is_null(json_object_get(e, "filter")) && json_array_size(orders) == 0 &&
+           !json_is_true(json_object_get(e, "export_state"));
+}
+
+/* An aggregate as a value. */
+static bool wq_aggregate(wq_t *w, json_t *e, wq_val_t *v)
+{
+    if (!w->agg_ok || !wq_plain_function(e)) return false;
+    const char *fn = str_field(e, "function_name");
+    json_t *kids = json_object_get(e, "children");
+    bool distinct = json_is_true(json_object_get(e, "distinct"));
+    if (!strcmp(fn, "count_star")) {
+        if (json_array_size(kids) != 0 || distinct) return false;
+        v->sql = clove_xstrdup("count(*)");
+        v->kind = CLOVE_PUSHDOWN_COL_INT;
+        v->slot = v->col = -1;
+        return true;
+    }
+    if (json_array_size(kids) != 1) return false;
+    wq_val_t a = {0};
+    /* aggregates do not nest */
+    w->agg_ok = false;
+    bool ok = wq_column(w, json_array_get(kids, 0), &a, !strcmp(fn, "count") && !distinct);
+    w->agg_ok = true;
+    if (!ok) return false;
+    clove_buf_t b;
+    clove_buf_init(&b);
+    v->slot = v->col = -1;
+    if (!strcmp(fn, "count")) {
+        if (distinct && (a.kind == CLOVE_PUSHDOWN_COL_FLOAT || a.kind == CLOVE_PUSHDOWN_COL_DOUBLE))
+            goto no; /* -0 and 0 are one value to both, but which one counts is not fixed */
+        clove_buf_printf(&b, "count(%s%s)", distinct ? "DISTINCT " : "", a.sql);
+        v->kind = CLOVE_PUSHDOWN_COL_INT;
+    } else if (!strcmp(fn, "sum") && !distinct &&
+               (a.kind == CLOVE_PUSHDOWN_COL_INT || a.kind == CLOVE_PUSHDOWN_COL_DECIMAL)) {
+        clove_buf_printf(&b, "sum(%s)", a.sql);
+        v->kind = a.kind;
+        v->width = 38;
+        v->scale = a.scale;
+    } else if ((!strcmp(fn, "min") || !strcmp(fn, "max")) && !distinct &&
+               a.kind != CLOVE_PUSHDOWN_COL_BOOL && a.kind != CLOVE_PUSHDOWN_COL_FLOAT &&
+               a.kind != CLOVE_PUSHDOWN_COL_DOUBLE && a.kind != CLOVE_PUSHDOWN_COL_UUID &&
+               a.kind != CLOVE_PUSHDOWN_COL_ENUM) {
+        clove_buf_printf(&b, "%s(%s)", fn, a.sql);
+        v->kind = a.kind;
+        v->width = a.width;
+        v->scale = a.scale;
+    } else {
+        goto no;
+    }
+    free(a.sql);
+    if (b.failed) {
+        clove_buf_dispose(&b);
+        return false;
+    }
+    v->sql = clove_buf_steal(&b);
+    return true;
+no:
+    free(a.sql);
+    clove_buf_dispose(&b);
+    return false;
+}
+
+/* A column or an aggregate. */
+static bool wq_operand(wq_t *w, json_t *e, wq_val_t *v)
+{
+    memset(v, 0, sizeof *v);
+    v->slot = v->col = -1;
+    const char *cls = str_field(e, "class");
+    if (!strcmp(cls, "COLUMN_REF")) return wq_column(w, e, v, false);
+    if (!strcmp(cls, "FUNCTION")) return wq_aggregate(w, e, v);
+    return false;
+}
+
+/* Writes literal e as a value compared with v, exactly, or returns false. */
+static bool wq_literal_for(wq_t *w, const wq_val_t *v, json_t *e, clove_buf_t *b)
+{
+    lit_t l;
+    if (!parse_lit(e, &l)) return false;
+    switch (v->kind) {
+    case CLOVE_PUSHDOWN_COL_INT:
+        if (l.k == LIT_INT) clove_buf_printf(b, "%" PRId64, l.i);
+        else if (l.k == LIT_DEC) put_decimal(b, l.i, l.scale);
+        else return false;
+        return true;
+    case CLOVE_PUSHDOWN_COL_DECIMAL: {
+        tcol_t tc = {.kind = v->kind, .width = v->width, .scale = v->scale};
+        if ((l.k != LIT_INT && l.k != LIT_DEC) || !decimal_exact(&tc, &l)) return false;
+        put_decimal(b, l.i, l.k == LIT_DEC ? l.scale : 0);
+        return true;
+    }
+    case CLOVE_PUSHDOWN_COL_FLOAT:
+    case CLOVE_PUSHDOWN_COL_DOUBLE: {
+        bool f4 = v->kind == CLOVE_PUSHDOWN_COL_FLOAT;
+        int64_t lim = f4 ? (INT64_C(1) << 24) : (INT64_C(1) << 53);
+        if (l.k != LIT_INT || l.i > lim || l.i < -lim) return false;
+        clove_buf_printf(b, "%" PRId64 "::%s", l.i, f4 ? "float4" : "float8");
+        return true;
+    }
+    default: {
+        tcol_t tc = {.kind = v->kind};
+        return put_pg_value(&w->tr, b, &tc, &l);
+    }
+    }
+}
+
+static bool wq_same_kind(const wq_val_t *a, const wq_val_t *b)
+{
+    bool ad = a->kind == CLOVE_PUSHDOWN_COL_DECIMAL || a->kind == CLOVE_PUSHDOWN_COL_INT;
+    bool bd = b->kind == CLOVE_PUSHDOWN_COL_DECIMAL || b->kind == CLOVE_PUSHDOWN_COL_INT;
+    if (ad && bd) {
+        /* integers and decimals compare exactly while the common DECIMAL fits 38 digits */
+        if (a->kind == CLOVE_PUSHDOWN_COL_INT && b->kind == CLOVE_PUSHDOWN_COL_INT) return true;
+        tcol_t x = {.width = a->kind == CLOVE_PUSHDOWN_COL_INT ? 19 : a->width,
+                    .scale = a->kind == CLOVE_PUSHDOWN_COL_INT ? 0 : a->scale};
+        lit_t y = {.width = b->kind == CLOVE_PUSHDOWN_COL_INT ? 19 : b->width,
+                   .scale = b->kind == CLOVE_PUSHDOWN_COL_INT ? 0 : b->scale};
+        return decimal_exact(&x, &y);
+    }
+    return a->kind == b->kind;
+}
+
+static char *wq_bool(wq_t *w, json_t *e, int depth);
+
+static char *wq_comparison(wq_t *w, json_t *e, int depth)
+{
+    (void)depth;
+    const char *type = str_field(e, "type");
+    op_t o = OP_EQ;
+    bool distinct = !strcmp(type, "COMPARE_DISTINCT_FROM"),
+         not_distinct = !strcmp(type, "COMPARE_NOT_DISTINCT_FROM");
+    if (!distinct && !not_distinct && !op_parse(type, &o)) return NULL;
+    json_t *l = json_object_get(e, "left"), *r = json_object_get(e, "right");
+    wq_val_t a = {0}, b = {0};
+    clove_buf_t out;
+    clove_buf_init(&out);
+    const char *opsql = distinct ? "IS DISTINCT FROM"
+                        : not_distinct ? "IS NOT DISTINCT FROM" : op_sql[o];
+    bool ok = false;
+    if (wq_operand(w, l, &a)) {
+        if (wq_operand(w, r, &b)) {
+            ok = wq_same_kind(&a, &b);
+            if (ok) clove_buf_printf(&out, "%s %s %s", a.sql, opsql, b.sql);
+        } else {
+            clove_buf_printf(&out, "%s %s ", a.sql, opsql);
+            ok = wq_literal_for(w, &a, r, &out);
+        }
+    } else if (wq_operand(w, r, &b)) {
+        clove_buf_t lit;
+        clove_buf_init(&lit);
+        ok = wq_literal_for(w, &b, l, &lit) && !lit.failed;
+        if (ok) clove_buf_printf(&out, "%s %s %s", lit.data, opsql, b.sql);
+        clove_buf_dispose(&lit);
+    }
+    /* uuids and enums compare by equality only (their order differs) */
+    clove_pushdown_col_kind_t k = a.sql ? a.kind : b.kind;
+    if (ok && (k == CLOVE_PUSHDOWN_COL_UUID || k == CLOVE_PUSHDOWN_COL_ENUM) && !distinct &&
+        !not_distinct && o != OP_EQ && o != OP_NE)
+        ok = false;
+    free(a.sql);
+    free(b.sql);
+    if (!ok || out.failed) {
+        clove_buf_dispose(&out);
+        return NULL;
+    }
+    return clove_buf_steal(&out);
+}
+
+static char *wq_bool(wq_t *w, json_t *e, int depth)
+{
+    if (depth > 200 || !json_is_object(e)) return NULL;
+    const char *cls = str_field(e, "class");
+    const char *type = str_field(e, "type");
+    json_t *kids = json_object_get(e, "children");
+    clove_buf_t b;
+    clove_buf_init(&b);
+    if (!strcmp(cls, "CONJUNCTION")) {
+        bool is_and = !strcmp(type, "CONJUNCTION_AND");
+        if (!is_and && strcmp(type, "CONJUNCTION_OR") != 0) goto no;
+        for (size_t i = 0; i < json_array_size(kids); i++) {
+            char *k = wq_bool(w, json_array_get(kids, i), depth + 1);
+            if (!k) goto no;
+            clove_buf_printf(&b, "%s(%s)", i ? (is_and ? " AND " : " OR ") : "", k);
+            free(k);
+        }
+    } else if (!strcmp(cls, "COMPARISON")) {
+        char *k = wq_comparison(w, e, depth);
+        if (!k) goto no;
+        clove_buf_puts(&b, k);
+        free(k);
+    } else if (!strcmp(cls, "OPERATOR")) {
+        if (!strcmp(type, "OPERATOR_NOT") && json_array_size(kids) == 1) {
+            char *k = wq_bool(w, json_array_get(kids, 0), depth + 1);
+            if (!k) goto no;
+            clove_buf_printf(&b, "NOT (%s)", k);
+            free(k);
+        } else if ((!strcmp(type, "OPERATOR_IS_NULL") || !strcmp(type, "OPERATOR_IS_NOT_NULL")) &&
+                   json_array_size(kids) == 1) {
+            wq_val_t v;
+            json_t *x = json_array_get(kids, 0);
+            memset(&v, 0, sizeof v);
+            if (!(!strcmp(str_field(x, "class"), "COLUMN_REF") ? wq_column(w, x, &v, true)
+                                                                : wq_operand(w, x, &v)))
+                goto no;
+            clove_buf_printf(&b, "%s %s", v.sql, !strcmp(type, "OPERATOR_IS_NULL")
+                                                      ? "IS NULL" : "IS NOT NULL");
+            free(v.sql);
+        } else if ((!strcmp(type, "COMPARE_IN") || !strcmp(type, "COMPARE_NOT_IN")) &&
+                   json_array_size(kids) >= 2) {
+            wq_val_t v;
+            if (!wq_operand(w, json_array_get(kids, 0), &v)) goto no;
+            clove_buf_printf(&b, "%s %s (", v.sql,
+                             !strcmp(type, "COMPARE_IN") ? "IN" : "NOT IN");
+            bool ok = true;
+            for (size_t i = 1; ok && i < json_array_size(kids); i++) {
+                if (i > 1) clove_buf_puts(&b, ", ");
+                ok = wq_literal_for(w, &v, json_array_get(kids, i), &b);
+            }
+            free(v.sql);
+            if (!ok) goto no;
+            clove_buf_putc(&b, ')');
+        } else {
+            goto no;
+        }
+    } else if (!strcmp(cls, "BETWEEN")) {
+        wq_val_t v;
+        if (!wq_operand(w, json_object_get(e, "input"), &v)) goto no;
+        bool ok = v.kind != CLOVE_PUSHDOWN_COL_UUID && v.kind != CLOVE_PUSHDOWN_COL_ENUM;
+        if (ok) {
+            clove_buf_printf(&b, "(%s >= ", v.sql);
+            ok = wq_literal_for(w, &v, json_object_get(e, "lower"), &b);
+        }
+        if (ok) {
+            clove_buf_printf(&b, " AND %s <= ", v.sql);
+            ok = wq_literal_for(w, &v, json_object_get(e, "upper"), &b);
+        }
+        free(v.sql);
+        if (!ok) goto no;
+        clove_buf_putc(&b, ')');
+    } else if (!strcmp(cls, "FUNCTION")) {
+        const char *fn = str_field(e, "function_name");
+        bool like = !strcmp(fn, "~~"), not_like = !strcmp(fn, "!~~");
+        lit_t l;
+        wq_val_t v;
+        if ((!like && !not_like) || !wq_plain_function(e) || json_array_size(kids) != 2 ||
+            !parse_lit(json_array_get(kids, 1), &l) || l.k != LIT_STR ||
+            !wq_operand(w, json_array_get(kids, 0), &v))
+            goto no;
+        bool ok = v.kind == CLOVE_PUSHDOWN_COL_TEXT;
+        if (ok) {
+            clove_buf_printf(&b, "%s %s ", v.sql, like ? "LIKE" : "NOT LIKE");
+            put_pg_string(&b, l.s);
+            clove_buf_puts(&b, " ESCAPE ''");
+        }
+        free(v.sql);
+        if (!ok) goto no;
+    } else if (!strcmp(cls, "COLUMN_REF")) {
+        wq_val_t v;
+        if (!wq_column(w, e, &v, false)) goto no;
+        bool ok = v.kind == CLOVE_PUSHDOWN_COL_BOOL;
+        if (ok) clove_buf_puts(&b, v.sql);
+        free(v.sql);
+        if (!ok) goto no;
+    } else {
+        goto no;
+    }
+    if (b.failed) goto no;
+    return clove_buf_steal(&b);
+no:
+    clove_buf_dispose(&b);
+    return NULL;
+}
+
+/* The PostgreSQL type a computed output is cast to, for the local plan's type; NULL when
+ * clove does not decode it. */
+static const char *wq_cast(duckdb_type t)
+{
+    switch (t) {
+    case DUCKDB_TYPE_BOOLEAN: return "bool";
+    case DUCKDB_TYPE_SMALLINT: return "int2";
+    case DUCKDB_TYPE_INTEGER: return "int4";
+    case DUCKDB_TYPE_BIGINT: return "int8";
+    case DUCKDB_TYPE_HUGEINT: return "numeric";
+    case DUCKDB_TYPE_FLOAT: return "float4";
+    case DUCKDB_TYPE_DOUBLE: return "float8";
+    case DUCKDB_TYPE_DECIMAL: return "numeric";
+    case DUCKDB_TYPE_VARCHAR: return "text";
+    case DUCKDB_TYPE_DATE: return "date";
+    case DUCKDB_TYPE_TIME: return "time";
+    case DUCKDB_TYPE_TIMESTAMP: return "timestamp";
+    case DUCKDB_TYPE_TIMESTAMP_TZ: return "timestamptz";
+    case DUCKDB_TYPE_UUID: return "uuid";
+    default: return NULL;
+    }
+}
+
+typedef struct {
+    char *sql;          /* the select item (cast, aliased) */
+    char *expr;         /* its expression, for ORDER BY / GROUP BY by position or alias */
+    clove_pushdown_col_kind_t kind;
+    const char *alias;  /* borrowed */
+} wq_item_t;
+
+/* A select item: a bare column passes through (decoded as the scan decodes it); anything else
+ * is computed and cast to the local plan's type. */
+static bool wq_select_item(wq_t *w, json_t *e, duckdb_prepared_statement local, size_t pos,
+                           clove_pushdown_out_t *out, wq_item_t *item)
+{
+    char *expr = NULL;
+    clove_pushdown_col_kind_t kind = CLOVE_PUSHDOWN_COL_NONE;
+    wq_val_t v;
+    memset(&v, 0, sizeof v);
+    const char *cls = str_field(e, "class");
+    if (!strcmp(cls, "COLUMN_REF") && wq_column(w, e, &v, true)) {
+        out->target = w->bs->v[v.slot].t;
+        out->col = (size_t)v.col;
+        expr = v.sql;
+        kind = v.kind;
+    } else if (wq_operand(w, e, &v)) {
+        expr = v.sql;
+        kind = v.kind;
+    } else if (!strcmp(cls, "CONSTANT") || !strcmp(cls, "CAST")) {
+        lit_t l;
+        if (!parse_lit(e, &l)) return false;
+        clove_buf_t b;
+        clove_buf_init(&b);
+        switch (l.k) {
+        case LIT_INT: clove_buf_printf(&b, "%" PRId64, l.i); break;
+        case LIT_DEC: put_decimal(&b, l.i, l.scale); break;
+        case LIT_STR: put_pg_string(&b, l.s); break;
+        case LIT_BOOL: clove_buf_puts(&b, l.i ? "true" : "false"); break;
+        default: {
+            /* a typed literal: as DuckDB evaluates it */
+            static const struct {
+                const char *tid;
+                clove_pushdown_col_kind_t k;
+            } typed[] = {{"DATE", CLOVE_PUSHDOWN_COL_DATE}, {"TIME", CLOVE_PUSHDOWN_COL_TIME},
+                         {"TIMESTAMP", CLOVE_PUSHDOWN_COL_TIMESTAMP},
+                         {"TIMESTAMP WITH TIME ZONE", CLOVE_PUSHDOWN_COL_TIMESTAMPTZ},
+                         {"UUID", CLOVE_PUSHDOWN_COL_UUID}};
+            bool ok = false;
+            for (size_t i = 0; l.k == LIT_TYPED && i < sizeof typed / sizeof typed[0]; i++) {
+                if (strcmp(l.tid, typed[i].tid) != 0) continue;
+                tcol_t tc = {.kind = typed[i].k};
+                ok = put_pg_value(&w->tr, &b, &tc, &l);
+            }
+            if (!ok) {
+                clove_buf_dispose(&b);
+                return false;
+            }
+        }
+        }
+        if (b.failed) {
+            clove_buf_dispose(&b);
+            return false;
+        }
+        expr = clove_buf_steal(&b);
+    } else {
+        expr = wq_bool(w, e, 0);
+        if (!expr) return false;
+        kind = CLOVE_PUSHDOWN_COL_BOOL;
+    }
+    char *cn = (char *)duckdb_prepared_statement_column_name(local, (idx_t)pos);
+    out->name = clove_xstrdup(cn ? cn : "");
+    duckdb_free(cn);
+    clove_buf_t b;
+    clove_buf_init(&b);
+    if (out->target) {
+        clove_buf_printf(&b, "%s AS \"c%zu\"", expr, pos + 1);
+    } else {
+        duckdb_logical_type lt = duckdb_prepared_statement_column_logical_type(local, (idx_t)pos);
+        out->type = duckdb_get_type_id(lt);
+        if (out->type == DUCKDB_TYPE_DECIMAL) {
+            out->width = duckdb_decimal_width(lt);
+            out->scale = duckdb_decimal_scale(lt);
+        }
+        char *alias = duckdb_logical_type_get_alias(lt);
+        const char *cast = alias ? NULL : wq_cast(out->type);
+        duckdb_free(alias);
+        duckdb_destroy_logical_type(&lt);
+        if (!cast) {
+            free(expr);
+            clove_buf_dispose(&b);
+            return false;
+        }
+        clove_buf_printf(&b, "(%s)::%s AS \"c%zu\"", expr, cast, pos + 1);
+    }
+    if (b.failed) {
+        free(expr);
+        clove_buf_dispose(&b);
+        return false;
+    }
+    item->sql = clove_buf_steal(&b);
+    item->expr = expr;
+    item->kind = kind;
+    item->alias = str_field(e, "alias");
+    return true;
+}
+
+/* The FROM clause: each target as its remote table under the binding's name. */
+static bool wq_from(wq_t *w, json_t *ref, clove_buf_t *b, int depth)
+{
+    if (depth > 64) return false;
+    const char *type = str_field(ref, "type");
+    if (!strcmp(type, "BASE_TABLE")) {
+        for (size_t i = 0; i < w->bs->n; i++) {
+            binding_t *bd = &w->bs->v[i];
+            if (bd->ref != ref) continue;
+            if (!bd->t || !bd->t->remote_table || bd->t->dialect != CLOVE_PUSHDOWN_POSTGRES ||
+                json_array_size(bd->col_alias) != 0)
+                return false;
+            clove_buf_printf(b, "%s AS ", bd->t->remote_table);
+            wq_put_binding(b, bd);
+            return true;
+        }
+        return false;
+    }
+    if (strcmp(type, "JOIN") != 0 || json_array_size(json_object_get(ref, "using_columns")))
+        return false;
+    const char *rt = str_field(ref, "ref_type"), *jt = str_field(ref, "join_type");
+    json_t *cond = json_object_get(ref, "condition");
+    const char *kw;
+    if (!strcmp(rt, "CROSS")) kw = "CROSS JOIN";
+    else if (strcmp(rt, "REGULAR") != 0) return false;
+    else if (!strcmp(jt, "INNER")) kw = "JOIN";
+    else if (!strcmp(jt, "LEFT")) kw = "LEFT JOIN";
+    else if (!strcmp(jt, "RIGHT")) kw = "RIGHT JOIN";
+    else if (!strcmp(jt, "OUTER")) kw = "FULL JOIN";
+    else return false;
+    bool on = cond && !json_is_null(cond);
+    if (!strcmp(kw, "CROSS JOIN") ? on : !on) return false;
+    clove_buf_putc(b, '(');
+    if (!wq_from(w, json_object_get(ref, "left"), b, depth + 1)) return false;
+    clove_buf_printf(b, " %s ", kw);
+    if (!wq_from(w, json_object_get(ref, "right"), b, depth + 1)) return false;
+    if (on) {
+        char *c = wq_bool(w, cond, 0);
+        if (!c) return false;
+        clove_buf_printf(b, " ON (%s)", c);
+        free(c);
+    }
+    clove_buf_putc(b, ')');
+    return true;
+}
+
+/* ORDER BY / GROUP BY item given as a position (1-based) or a select alias: its index, else
+ * -1; -2 when it is malformed. */
+static int wq_item_ref(json_t *e, const wq_item_t *items, size_t n, const bindings_t *bs)
+{
+    lit_t l;
+    if (!strcmp(str_field(e, "class"), "CONSTANT")) {
+        if (!parse_lit(e, &l) || l.k != LIT_INT || l.i < 1 || (size_t)l.i > n) return -2;
+        return (int)(l.i - 1);
+    }
+    json_t *names = json_object_get(e, "column_names");
+    if (strcmp(str_field(e, "class"), "COLUMN_REF") != 0 || json_array_size(names) != 1)
+        return -1;
+    const char *nm = json_string_value(json_array_get(names, 0));
+    int found = -1;
+    for (size_t i = 0; nm && i < n; i++) {
+        if (!*items[i].alias || !clove_str_ieq(items[i].alias, nm)) continue;
+        if (found >= 0) return -2;
+        found = (int)i;
+    }
+    if (found >= 0) {
+        int col;
+        if (resolve(bs, e, &col) >= 0) return -2; /* also a column: ambiguous to us */
+    }
+    return found;
+}
+
+void clove_pushdown_outs_free(clove_pushdown_out_t *outs, size_t n)
+{
+    for (size_t i = 0; outs && i < n; i++) free(outs[i].name);
+    free(outs);
+}
+
+int clove_pushdown_whole(duckdb_connection conn, const char *sql,
+                         clove_pushdown_target_t *const *targets, size_t n, char **remote_sql,
+                         clove_pushdown_out_t **outs, size_t *nouts, clove_err_t *err)
+{
+    json_t *root = NULL;
+    duckdb_prepared_statement local = NULL;
+    ctx_t c = {.conn = conn, .targets = targets, .n_targets = n};
+    bindings_t bs = {0};
+    wq_item_t *items = NULL;
+    size_t nitems = 0, cap_items = 0;
+    clove_pushdown_out_t *ov = NULL;
+    size_t nlocal = 0;
+    char *nulls_default = NULL, *order_default = NULL;
+    clove_buf_t q;
+    clove_buf_init(&q);
+    int rc = 0;
+    if (!remote_sql || !outs || !nouts)
+        return clove_err_set(err, CLOVE_EINVAL, "pushdown: no output given");
+    *remote_sql = NULL;
+    *outs = NULL;
+    *nouts = 0;
+    if (!conn || !sql || !n || !targets)
+        return clove_err_set(err, CLOVE_EINVAL, "pushdown: missing arguments");
+    if (!mentions_target(sql, targets, n)) return 0;
+    if ((rc = parse_sql(conn, sql, &root, err)) != 0 || !root) goto done;
+    json_t *stmt = json_array_get(json_object_get(root, "statements"), 0);
+    json_t *node = json_object_get(stmt, "node");
+    json_t *from = json_object_get(node, "from_table");
+    /* plain GROUP BY: one grouping set holding every group expression */
+    json_t *gsets = json_object_get(node, "group_sets");
+    size_t ngroups = json_array_size(json_object_get(node, "group_expressions"));
+    if (json_array_size(gsets) > 1 ||
+        (json_array_size(gsets) == 1 && json_array_size(json_array_get(gsets, 0)) != ngroups) ||
+        (json_array_size(gsets) == 0 && ngroups > 0))
+        goto done;
+    if (!is_type(node, "SELECT_NODE") ||
+        json_array_size(json_object_get(json_object_get(node, "cte_map"), "map")) ||
+        !json_is_null(json_object_get(node, "qualify")) ||
+        !json_is_null(json_object_get(node, "sample")) ||
+        strcmp(str_field(node, "aggregate_handling"), "STANDARD_HANDLING") != 0 ||
+        json_array_size(json_object_get(stmt, "named_param_map")))
+        goto done;
+    collect(&c, from, &bs, 0);
+    if (bs.n == 0) goto done;
+    for (size_t i = 0; i < bs.n; i++)
+        if (!bs.v[i].t || bs.v[i].t->dialect != CLOVE_PUSHDOWN_POSTGRES ||
+            !bs.v[i].t->remote_table)
+            goto done;
+    /* the local plan: output names and types, and DuckDB accepts the query at all */
+    if (duckdb_prepare(conn, sql, &local) == DuckDBError) goto done;
+    {
+        duckdb_result r;
+        if (duckdb_query(conn, "SELECT current_setting('default_null_order'), "
+                               "current_setting('default_order')", &r) == DuckDBSuccess) {
+            char *a = duckdb_value_varchar(&r, 0, 0), *b = duckdb_value_varchar(&r, 1, 0);
+            nulls_default = clove_xstrdup(a ? a : "");
+            order_default = clove_xstrdup(b ? b : "");
+            duckdb_free(a);
+            duckdb_free(b);
+        }
+        duckdb_destroy_result(&r);
+        if (!nulls_default) goto done;
+    }
+
+    wq_t w = {.c = &c, .bs = &bs, .tr = {.c = &c, .bs = &bs, .slot = -1, .exact = true}};
+    nlocal = (size_t)duckdb_prepared_statement_column_count(local);
+    ov = clove_xcalloc(nlocal ? nlocal : 1, sizeof *ov);
+    json_t *list = json_object_get(node, "select_list");
+    w.agg_ok = true;
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        json_t *e = json_array_get(list, i);
+        if (!strcmp(str_field(e, "class"), "STAR")) {
+            /* * or t.*: every column of the bindings in order, as DuckDB expands it */
+            const char *rel = str_field(e, "relation_name");
+            if (!json_is_null(json_object_get(e, "expr")) ||
+                json_is_true(json_object_get(e, "columns")) ||
+                json_array_size(json_object_get(e, "exclude_list")) ||
+                json_array_size(json_object_get(e, "replace_list")) ||
+                json_array_size(json_object_get(e, "rename_list")) ||
+                json_array_size(json_object_get(e, "qualified_exclude_list")))
+                goto done;
+            for (size_t s = 0; s < bs.n; s++) {
+                if (*rel && !clove_str_ieq(rel, bs.v[s].name)) continue;
+                for (size_t k = 0; k < bs.v[s].t->ncols; k++) {
+                    if (nitems >= nlocal) goto done;
+                    json_t *ref = json_pack("{s:s, s:s, s:s, s:[s, s]}", "class", "COLUMN_REF",
+                                            "type", "COLUMN_REF", "alias", "", "column_names",
+                                            bs.v[s].name, bs.v[s].t->cols[k].name);
+                    if (nitems == cap_items) {
+                        cap_items = cap_items ? cap_items * 2 : 8;
+                        items = clove_xrealloc(items, cap_items * sizeof *items);
+                    }
+                    bool ok = ref && wq_select_item(&w, ref, local, nitems, &ov[nitems],
+                                                    &items[nitems]);
+                    json_decref(ref);
+                    if (!ok) goto done;
+                    items[nitems].alias = "";
+                    nitems++;
+                }
+            }
+            continue;
+        }
+        if (nitems >= nlocal) goto done;
+        if (nitems == cap_items) {
+            cap_items = cap_items ? cap_items * 2 : 8;
+            items = clove_xrealloc(items, cap_items * sizeof *items);
+        }
+        if (!wq_select_item(&w, e, local, nitems, &ov[nitems], &items[nitems])) goto done;
+        nitems++;
+    }
+    if (nitems != nlocal) goto done;
+
+    bool distinct = false;
+    json_t *order = NULL, *limit = NULL;
+    json_t *mods = json_object_get(node, "modifiers");
+    for (size_t i = 0; i < json_array_size(mods); i++) {
+        json_t *m = json_array_get(mods, i);
+        if (is_type(m, "DISTINCT_MODIFIER") && !json_array_size(json_object_get(m,
+                                                                   "distinct_on_targets")) &&
+            !distinct && !order && !limit)
+            distinct = true;
+        else if (is_type(m, "ORDER_MODIFIER") && !order && !limit)
+            order = m;
+        else if (is_type(m, "LIMIT_MODIFIER") && !limit)
+            limit = m;
+        else
+            goto done;
+    }
+    for (size_t i = 0; distinct && i < nitems; i++)
+        if (items[i].kind == CLOVE_PUSHDOWN_COL_FLOAT || items[i].kind == CLOVE_PUSHDOWN_COL_DOUBLE)
+            goto done; /* DISTINCT keeps one of -0 and 0: which one is not fixed */
+
+    clove_buf_puts(&q, distinct ? "SELECT DISTINCT " : "SELECT ");
+    for (size_t i = 0; i < nitems; i++) clove_buf_printf(&q, "%s%s", i ? ", " : "", items[i].sql);
+    clove_buf_puts(&q, " FROM ");
+    w.agg_ok = false;
+    if (!wq_from(&w, from, &q, 0)) goto done;
+    json_t *where = json_object_get(node, "where_clause");
+    if (where && !json_is_null(where)) {
+        char *x = wq_bool(&w, where, 0);
+        if (!x) goto done;
+        clove_buf_printf(&q, " WHERE %s", x);
+        free(x);
+    }
+    json_t *groups = json_object_get(node, "group_expressions");
+    for (size_t i = 0; i < json_array_size(groups); i++) {
+        json_t *g = json_array_get(groups, i);
+        int k = wq_item_ref(g, items, nitems, &bs);
+        char *x = NULL;
+        if (k == -2) goto done;
+        if (k >= 0) {
+            /* grouping by an output: by its expression (floats group -0 with 0) */
+            if (items[k].kind == CLOVE_PUSHDOWN_COL_FLOAT ||
+                items[k].kind == CLOVE_PUSHDOWN_COL_DOUBLE)
+                goto done;
+            x = clove_xstrdup(items[k].expr);
+        } else {
+            wq_val_t v;
+            if (!wq_operand(&w, g, &v)) goto done;
+            if (v.kind == CLOVE_PUSHDOWN_COL_FLOAT || v.kind == CLOVE_PUSHDOWN_COL_DOUBLE) {
+                free(v.sql);
+                goto done;
+            }
+            x = v.sql;
+        }
+        clove_buf_printf(&q, "%s%s", i ? ", " : " GROUP BY ", x);
+        free(x);
+    }
+    w.agg_ok = true;
+    json_t *having = json_object_get(node, "having");
+    if (having && !json_is_null(having)) {
+        char *x = wq_bool(&w, having, 0);
+        if (!x) goto done;
+        clove_buf_printf(&q, " HAVING %s", x);
+        free(x);
+    }
+    json_t *orders = json_object_get(order, "orders");
+    for (size_t i = 0; order && i < json_array_size(orders); i++) {
+        json_t *o = json_array_get(orders, i);
+        json_t *e = json_object_get(o, "expression");
+        const char *ot = str_field(o, "type"), *no = str_field(o, "null_order");
+        int k = wq_item_ref(e, items, nitems, &bs);
+        char *x = NULL;
+        if (k == -2) goto done;
+        if (k >= 0) {
+            /* enums sort by label order in DuckDB, by text here; uuids are left alone */
+            if (items[k].kind == CLOVE_PUSHDOWN_COL_ENUM ||
+                items[k].kind == CLOVE_PUSHDOWN_COL_UUID)
+                goto done;
+            x = clove_xasprintf("%d", k + 1);
+        } else {
+            if (distinct) goto done; /* PostgreSQL wants DISTINCT's sort keys in the list */
+            wq_val_t v;
+            if (!wq_operand(&w, e, &v)) goto done;
+            if (v.kind == CLOVE_PUSHDOWN_COL_ENUM || v.kind == CLOVE_PUSHDOWN_COL_UUID) {
+                free(v.sql);
+                goto done;
+            }
+            x = v.sql;
+        }
+        bool desc = !strcmp(ot, "DESCENDING") ||
+                    (!strcmp(ot, "ORDER_DEFAULT") && !strcasecmp(order_default, "DESCENDING"));
+        if (strcmp(ot, "DESCENDING") && strcmp(ot, "ASCENDING") && strcmp(ot, "ORDER_DEFAULT")) {
+            free(x);
+            goto done;
+        }
+        bool nfirst;
+        if (!strcmp(no, "NULLS FIRST") || !strcmp(no, "NULLS_FIRST")) nfirst = true;
+        else if (!strcmp(no, "NULLS LAST") || !strcmp(no, "NULLS_LAST")) nfirst = false;
+        else if (!strcmp(no, "ORDER_DEFAULT")) {
+            if (!strcasecmp(nulls_default, "NULLS_FIRST")) nfirst = true;
+            else if (!strcasecmp(nulls_default, "NULLS_LAST")) nfirst = false;
+            else if (!strcasecmp(nulls_default, "NULLS_FIRST_ON_ASC_LAST_ON_DESC")) nfirst = !desc;
+            else if (!strcasecmp(nulls_default, "NULLS_LAST_ON_ASC_FIRST_ON_DESC")) nfirst = desc;
+            else {
+                free(x);
+                goto done;
+            }
+        } else {
+            free(x);
+            goto done;
+        }
+        clove_buf_printf(&q, "%s%s %s NULLS %s", i ? ", " : " ORDER BY ", x,
+                         desc ? "DESC" : "ASC", nfirst ? "FIRST" : "LAST");
+        free(x);
+    }
+    if (limit) {
+        lit_t l;
+        json_t *le = json_object_get(limit, "limit"), *oe = json_object_get(limit, "offset");
+        if (le && !json_is_null(le)) {
+            if (!parse_lit(le, &l) || l.k != LIT_INT || l.i < 0) goto done;
+            clove_buf_printf(&q, " LIMIT %" PRId64, l.i);
+        }
+        if (oe && !json_is_null(oe)) {
+            if (!parse_lit(oe, &l) || l.k != LIT_INT || l.i < 0) goto done;
+            clove_buf_printf(&q, " OFFSET %" PRId64, l.i);
+        }
+    }
+    if (q.failed) goto done;
+    *remote_sql = clove_buf_steal(&q);
+    *outs = ov;
+    *nouts = nitems;
+    ov = NULL;
+done:
+    for (size_t i = 0; i < nitems; i++) {
+        free(items[i].sql);
+        free(items[i].expr);
+    }
+    free(items);
+    if (ov) clove_pushdown_outs_free(ov, nlocal);
+    clove_buf_dispose(&q);
+    free(nulls_default);
+    free(order_default);
+    if (local) duckdb_destroy_prepare(&local);
+    bindings_dispose(&bs);
+    free(c.scope);
     json_decref(root);
     return rc;
 }

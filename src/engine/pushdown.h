@@ -102,6 +102,8 @@ typedef struct {
                                  BIGINT literal); NULL: a LIMIT is never pushed */
     const clove_pushdown_col_t *cols; /* the view's output columns, in order */
     size_t ncols;
+    const char *remote_table; /* the table in the store's own SQL (PostgreSQL:
+                                 "schema"."table"), for whole-query pushdown; NULL: none */
 } clove_pushdown_spec_t;
 
 /* One dataset whose scans can take a pushed filter. Immutable once created, reference
@@ -132,6 +134,7 @@ clove_pushdown_target_t *clove_pushdown_target_create_sqlite(duckdb_connection c
 clove_pushdown_target_t *clove_pushdown_target_ref(clove_pushdown_target_t *t);
 void clove_pushdown_target_unref(clove_pushdown_target_t *t); /* NULL is a no-op */
 const char *clove_pushdown_target_name(const clove_pushdown_target_t *t);
+clove_pushdown_dialect_t clove_pushdown_target_dialect(const clove_pushdown_target_t *t);
 
 /* Rewrites `sql` (already accepted by the sandbox) so that each reference to a target dataset
  * in a FROM clause (bare `name`, `public.name` or `spice.public.name`, not shadowed by a CTE)
@@ -142,14 +145,49 @@ const char *clove_pushdown_target_name(const clove_pushdown_target_t *t);
  *
  * Returns 0 and sets *out to a new string (caller frees), or to NULL when nothing can be
  * pushed (use `sql` as it is). Returns a negative CLOVE_E* with err filled only when DuckDB's
- * parser could not be run; the caller should then log and use `sql` too. Parameters ($1, $x)
- * are never pushed, so the result depends only on the SQL text, the targets and the
- * connection's settings (TimeZone, for TIMESTAMPTZ literals) and may be cached with the
- * prepared statement. Every rewrite is verified: its SQL text must parse back to exactly the
+ * parser could not be run; the caller should then log and use `sql` too. Parameters ($1) are
+ * pushed only in PostgreSQL comparisons with integer columns: the filter argument is then a
+ * DuckDB expression that prints the bound value as an integer literal (or sends no condition
+ * when the value is no integer); elsewhere they stay in DuckDB. So the result depends only on
+ * the SQL text, the targets and the connection's settings (TimeZone, for TIMESTAMPTZ literals)
+ * and may be cached with the prepared statement. Every rewrite is verified: its SQL text must parse back to exactly the
  * rewritten tree (and a DuckDB-dialect condition to exactly its tree), else that part is not
  * pushed. Runs a few parser queries on conn: call it on the thread that owns conn. */
 int clove_pushdown_rewrite(duckdb_connection conn, const char *sql,
                            clove_pushdown_target_t *const *targets, size_t n, char **out,
                            clove_err_t *err);
+
+/* ---- whole-query pushdown (PostgreSQL) ----------------------------------------------------- */
+
+/* One output column of a query run whole in the store. */
+typedef struct {
+    char *name;               /* the column's name in the local plan */
+    const clove_pushdown_target_t *target; /* non-NULL: the output is column `col` of this
+                                 target exactly as its scan reads it (decode it that way) */
+    size_t col;
+    duckdb_type type;         /* otherwise: the local plan's type, which the remote SQL casts
+                                 to (BOOLEAN, SMALLINT..HUGEINT, FLOAT, DOUBLE, DECIMAL,
+                                 VARCHAR, DATE, TIME, TIMESTAMP, TIMESTAMPTZ, UUID) */
+    uint8_t width, scale;     /* DECIMAL */
+} clove_pushdown_out_t;
+
+/* Translates `sql` (accepted by the sandbox) into one PostgreSQL query that gives the same
+ * answer, when every table it reads is one of `targets` (all of dialect postgres with a
+ * remote_table, all in one database: the caller checks that) and it is built only from
+ * constructs whose semantics match: one SELECT (no CTE, set operation, subquery, window,
+ * parameter), joins INNER/LEFT/RIGHT/FULL ON or CROSS, WHERE/ON/HAVING from comparisons, IN,
+ * BETWEEN, LIKE, IS NULL, AND/OR/NOT over columns and literals of exactly comparable types,
+ * aggregates count(*), count([DISTINCT] x), sum of integers and decimals, min/max, GROUP BY,
+ * DISTINCT, ORDER BY (explicit NULLS FIRST/LAST as DuckDB orders), LIMIT/OFFSET. Text compares,
+ * groups and sorts COLLATE "C" (byte order, as DuckDB). Each output is cast to the PostgreSQL
+ * type of the local plan's column (the query is prepared on conn to learn it).
+ *
+ * Returns 0 with *remote_sql (new string), *outs (new array, free with
+ * clove_pushdown_outs_free) and *nouts set, or 0 with *remote_sql NULL when the query cannot
+ * go whole; negative only when the parser could not be run. Runs parser queries on conn. */
+int clove_pushdown_whole(duckdb_connection conn, const char *sql,
+                         clove_pushdown_target_t *const *targets, size_t n, char **remote_sql,
+                         clove_pushdown_out_t **outs, size_t *nouts, clove_err_t *err);
+void clove_pushdown_outs_free(clove_pushdown_out_t *outs, size_t n);
 
 #endif
