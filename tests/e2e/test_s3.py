@@ -9,6 +9,7 @@ output; configuration errors.
 import os
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -167,6 +168,36 @@ class S3Test(CloveTest):
                          [{"year": 2023, "n": 20}, {"year": 2024, "n": 20}, {"year": 2025, "n": 5}])
         S3.delete(self.bucket, "sales/year=2023/month=1/part-0.parquet")
         self.assertEqual(c.scalar("SELECT count(*) FROM sales WHERE year = 2023"), 10)
+
+    def test_concurrent_federated_queries_while_objects_arrive(self):
+        self.sales()
+        c = self.start(pod("  - from: s3://%s/sales/\n    name: sales\n%s"
+                           % (self.bucket, self.params("      s3_listing_ttl: 0s\n"))))
+        errors, counts = [], []
+        lock = threading.Lock()
+
+        def reader(k):
+            for i in range(15):
+                flt = "" if i % 3 else " WHERE year = %d" % (2023 + k % 2)
+                r = c.sql("SELECT count(*) AS n FROM sales" + flt)
+                with lock:
+                    if r.status != 200:
+                        errors.append(r.text)
+                    elif not flt:
+                        counts.append(r.json()[0]["n"])
+
+        threads = [threading.Thread(target=reader, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        for m in range(1, 6):  # new partitions while the readers run
+            self.put_parquet("sales/year=2030/month=%d/part-0.parquet" % m,
+                             "SELECT i AS id, 1 AS amount, 'n' AS region FROM range(3) t(i)")
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertTrue(counts and all(40 <= n <= 55 and (n - 40) % 3 == 0 for n in counts),
+                        counts)
+        self.assertEqual(c.scalar("SELECT count(*) FROM sales"), 55)
 
     def test_accelerated_etag_cache_refetches_only_changed_objects(self):
         self.sales()
