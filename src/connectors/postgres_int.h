@@ -111,5 +111,12 @@ const char *clove__pg_msg(const char *m, char *buf, size_t cap);
 
 /* postgres_scan.c */
 int clove__pg_scan_register(duckdb_connection conn, clove_err_t *err);
+/* Decodes one binary value (len < 0: NULL) of column c into row `row` of v; -1 with msg. */
+int clove__pg_decode(const pg_col_t *c, duckdb_type enum_int, duckdb_vector v, idx_t row,
+                     const uint8_t *p, int32_t len, char *msg, size_t cap);
+/* An ENUM column's physical type (DUCKDB_TYPE_INVALID for other columns). */
+duckdb_type clove__pg_enum_internal(const pg_col_t *c);
+/* The decoder of a computed output of DuckDB type `type`; false when there is none. */
+bool clove__pg_computed_col(pg_col_t *c, int type, int width, int scale);
 
 #endif

@@ -252,30 +252,44 @@ class PushdownTest(PgTestCase):
         self.assert_no_password(c)
 
     def test_parameters(self):
-        """$1 on an integer column goes to PostgreSQL as the bound value; other parameters stay
-        in DuckDB; answers are the same either way."""
+        """A query that can run whole in PostgreSQL with integer parameters goes there as one
+        parameterized statement (no DuckDB); parameters that are no integers take the DuckDB
+        plan, where $1 on an integer column still goes to PostgreSQL as the bound value; the
+        answers are the same either way."""
         c = self.start(self.pod_words())
+        direct = 'execute <unnamed>: SELECT "words"."id" AS "c1"'
         cases = [("SELECT id, icu FROM words WHERE i8 = $1", [42], [{"id": 6, "icu": "ébène"}],
-                  '("i8" = 42)'),
+                  direct, "$1 = '42'"),
                  ("SELECT id FROM words WHERE i8 >= $1 ORDER BY id", [9223372036854775807],
-                  [{"id": 3}], '("i8" >= 9223372036854775807)'),
-                 # NULL: DuckDB knows the answer without reading the table
-                 ("SELECT id FROM words WHERE i8 = $1", [None], [], "skip"),
-                 ("SELECT id FROM words WHERE i8 = $1", [1.5], [], '("i8" = 2)'),
-                 ("SELECT id FROM words WHERE icu = $1", ["zebra"], [{"id": 5}], None),
+                  [{"id": 3}], direct, "$1 = '9223372036854775807'"),
+                 ("SELECT id FROM words WHERE i8 = $1", [None], [], direct, "$1 = NULL"),
+                 ("SELECT id FROM words WHERE i8 = $1", [1.5], [], "COPY", '("i8" = 2)'),
+                 ("SELECT id FROM words WHERE icu = $1", ["zebra"], [{"id": 5}], "COPY", None),
                  ("SELECT id FROM words WHERE i8 > $1 AND icu <> $2 ORDER BY id", [0, "apple"],
-                  [{"id": 3}, {"id": 6}], '("i8" > 0)')]
-        for sql, params, want, pushed in cases:
+                  [{"id": 3}, {"id": 6}], "COPY", '("i8" > 0)')]
+        for sql, params, want, kind, pushed in cases:
             for table in ("words", "words_local"):
                 mark = self.pg.log_mark()
                 self.assertEqual(c.rows(sql.replace("words", table), params=params), want,
                                  (sql, params, table))
-                if table == "words" and pushed != "skip":
-                    stmt = self.pg.wait_statement(r"^COPY", mark)
-                    if pushed:
-                        self.assertIn(pushed, stmt, (sql, params))
-                    else:
-                        self.assertNotIn("WHERE", stmt, (sql, params))
+                if table != "words":
+                    continue
+                stmt = self.pg.wait_statement(r"^(COPY|execute)", mark)
+                stmt = [s for s in self.pg.statements(mark, params=True)
+                        if s.startswith(("COPY", "execute"))][0]
+                self.assertTrue(stmt.startswith(kind), (sql, params, stmt))
+                if pushed:
+                    self.assertIn(pushed, stmt, (sql, params))
+                elif kind == "COPY":
+                    self.assertNotIn("WHERE", stmt, (sql, params))
+        # the direct statement in full
+        mark = self.pg.log_mark()
+        c.rows("SELECT id, icu FROM words WHERE i8 = $1", params=[42])
+        self.pg.wait_statement(r"^execute", mark)
+        self.assertEqual(self.pg.statements(mark, params=True)[0],
+                         'execute <unnamed>: SELECT "words"."id" AS "c1", "words"."icu" COLLATE '
+                         '"C" AS "c2" FROM "public"."words" AS "words" WHERE "words"."i8" = '
+                         '$1::int8 -- parameters: $1 = \'42\'')
 
     PREDICATES = [
         "icu > 'Banana'", "icu < 'b'", "icu BETWEEN 'B' AND 'a'", "icu >= 'É'", "icu = 'banana'",
