@@ -437,6 +437,18 @@ size_t clove_engine_validate(const clove_config_t *cfg, char ***msgs, size_t *n)
     }
     for (size_t i = 0; i < cfg->n_datasets; i++) {
         const clove_dataset_cfg_t *c = &cfg->datasets[i];
+        /* connector parameters (nothing connects) */
+        if (!strncmp(c->from, "postgres:", 9)) {
+            clove_err_t err;
+            clove_pg_source_t *ps = clove_pg_source_create(c->name, c->from, &c->params, &err);
+            if (ps) clove_pg_source_destroy(ps);
+            else add_msg(msgs, n, clove_xasprintf("%s:%d:%d: datasets[%zu]: %s", base, c->line,
+                                                  c->col, i, err.message));
+        } else if (!strncmp(c->from, "duckdb:", 7) && !clove_kv_get(&c->params, "duckdb_open")) {
+            add_msg(msgs, n, clove_xasprintf("%s:%d:%d: datasets[%zu].params.duckdb_open is "
+                                             "required for from: \"%s\"", base, c->line, c->col,
+                                             i, c->from));
+        }
         if (!c->acceleration.enabled) continue;
         dataset_t d = {.cfg = c};
         clove_err_t err;

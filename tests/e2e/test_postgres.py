@@ -10,10 +10,13 @@ port and dataset but never the password.
 """
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 import time
 import unittest
 
-from harness import Cloved
+from harness import CLOVED, Cloved
 from pg_harness import PASSWORD, PgCluster
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -595,6 +598,25 @@ class ConfigAndErrorsTest(PgTestCase):
         c = self.start(pod(dataset(self.pg, "bad", 'a.b.c.d')))
         self.assertIn("from: expected postgres:[database.][schema.]table",
                       c.datasets()["bad"]["error_message"])
+
+    def test_test_config_checks_connector_params(self):
+        d = tempfile.mkdtemp(prefix="clove-pg-tc-")
+        self.addCleanup(shutil.rmtree, d, True)
+        with open(os.path.join(d, "spicepod.yaml"), "w") as f:
+            f.write(pod(dataset(self.pg, "a", "types", pg_pass=PASSWORD),
+                        "  - from: duckdb:t\n    name: b\n",
+                        dataset(self.pg, "c", "types", pg_sslmode="maybe"),
+                        dataset(self.pg, "ok", "types")))
+        env = dict(os.environ, PG_PASS=PASSWORD)
+        p = subprocess.run([CLOVED, "--test-config", d], capture_output=True, text=True,
+                           timeout=30, env=env)
+        self.assertEqual(p.returncode, 1)
+        out = p.stdout + p.stderr
+        self.assertIn("datasets[0]: dataset a: params.pg_pass must not be written", out)
+        self.assertIn("datasets[1].params.duckdb_open is required", out)
+        self.assertIn("datasets[2]: dataset c: params.pg_sslmode", out)
+        self.assertNotIn("datasets[3]", out)
+        self.assertNotIn(PASSWORD, out)
 
     def test_connection_string_and_pool(self):
         cs = "host=127.0.0.1 port=%d dbname=%s user=clove_reader password=%s sslmode=disable" % (
