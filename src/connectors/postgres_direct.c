@@ -18,6 +18,7 @@
 
 struct clove_pg_plan {
     clove_pg_source_t *s;    /* a reference: the pool it runs on */
+    uint64_t id;             /* prepared on a connection as "clove_p<id>" */
     char *sql;
     size_t nparams;
     pg_col_t *cols;
@@ -47,7 +48,9 @@ clove_pg_plan_t *clove_pg_plan_create(const clove_pg_source_t *s, const char *re
                                       size_t nparams, const clove_pg_out_t *outs, size_t n,
                                       clove_err_t *err)
 {
+    static atomic_uint_fast64_t next_id = 1;
     clove_pg_plan_t *p = clove_xcalloc(1, sizeof *p);
+    p->id = atomic_fetch_add(&next_id, 1);
     p->s = clove__pg_lookup(s->id);
     p->sql = clove_xstrdup(remote_sql);
     p->nparams = nparams;
@@ -100,18 +103,42 @@ static void run_drain(clove_pg_run_t *r)
     while ((res = PQgetResult(r->c)) != NULL) PQclear(res);
 }
 
+/* Prepares the plan on r's connection unless it already is (one round trip, the first time
+ * on each connection), so PostgreSQL parses and plans the query once per connection. */
+static bool run_prepare(clove_pg_run_t *r, const char *name, int np, const Oid *types)
+{
+    const clove_pg_plan_t *p = r->p;
+    if (clove__pg_prepared(p->s, r->c, p->id)) return true;
+    PGresult *res = PQprepare(r->c, name, p->sql, np, types);
+    bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (!ok) return false;
+    bool reset = false;
+    clove__pg_mark_prepared(p->s, r->c, p->id, &reset);
+    if (reset) {
+        /* too many on this connection: start over (this plan is prepared again next time) */
+        res = PQexec(r->c, "DEALLOCATE ALL");
+        PQclear(res);
+        clove__pg_prepared_reset(p->s, r->c);
+    }
+    return true;
+}
+
 clove_pg_run_t *clove_pg_run_start(const clove_pg_plan_t *p, const char *const *values,
                                    clove_err_t *err)
 {
     clove_pg_run_t *r = clove_xcalloc(1, sizeof *r);
     r->p = p;
     Oid types[64];
+    char name[32];
     int np = (int)(p->nparams < 64 ? p->nparams : 64);
     for (int i = 0; i < np; i++) types[i] = INT8OID;
+    snprintf(name, sizeof name, "clove_p%llu", (unsigned long long)p->id);
     for (int attempt = 1;; attempt++) {
         r->c = clove__pg_acquire(p->s, &r->epoch, err);
         if (!r->c) break;
-        if (PQsendQueryParams(r->c, p->sql, np, types, values, NULL, NULL, 1) &&
+        if (run_prepare(r, name, np, types) &&
+            PQsendQueryPrepared(r->c, name, np, values, NULL, NULL, 1) &&
             PQsetSingleRowMode(r->c))
             return r;
         /* the send failed: a connection that died in the pool is replaced once or twice */

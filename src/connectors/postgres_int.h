@@ -87,6 +87,12 @@ struct clove_pg_source {
                                 are dropped instead of reused */
     pg_schema_t *schema;     /* NULL until loaded */
     bool closed;
+    struct pg_conn_info {    /* statements prepared on each open connection (direct runs) */
+        PGconn *c;
+        uint64_t *plans;
+        size_t n, cap;
+    } *conns;
+    size_t n_conns;
 };
 
 /* postgres.c */
@@ -108,6 +114,13 @@ void clove__pg_col_dispose(pg_col_t *c);
 duckdb_logical_type clove__pg_col_type(const pg_col_t *c);
 /* The first line of a libpq / server message, trimmed (into buf). */
 const char *clove__pg_msg(const char *m, char *buf, size_t cap);
+
+/* Has plan `plan` been prepared on connection c (held by the caller)? Mark it so. Forgetting
+ * happens when the pool closes c. When a connection holds too many, `reset` is set: the caller
+ * deallocates them all and calls clove__pg_prepared_reset. */
+bool clove__pg_prepared(clove_pg_source_t *s, PGconn *c, uint64_t plan);
+void clove__pg_mark_prepared(clove_pg_source_t *s, PGconn *c, uint64_t plan, bool *reset);
+void clove__pg_prepared_reset(clove_pg_source_t *s, PGconn *c);
 
 /* postgres_scan.c */
 int clove__pg_scan_register(duckdb_connection conn, clove_err_t *err);

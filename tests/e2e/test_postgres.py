@@ -260,11 +260,14 @@ class PushdownTest(PgTestCase):
         plan, where $1 on an integer column still goes to PostgreSQL as the bound value; the
         answers are the same either way."""
         c = self.start(self.pod_words())
-        direct = 'execute <unnamed>: SELECT "words"."id" AS "c1"'
+        direct = 'execute clove_p'
         cases = [("SELECT id, icu FROM words WHERE i8 = $1", [42], [{"id": 6, "icu": "ébène"}],
                   direct, "$1 = '42'"),
                  ("SELECT id FROM words WHERE i8 >= $1 ORDER BY id", [9223372036854775807],
                   [{"id": 3}], direct, "$1 = '9223372036854775807'"),
+                 # the same statement again: prepared once per connection, executed again
+                 ("SELECT id, icu FROM words WHERE i8 = $1", [1], [{"id": 1, "icu": "apple"}],
+                  direct, "$1 = '1'"),
                  ("SELECT id FROM words WHERE i8 = $1", [None], [], direct, "$1 = NULL"),
                  ("SELECT id FROM words WHERE i8 = $1", [1.5], [], "COPY", '("i8" = 2)'),
                  ("SELECT id FROM words WHERE icu = $1", ["zebra"], [{"id": 5}], "COPY", None),
@@ -289,8 +292,9 @@ class PushdownTest(PgTestCase):
         mark = self.pg.log_mark()
         c.rows("SELECT id, icu FROM words WHERE i8 = $1", params=[42])
         self.pg.wait_statement(r"^execute", mark)
-        self.assertEqual(self.pg.statements(mark, params=True)[0],
-                         'execute <unnamed>: SELECT "words"."id" AS "c1", "words"."icu" COLLATE '
+        stmt = re.sub(r"clove_p\d+", "clove_pN", self.pg.statements(mark, params=True)[0])
+        self.assertEqual(stmt,
+                         'execute clove_pN: SELECT "words"."id" AS "c1", "words"."icu" COLLATE '
                          '"C" AS "c2" FROM "public"."words" AS "words" WHERE "words"."i8" = '
                          '$1::int8 -- parameters: $1 = \'42\'')
 
