@@ -2,14 +2,16 @@
 # bench/run.sh: builds the benchmark programs (bench/*.c -> bench/out/) and runs the benchmarks
 # against cloved, each beside a peer measured in the same run. See bench/README.md.
 #
-#   bash bench/run.sh [point|startup|bigjson|refresh|append|refreshload|flight ...]   (default: all)
+#   bash bench/run.sh [point|startup|bigjson|refresh|append|refreshload|flight|pgrefresh|pgpoint ...]
+#   (default: all)
 #
 # Environment: CLOVE_BIN_DIR (default build/bin) holds cloved and clove-example-data;
 # BENCH_ROUNDS (3), BENCH_POINT_ROWS (1000000), BENCH_POINT_N (5000 requests per round),
 # BENCH_TPUT_SEC (4), BENCH_STARTUP_RUNS (10), BENCH_BIG_ROWS (10000000), BENCH_PIN_CPU (0),
 # BENCH_REFRESH_ROWS (10000000), BENCH_REFRESH_ENGINES (arrow duckdb-memory duckdb-file),
 # BENCH_APPEND_ENGINES (arrow duckdb-file), BENCH_FLIGHT_ROWS (10000000), BENCH_FLIGHT_N (2000),
-# BENCH_S3_FILES (20 Parquet objects of BENCH_S3_FILE_ROWS = 1000000 rows, about 52 MB each).
+# BENCH_S3_FILES (20 Parquet objects of BENCH_S3_FILE_ROWS = 1000000 rows, about 52 MB each),
+# BENCH_PG_ROWS (5000000), BENCH_PG_POINT_N (3000).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,7 +21,7 @@ BIN=${CLOVE_BIN_DIR:-build/bin}
 OUT=$ROOT/bench/out
 LOGS=$OUT/logs
 SUMMARY=$OUT/summary.txt
-ALL=(point startup bigjson refresh append refreshload flight s3refresh)
+ALL=(point startup bigjson refresh append refreshload flight s3refresh pgrefresh pgpoint)
 
 ROUNDS=${BENCH_ROUNDS:-3}
 POINT_ROWS=${BENCH_POINT_ROWS:-1000000}
@@ -35,6 +37,9 @@ FLIGHT_ROWS=${BENCH_FLIGHT_ROWS:-10000000}
 FLIGHT_N=${BENCH_FLIGHT_N:-2000}
 S3_FILES=${BENCH_S3_FILES:-20}
 S3_FILE_ROWS=${BENCH_S3_FILE_ROWS:-1000000}
+PG_ROWS=${BENCH_PG_ROWS:-5000000}
+PG_POINT_N=${BENCH_PG_POINT_N:-3000}
+PG_BIN=${CLOVE_PG_BIN:-/usr/lib/postgresql/15/bin}
 # the build tree of cloved: libclove_core.a and the protoc-c output (build/proto-gen)
 CORE_DIR=$(dirname "$BIN")
 # shellcheck disable=SC2016 # $1 is the SQL parameter, not a shell expansion
@@ -112,17 +117,23 @@ forget_pid() {
 }
 
 PIDS=()
+PG_RUNNING=
 cleanup() {
     local p
     for p in "${PIDS[@]}"; do stop_pid "$p"; done
     PIDS=()
     rm -f "$OUT/csv.fifo"
+    [[ -z $PG_RUNNING ]] || pg_stop
 }
 
 build_one() { # NAME [LIBS...]: bench/NAME.c -> bench/out/NAME when out of date (or older
     # than a file of BUILD_DEPS)
     local src=bench/$1.c bin=$OUT/$1 d stale=
     shift
+    if [[ ! -f $src ]]; then
+        say "run.sh: $src is missing: the benchmarks that need ${bin##*/} will fail" >&2
+        return 0
+    fi
     for d in ${BUILD_DEPS:-}; do [[ $d -nt $bin ]] && stale=1; done
     if [[ ! -x $bin || $src -nt $bin || bench/bench_util.h -nt $bin || -n $stale ]]; then
         gcc -std=c11 -O2 -g -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes -pthread -o "$bin" "$src" "$@"
@@ -138,6 +149,8 @@ build_all() {
     build_one echo_server
     build_one startup
     build_one duck_peer "${duck[@]}"
+    # shellcheck disable=SC2046 # pkg-config output is a list of words
+    build_one pg_peer $(pkg-config --cflags --libs libpq)
     # the flight benchmark's gRPC programs: the protoc-c output and libclove_core.a come from
     # cloved's build tree (cmake --build build --target clove_core cloved)
     local pg=$CORE_DIR/proto-gen grpc
@@ -972,6 +985,136 @@ bench_flight() {
         "grpc echo x2 $x50m us" "$(calc "$(med "${b50[@]}") / $x50m")" "-" "-"
 }
 
+# ---- PostgreSQL ---------------------------------------------------------------------------
+
+# A private PostgreSQL 15 cluster in $OUT/pg (kept between runs with its table; its logs are
+# there too), run as the
+# postgres user when we are root, on a free loopback port; stopped by cleanup.
+PG_DIR=$OUT/pg
+PG_PASS_VALUE=bench-pg-password
+as_pg() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+pg_start() {
+    mkdir -p "$PG_DIR/sock"
+    if [[ $(id -u) == 0 ]]; then chown postgres: "$PG_DIR" "$PG_DIR/sock"; fi
+    if [[ ! -s $PG_DIR/data/PG_VERSION ]]; then
+        as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth-local=trust \
+            --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1
+        printf "listen_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nfsync = off\nsynchronous_commit = off\nshared_buffers = 256MB\n" \
+            "$PG_DIR/sock" >>"$PG_DIR/data/postgresql.conf"
+    fi
+    PG_PORT=$("$OUT/httpc" freeport 1)
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
+        -o "-p $PG_PORT" start >/dev/null
+    PG_RUNNING=1
+    pg_sql postgres "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'bench')
+        THEN CREATE ROLE bench LOGIN PASSWORD '$PG_PASS_VALUE'; END IF; END \$\$;" >/dev/null
+    if [[ -z $(pg_sql postgres "SELECT 1 FROM pg_database WHERE datname = 'bench'") ]]; then
+        pg_sql postgres "CREATE DATABASE bench OWNER bench" >/dev/null
+    fi
+}
+
+pg_stop() {
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+    PG_RUNNING=
+}
+
+pg_sql() { # DB SQL: runs SQL as the superuser over the private socket
+    as_pg psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_DIR/sock" -p "$PG_PORT" -U postgres \
+        -d "$1" -c "$2"
+}
+
+# The benchmark table t: $PG_ROWS rows like the refresh table, with a primary key.
+pg_prepare_table() {
+    if [[ $(pg_sql bench "SELECT count(*) FROM t" 2>/dev/null || true) != "$PG_ROWS" ]]; then
+        say "  writing table t ($PG_ROWS rows, once)"
+        pg_sql bench "SET client_min_messages = warning; DROP TABLE IF EXISTS t; CREATE TABLE t AS SELECT i::bigint AS id,
+            (i * 0.25)::float8 AS amount, 'name ' || i AS name,
+            timestamp '2024-01-01' + i * interval '1 second' AS ts, (i % 100)::int AS category
+            FROM generate_series(0, $PG_ROWS - 1) i; ALTER TABLE t ADD PRIMARY KEY (id);
+            ALTER TABLE t OWNER TO bench" >/dev/null
+        pg_sql bench "VACUUM ANALYZE t" >/dev/null
+    fi
+}
+
+pg_pod() { # NAME EXTRA-YAML: a spicepod reading postgres:t
+    printf 'version: v1\nkind: Spicepod\nname: %s\ndatasets:\n  - from: postgres:t\n    name: t\n    params:\n      pg_host: 127.0.0.1\n      pg_port: "%s"\n      pg_db: bench\n      pg_user: bench\n      pg_pass: ${secrets:PG_PASS}\n      pg_sslmode: disable\n%s' \
+        "$1" "$PG_PORT" "$2"
+}
+
+bench_pgrefresh() {
+    section "pgrefresh: full refresh of a $PG_ROWS-row PostgreSQL table vs psql \\copy to /dev/null (median of $ROUNDS)"
+    local dir=$OUT/pgrefresh log=$LOGS/pgrefresh-cloved.log r t0 t1 cms=() pms=() warn=
+    pg_start
+    pg_prepare_table
+    mkdir -p "$dir"
+    rm -rf "$dir/.clove"
+    pg_pod bench_pgrefresh "    acceleration:\n      enabled: true\n" | sed 's/\\n/\n/g' \
+        >"$dir/spicepod.yaml"
+    export PG_PASS=$PG_PASS_VALUE
+    start_cloved "$dir" "$log" --metrics
+    say "  cloved pid $CLOVED_PID, initial load $(log_ms "$log" loaded) ms"
+    for ((r = 1; r <= ROUNDS; r++)); do
+        refresh_now
+        t0=$(date +%s%N)
+        PGPASSWORD=$PG_PASS_VALUE psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U bench -d bench \
+            -c "\\copy (SELECT * FROM t) TO '/dev/null'"
+        t1=$(date +%s%N)
+        local pm
+        pm=$(calc "($t1 - $t0) / 1e6")
+        say "  round $r: cloved refresh $(kv refresh_ms "$RF") ms ($(kv loaded "$RF") rows loaded, $(kv held "$RF") held) | psql \\copy $pm ms"
+        [[ $(kv loaded "$RF") == "$PG_ROWS" ]] || warn=" (rows!)"
+        cms+=("$(kv refresh_ms "$RF")") pms+=("$pm")
+    done
+    local hwm cm pm crs prs ratio
+    hwm=$(status_kb "$CLOVED_PID" VmHWM)
+    cleanup
+    cm=$(med "${cms[@]}") pm=$(med "${pms[@]}")
+    crs=$(calc "$PG_ROWS / ($cm / 1000) / 1e6") prs=$(calc "$PG_ROWS / ($pm / 1000) / 1e6")
+    ratio=$(calc "$pm / $cm")
+    say "  => cloved $cm ms = $crs Mrows/s, psql \\copy $pm ms = $prs Mrows/s: ratio $ratio (target >= 0.7); cloved VmHWM $(mb "$hwm") MB"
+    row pgrefresh "full refresh rows/s, postgres -> arrow" "$crs M/s ($cm ms)" \
+        "psql \\copy $prs M/s ($pm ms)" "$ratio" ">= 0.7" "$(met ge "$ratio" 0.7)$warn"
+    row pgrefresh "peak RSS (VmHWM)" "$(mb "$hwm") MB" "-" "-" "-" "-"
+}
+
+bench_pgpoint() {
+    section "pgpoint: federated point query on a $PG_ROWS-row PostgreSQL table vs the prepared query through libpq (median of $ROUNDS)"
+    local dir=$OUT/pgpoint log=$LOGS/pgpoint-cloved.log r c p cs=() ps=() c99=() p99=() err=
+    local sql='SELECT * FROM t WHERE id = $1'
+    pg_start
+    pg_prepare_table
+    mkdir -p "$dir"
+    pg_pod bench_pgpoint "" >"$dir/spicepod.yaml"
+    export PG_PASS=$PG_PASS_VALUE
+    start_cloved "$dir" "$log"
+    if ! c=$("$OUT/httpc" once --port "$CLOVED_PORT" --sql "$sql" --param-range "$PG_ROWS" \
+             --check-id); then
+        say "  the point query failed: $c"
+        return 1
+    fi
+    export PG_PEER_CONNINFO="host=127.0.0.1 port=$PG_PORT dbname=bench user=bench password=$PG_PASS_VALUE sslmode=disable"
+    for ((r = 1; r <= ROUNDS; r++)); do
+        c=$("$OUT/httpc" lat --port "$CLOVED_PORT" --sql "$sql" --param-range "$PG_ROWS" \
+            --check-id --n "$PG_POINT_N" --warmup 200 --max-sec 60 --seed "$r")
+        p=$("$OUT/pg_peer" point --conninfo - --sql "$sql" --range "$PG_ROWS" --n "$PG_POINT_N" \
+            --seed "$r")
+        say "  round $r: cloved (HTTP) p50 $(kv p50_us "$c") p99 $(kv p99_us "$c") us $(errs "$c")| libpq prepared p50 $(kv p50_us "$p") p99 $(kv p99_us "$p") us"
+        [[ -z $(errs "$c") ]] || err=" (errors)"
+        cs+=("$(kv p50_us "$c")") c99+=("$(kv p99_us "$c")")
+        ps+=("$(kv p50_us "$p")") p99+=("$(kv p99_us "$p")")
+    done
+    local hwm cm pm c9 p9
+    hwm=$(status_kb "$CLOVED_PID" VmHWM)
+    cleanup
+    cm=$(med "${cs[@]}") pm=$(med "${ps[@]}") c9=$(med "${c99[@]}") p9=$(med "${p99[@]}")
+    say "  => p50 cloved $cm us vs libpq $pm us: ratio $(calc "$cm / $pm") (target <= 1.5); p99 $c9 vs $p9 us: $(calc "$c9 / $p9"); cloved VmHWM $(mb "$hwm") MB"
+    row pgpoint "point query p50 (HTTP)" "$cm us" "libpq prepared $pm us" \
+        "$(calc "$cm / $pm")" "<= 1.5" "$(met le "$(calc "$cm / $pm")" 1.5)$err"
+    row pgpoint "point query p99 (HTTP)" "$c9 us" "libpq prepared $p9 us" \
+        "$(calc "$c9 / $p9")" "-" "-"
+}
+
 # ---- main ---------------------------------------------------------------------------------
 
 print_summary() {
@@ -995,7 +1138,8 @@ main() {
     [[ ${#names[@]} -gt 0 ]] || names=("${ALL[@]}")
     for n in "${names[@]}"; do
         case $n in
-        point | startup | bigjson | refresh | append | refreshload | flight | s3refresh) ;;
+        point | startup | bigjson | refresh | append | refreshload | flight | s3refresh | \
+            pgrefresh | pgpoint) ;;
         *) say "run.sh: unknown benchmark \"$n\" (known: ${ALL[*]})" >&2; exit 2 ;;
         esac
     done

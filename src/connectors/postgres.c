@@ -95,10 +95,70 @@ pg_schema_t *clove__pg_schema_get(clove_pg_source_t *s)
     return sc;
 }
 
+#define MAX_PREPARED_PER_CONN 256
+
+/* The prepared-statement record of c (caller holds s->lock); NULL when there is none. */
+static struct pg_conn_info *conn_info(clove_pg_source_t *s, PGconn *c)
+{
+    for (size_t i = 0; i < s->n_conns; i++)
+        if (s->conns[i].c == c) return &s->conns[i];
+    return NULL;
+}
+
+/* Forgets what was prepared on c, which is being closed (caller holds s->lock). */
+static void conn_forget(clove_pg_source_t *s, PGconn *c)
+{
+    for (size_t i = 0; i < s->n_conns; i++) {
+        if (s->conns[i].c != c) continue;
+        free(s->conns[i].plans);
+        s->conns[i] = s->conns[--s->n_conns];
+        return;
+    }
+}
+
+bool clove__pg_prepared(clove_pg_source_t *s, PGconn *c, uint64_t plan)
+{
+    bool found = false;
+    pthread_mutex_lock(&s->lock);
+    struct pg_conn_info *ci = conn_info(s, c);
+    for (size_t i = 0; ci && i < ci->n && !found; i++) found = ci->plans[i] == plan;
+    pthread_mutex_unlock(&s->lock);
+    return found;
+}
+
+void clove__pg_mark_prepared(clove_pg_source_t *s, PGconn *c, uint64_t plan, bool *reset)
+{
+    pthread_mutex_lock(&s->lock);
+    struct pg_conn_info *ci = conn_info(s, c);
+    if (!ci) {
+        s->conns = clove_xrealloc(s->conns, (s->n_conns + 1) * sizeof *s->conns);
+        ci = &s->conns[s->n_conns++];
+        memset(ci, 0, sizeof *ci);
+        ci->c = c;
+    }
+    if (ci->n == ci->cap) {
+        ci->cap = ci->cap ? ci->cap * 2 : 8;
+        ci->plans = clove_xrealloc(ci->plans, ci->cap * sizeof *ci->plans);
+    }
+    ci->plans[ci->n++] = plan;
+    *reset = ci->n >= MAX_PREPARED_PER_CONN;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void clove__pg_prepared_reset(clove_pg_source_t *s, PGconn *c)
+{
+    pthread_mutex_lock(&s->lock);
+    conn_forget(s, c);
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void close_idle(clove_pg_source_t *s)
 {
     /* caller holds s->lock */
-    for (int i = 0; i < s->n_idle; i++) PQfinish(s->idle[i]);
+    for (int i = 0; i < s->n_idle; i++) {
+        conn_forget(s, s->idle[i]);
+        PQfinish(s->idle[i]);
+    }
     s->n_open -= s->n_idle;
     s->n_idle = 0;
 }
@@ -108,6 +168,8 @@ void clove__pg_source_unref(clove_pg_source_t *s)
     if (!s || atomic_fetch_sub(&s->refs, 1) != 1) return;
     close_idle(s);
     free(s->idle);
+    for (size_t i = 0; i < s->n_conns; i++) free(s->conns[i].plans);
+    free(s->conns);
     clove__pg_schema_unref(s->schema);
     for (size_t i = 0; s->keys && s->keys[i]; i++) {
         free(s->keys[i]);
@@ -519,6 +581,7 @@ void clove__pg_release(clove_pg_source_t *s, PGconn *c, uint64_t epoch, bool gon
         c = NULL;
     } else {
         s->n_open--;
+        conn_forget(s, c);
     }
     pthread_cond_signal(&s->cond);
     pthread_mutex_unlock(&s->lock);

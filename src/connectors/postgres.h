@@ -89,4 +89,35 @@ typedef struct {
 char *clove_pg_query_expr(const clove_pg_source_t *s, const char *remote_sql,
                           const clove_pg_out_t *outs, size_t n);
 
+/* ---- direct queries -------------------------------------------------------------------------
+ * A query run whole in PostgreSQL with parameters goes there without DuckDB: DuckDB would bind
+ * the whole statement again for every execution (parameters in table function arguments),
+ * which costs more than the query. A plan holds the PostgreSQL SELECT (parameters $1..$n, all
+ * int8) and its outputs; a run sends it with the bound values (binary results, single-row
+ * mode, so memory holds one row and one chunk) and decodes rows into DuckDB data chunks. */
+typedef struct clove_pg_plan clove_pg_plan_t;
+typedef struct clove_pg_run clove_pg_run_t;
+
+/* Returns a new plan (immutable; destroy with clove_pg_plan_destroy), or NULL with err when an
+ * output has no decoder or a source column is gone. */
+clove_pg_plan_t *clove_pg_plan_create(const clove_pg_source_t *s, const char *remote_sql,
+                                      size_t nparams, const clove_pg_out_t *outs, size_t n,
+                                      clove_err_t *err);
+void clove_pg_plan_destroy(clove_pg_plan_t *p);
+size_t clove_pg_plan_ncols(const clove_pg_plan_t *p);
+size_t clove_pg_plan_nparams(const clove_pg_plan_t *p);
+const char *clove_pg_plan_name(const clove_pg_plan_t *p, size_t col);          /* borrows */
+duckdb_logical_type clove_pg_plan_type(const clove_pg_plan_t *p, size_t col);  /* new */
+
+/* Starts a run: values[i] is the text of $i+1 (NULL for SQL NULL). Returns NULL with err
+ * naming host, port and dataset. */
+clove_pg_run_t *clove_pg_run_start(const clove_pg_plan_t *p, const char *const *values,
+                                   clove_err_t *err);
+/* Next chunk (1, *out set: caller destroys), 0 at the end, negative with err. Waits for
+ * PostgreSQL in slices of 20 ms and gives up (cancelling the query, CLOVE_ECANCELED) as soon
+ * as stop(ud) returns true (stop may be NULL). */
+int clove_pg_run_next(clove_pg_run_t *r, duckdb_data_chunk *out, bool (*stop)(void *ud),
+                      void *ud, clove_err_t *err);
+void clove_pg_run_end(clove_pg_run_t *r); /* cancels what is left; NULL is a no-op */
+
 #endif

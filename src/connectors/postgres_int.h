@@ -87,6 +87,12 @@ struct clove_pg_source {
                                 are dropped instead of reused */
     pg_schema_t *schema;     /* NULL until loaded */
     bool closed;
+    struct pg_conn_info {    /* statements prepared on each open connection (direct runs) */
+        PGconn *c;
+        uint64_t *plans;
+        size_t n, cap;
+    } *conns;
+    size_t n_conns;
 };
 
 /* postgres.c */
@@ -109,7 +115,21 @@ duckdb_logical_type clove__pg_col_type(const pg_col_t *c);
 /* The first line of a libpq / server message, trimmed (into buf). */
 const char *clove__pg_msg(const char *m, char *buf, size_t cap);
 
+/* Has plan `plan` been prepared on connection c (held by the caller)? Mark it so. Forgetting
+ * happens when the pool closes c. When a connection holds too many, `reset` is set: the caller
+ * deallocates them all and calls clove__pg_prepared_reset. */
+bool clove__pg_prepared(clove_pg_source_t *s, PGconn *c, uint64_t plan);
+void clove__pg_mark_prepared(clove_pg_source_t *s, PGconn *c, uint64_t plan, bool *reset);
+void clove__pg_prepared_reset(clove_pg_source_t *s, PGconn *c);
+
 /* postgres_scan.c */
 int clove__pg_scan_register(duckdb_connection conn, clove_err_t *err);
+/* Decodes one binary value (len < 0: NULL) of column c into row `row` of v; -1 with msg. */
+int clove__pg_decode(const pg_col_t *c, duckdb_type enum_int, duckdb_vector v, idx_t row,
+                     const uint8_t *p, int32_t len, char *msg, size_t cap);
+/* An ENUM column's physical type (DUCKDB_TYPE_INVALID for other columns). */
+duckdb_type clove__pg_enum_internal(const pg_col_t *c);
+/* The decoder of a computed output of DuckDB type `type`; false when there is none. */
+bool clove__pg_computed_col(pg_col_t *c, int type, int width, int scale);
 
 #endif

@@ -601,6 +601,35 @@ static int put_array(const pg_col_t *c, duckdb_type enum_int, duckdb_vector v, i
     return 0;
 }
 
+static bool computed_col(pg_col_t *c, int type, int width, int scale);
+
+int clove__pg_decode(const pg_col_t *c, duckdb_type enum_int, duckdb_vector v, idx_t row,
+                     const uint8_t *p, int32_t len, char *msg, size_t cap)
+{
+    if (len < 0) {
+        set_null(v, row);
+        return 0;
+    }
+    return c->is_array ? put_array(c, enum_int, v, row, p, len, msg, cap)
+                       : put_value(c, &c->t, enum_int, v, row, p, len, msg, cap);
+}
+
+duckdb_type clove__pg_enum_internal(const pg_col_t *c)
+{
+    if (c->t.kind != PGK_ENUM) return DUCKDB_TYPE_INVALID;
+    pg_col_t tmp = *c;
+    tmp.is_array = false;
+    duckdb_logical_type lt = clove__pg_col_type(&tmp);
+    duckdb_type t = duckdb_enum_internal_type(lt);
+    duckdb_destroy_logical_type(&lt);
+    return t;
+}
+
+bool clove__pg_computed_col(pg_col_t *c, int type, int width, int scale)
+{
+    return computed_col(c, type, width, scale);
+}
+
 /* ---- the scan function ---------------------------------------------------------------------- */
 
 /* Size of the complete tuple at p (n bytes available): > 0, 0 when incomplete, -1 for the

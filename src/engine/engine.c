@@ -215,6 +215,7 @@ static void stmt_entry_clear(stmt_entry_t *s)
     for (size_t i = 0; s->remote_filters && i < s->n_deps; i++) free(s->remote_filters[i]);
     free(s->remote_filters);
     if (s->stmt) duckdb_destroy_prepare(&s->stmt);
+    clove_pg_plan_destroy(s->pg_plan);
     free(s->sql);
     free(s->deps);
     free(s->not_ready_view);
@@ -466,6 +467,18 @@ size_t clove_engine_validate(const clove_config_t *cfg, char ***msgs, size_t *n)
     }
     for (size_t i = 0; i < cfg->n_datasets; i++) {
         const clove_dataset_cfg_t *c = &cfg->datasets[i];
+        /* connector parameters (nothing connects) */
+        if (!strncmp(c->from, "postgres:", 9)) {
+            clove_err_t err;
+            clove_pg_source_t *ps = clove_pg_source_create(c->name, c->from, &c->params, &err);
+            if (ps) clove_pg_source_destroy(ps);
+            else add_msg(msgs, n, clove_xasprintf("%s:%d:%d: datasets[%zu]: %s", base, c->line,
+                                                  c->col, i, err.message));
+        } else if (!strncmp(c->from, "duckdb:", 7) && !clove_kv_get(&c->params, "duckdb_open")) {
+            add_msg(msgs, n, clove_xasprintf("%s:%d:%d: datasets[%zu].params.duckdb_open is "
+                                             "required for from: \"%s\"", base, c->line, c->col,
+                                             i, c->from));
+        }
         if (!c->acceleration.enabled) continue;
         dataset_t d = {.cfg = c};
         clove_err_t err;
@@ -678,13 +691,16 @@ done:
  * PostgreSQL gives the same answer (pushdown.c decides): the text to prepare instead, or
  * NULL. */
 static char *whole_pg_query(pooled_conn_t *pc, const char *sql,
-                            clove_pushdown_target_t *const *pts, dataset_t *const *pds, size_t n)
+                            clove_pushdown_target_t *const *pts, dataset_t *const *pds, size_t n,
+                            clove_pg_plan_t **plan)
 {
     char *remote = NULL, *exec = NULL;
     clove_pushdown_out_t *outs = NULL;
-    size_t nouts = 0;
+    size_t nouts = 0, nparams = 0;
     clove_err_t err;
-    if (clove_pushdown_whole(pc->conn, sql, pts, n, &remote, &outs, &nouts, &err) != 0) {
+    *plan = NULL;
+    if (clove_pushdown_whole(pc->conn, sql, pts, n, &remote, &outs, &nouts, &nparams, &err) !=
+        0) {
         clove_debug(COMP, "whole-query pushdown skipped: %s", err.message);
         return NULL;
     }
@@ -702,7 +718,13 @@ static char *whole_pg_query(pooled_conn_t *pc, const char *sql,
             if (pts[k] == outs[i].target) po[i].source = pds[k]->pg;
         ok &= po[i].source != NULL;
     }
-    if (ok) {
+    if (ok && nparams > 0) {
+        /* with parameters: straight to PostgreSQL (DuckDB would bind the statement again for
+         * every execution); values that do not fit take the DuckDB plan */
+        *plan = clove_pg_plan_create(pds[0]->pg, remote, nparams, po, nouts, &err);
+        if (*plan) clove_debug(COMP, "query runs whole in PostgreSQL with parameters: %s",
+                               remote);
+    } else if (ok) {
         char *expr = clove_pg_query_expr(pds[0]->pg, remote, po, nouts);
         exec = clove_xasprintf("SELECT * FROM %s", expr);
         free(expr);
@@ -803,7 +825,9 @@ static stmt_entry_t *prepare_cached(clove_engine_t *e, pooled_conn_t *pc, const 
             all_pg = false;
     }
     char *exec_sql = NULL;
-    if (np && all_pg && np == sb.n_tables) exec_sql = whole_pg_query(pc, sql, pts, pds, np);
+    clove_pg_plan_t *pg_plan = NULL;
+    if (np && all_pg && np == sb.n_tables)
+        exec_sql = whole_pg_query(pc, sql, pts, pds, np, &pg_plan);
     if (np && !exec_sql) {
         clove_err_t perr;
         if (clove_pushdown_rewrite(pc->conn, sql, pts, np, &exec_sql, &perr) != 0)
@@ -816,6 +840,7 @@ static stmt_entry_t *prepare_cached(clove_engine_t *e, pooled_conn_t *pc, const 
     victim->remote_filters = exec_sql && !reads_views
                                  ? clove__remote_filters(pc->conn, exec_sql, deps, n) : NULL;
     victim->exec_sql = exec_sql;
+    victim->pg_plan = pg_plan;
     victim->sql = clove_xstrdup(sql);
     victim->hash = h;
     victim->deps = deps;
@@ -1056,6 +1081,30 @@ static stmt_entry_t *prepare_checked(clove_engine_t *e, pooled_conn_t *pc, const
     return s;
 }
 
+/* The text of each parameter of a direct PostgreSQL run ($n as int8): only positional
+ * integers and NULLs go that way; anything else takes the DuckDB plan. */
+static bool direct_values(const clove_pg_plan_t *p, const clove_query_req_t *req, char **vals)
+{
+    size_t n = clove_pg_plan_nparams(p);
+    if (n > 64 || req->n_params != n) return false;
+    for (size_t i = 0; i < n; i++) {
+        const clove_param_t *pr = &req->params[i];
+        if (pr->name || (pr->kind != CLOVE_PARAM_INT && pr->kind != CLOVE_PARAM_NULL))
+            return false;
+    }
+    for (size_t i = 0; i < n; i++)
+        vals[i] = req->params[i].kind == CLOVE_PARAM_NULL
+                      ? NULL
+                      : clove_xasprintf("%lld", (long long)req->params[i].i);
+    return true;
+}
+
+static bool query_stopped(void *ud)
+{
+    clove_query_t *q = ud;
+    return atomic_load(&q->canceled) || atomic_load(&q->timed_out);
+}
+
 clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *req,
                                   clove_err_t *err)
 {
@@ -1090,6 +1139,24 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
     if (!s) {
         count_failure(why);
         goto fail;
+    }
+    char *vals[64];
+    if (s->pg_plan && direct_values(s->pg_plan, req, vals)) {
+        q->entry = s;
+        copy_params(q, req);
+        wd_add(e, q);
+        q->pg_run = clove_pg_run_start(s->pg_plan, (const char *const *)vals, err);
+        for (size_t i = 0; i < clove_pg_plan_nparams(s->pg_plan); i++) free(vals[i]);
+        if (!q->pg_run) {
+            wd_remove(e, q);
+            count_failure("execution_error");
+            goto fail;
+        }
+        q->ncols = clove_pg_plan_ncols(s->pg_plan);
+        q->types = clove_xcalloc(q->ncols ? q->ncols : 1, sizeof *q->types);
+        for (idx_t i = 0; i < q->ncols; i++) q->types[i] = clove_pg_plan_type(s->pg_plan, i);
+        free(rewritten);
+        return q;
     }
     if (bind_params(s->stmt, req, err) != 0) {
         count_failure("invalid_parameters");
@@ -1241,6 +1308,7 @@ idx_t clove_query_column_count(clove_query_t *q) { return q->ncols; }
 
 const char *clove_query_column_name(clove_query_t *q, idx_t col)
 {
+    if (q->pg_run) return clove_pg_plan_name(q->entry->pg_plan, col);
     return duckdb_column_name(&q->result, col);
 }
 
@@ -1253,6 +1321,22 @@ int clove_query_next(clove_query_t *q, duckdb_data_chunk *chunk, clove_err_t *er
     if (atomic_load(&q->canceled) || atomic_load(&q->timed_out)) {
         q->failed = true;
         return interrupted_error(q, err);
+    }
+    if (q->pg_run) {
+        int rc = clove_pg_run_next(q->pg_run, chunk, query_stopped, q, err);
+        if (rc > 0) {
+            q->rows += duckdb_data_chunk_get_size(*chunk);
+            return 1;
+        }
+        if (rc == 0) {
+            q->finished = true;
+            return 0;
+        }
+        q->failed = true;
+        if (query_stopped(q)) return interrupted_error(q, err);
+        count_failure("execution_error");
+        if (err) clove__redact(q->e, err->message, sizeof err->message);
+        return rc;
     }
     duckdb_data_chunk c = duckdb_fetch_chunk(q->result);
     if (c && duckdb_data_chunk_get_size(c) == 0) { /* never hand out empty chunks */
@@ -1313,6 +1397,7 @@ void clove_query_end(clove_query_t *q)
         free(q->types);
     }
     if (q->have_result) duckdb_destroy_result(&q->result);
+    clove_pg_run_end(q->pg_run);
     free_params(q);
     if (q->pc) pool_release(e, q->pc);
     if (!q->failed)

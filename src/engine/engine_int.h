@@ -102,6 +102,9 @@ typedef struct {
                                         pushed into SQLite accelerations), or NULL */
     char **remote_filters;           /* per dep: the partition condition that limits what a
                                         remote source fetches (NULL entry: everything), or NULL */
+    clove_pg_plan_t *pg_plan;        /* the query runs whole in PostgreSQL with its
+                                        parameters, without DuckDB (when the bound values
+                                        fit), or NULL */
     uint64_t last_used;
     uint64_t generation;             /* engine->ddl_generation when prepared */
 } stmt_entry_t;
@@ -132,6 +135,7 @@ struct clove_query {
     bool in_wd;                      /* on the watchdog list */
     bool fd_shut;                    /* the watchdog shut the client socket down */
     stmt_entry_t *entry;             /* the cached statement (deps for on_zero_results) */
+    clove_pg_run_t *pg_run;          /* a direct PostgreSQL run (entry->pg_plan), or NULL */
     char *sql;                       /* copies kept for an on_zero_results re-run */
     clove_param_t *params;
     size_t n_params;

@@ -2116,6 +2116,7 @@ typedef struct {
     tr_t tr;            /* for the literal writers */
     bool agg_ok;        /* aggregates may appear (select list, HAVING, ORDER BY) */
     bool fail;
+    long max_param;     /* the highest $n sent to PostgreSQL (as int8), 0: none */
 } wq_t;
 
 typedef struct {
@@ -2263,9 +2264,19 @@ static bool wq_literal_for(wq_t *w, const wq_val_t *v, json_t *e, clove_buf_t *b
     if (!parse_lit(e, &l)) return false;
     switch (v->kind) {
     case CLOVE_PUSHDOWN_COL_INT:
-        if (l.k == LIT_INT) clove_buf_printf(b, "%" PRId64, l.i);
-        else if (l.k == LIT_DEC) put_decimal(b, l.i, l.scale);
-        else return false;
+        if (l.k == LIT_INT) {
+            clove_buf_printf(b, "%" PRId64, l.i);
+        } else if (l.k == LIT_DEC) {
+            put_decimal(b, l.i, l.scale);
+        } else if (l.k == LIT_PARAM) {
+            /* bound at execution as an int8 (postgres.h, direct queries) */
+            long id = strtol(l.s, NULL, 10);
+            if (id < 1 || id > 64) return false;
+            clove_buf_printf(b, "$%ld::int8", id);
+            if (id > w->max_param) w->max_param = id;
+        } else {
+            return false;
+        }
         return true;
     case CLOVE_PUSHDOWN_COL_DECIMAL: {
         tcol_t tc = {.kind = v->kind, .width = v->width, .scale = v->scale};
@@ -2661,7 +2672,8 @@ void clove_pushdown_outs_free(clove_pushdown_out_t *outs, size_t n)
 
 int clove_pushdown_whole(duckdb_connection conn, const char *sql,
                          clove_pushdown_target_t *const *targets, size_t n, char **remote_sql,
-                         clove_pushdown_out_t **outs, size_t *nouts, clove_err_t *err)
+                         clove_pushdown_out_t **outs, size_t *nouts, size_t *nparams,
+                         clove_err_t *err)
 {
     json_t *root = NULL;
     duckdb_prepared_statement local = NULL;
@@ -2675,11 +2687,12 @@ int clove_pushdown_whole(duckdb_connection conn, const char *sql,
     clove_buf_t q;
     clove_buf_init(&q);
     int rc = 0;
-    if (!remote_sql || !outs || !nouts)
+    if (!remote_sql || !outs || !nouts || !nparams)
         return clove_err_set(err, CLOVE_EINVAL, "pushdown: no output given");
     *remote_sql = NULL;
     *outs = NULL;
     *nouts = 0;
+    *nparams = 0;
     if (!conn || !sql || !n || !targets)
         return clove_err_set(err, CLOVE_EINVAL, "pushdown: missing arguments");
     if (!mentions_target(sql, targets, n)) return 0;
@@ -2698,9 +2711,14 @@ int clove_pushdown_whole(duckdb_connection conn, const char *sql,
         json_array_size(json_object_get(json_object_get(node, "cte_map"), "map")) ||
         !json_is_null(json_object_get(node, "qualify")) ||
         !json_is_null(json_object_get(node, "sample")) ||
-        strcmp(str_field(node, "aggregate_handling"), "STANDARD_HANDLING") != 0 ||
-        json_array_size(json_object_get(stmt, "named_param_map")))
+        strcmp(str_field(node, "aggregate_handling"), "STANDARD_HANDLING") != 0)
         goto done;
+    /* positional parameters only ($1 maps to "1") */
+    json_t *pmap = json_object_get(stmt, "named_param_map");
+    for (size_t i = 0; i < json_array_size(pmap); i++) {
+        const char *k = str_field(json_array_get(pmap, i), "key");
+        if (!*k || strspn(k, "0123456789") != strlen(k)) goto done;
+    }
     collect(&c, from, &bs, 0);
     if (bs.n == 0) goto done;
     for (size_t i = 0; i < bs.n; i++)
@@ -2898,9 +2916,13 @@ int clove_pushdown_whole(duckdb_connection conn, const char *sql,
         }
     }
     if (q.failed) goto done;
+    /* every parameter of the query must have gone to PostgreSQL, as an int8 */
+    idx_t qparams = duckdb_nparams(local);
+    if ((size_t)w.max_param != qparams) goto done;
     *remote_sql = clove_buf_steal(&q);
     *outs = ov;
     *nouts = nitems;
+    *nparams = (size_t)qparams;
     ov = NULL;
 done:
     for (size_t i = 0; i < nitems; i++) {

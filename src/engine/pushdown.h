@@ -182,12 +182,17 @@ typedef struct {
  * groups and sorts COLLATE "C" (byte order, as DuckDB). Each output is cast to the PostgreSQL
  * type of the local plan's column (the query is prepared on conn to learn it).
  *
+ * Parameters ($n) compared with integer columns become `$n::int8` in the remote SQL and
+ * *nparams tells how many the query has (every one of them must have gone; 0: none); such a
+ * query is run with PostgreSQL parameters (postgres.h, direct queries), not through DuckDB.
+ *
  * Returns 0 with *remote_sql (new string), *outs (new array, free with
- * clove_pushdown_outs_free) and *nouts set, or 0 with *remote_sql NULL when the query cannot
- * go whole; negative only when the parser could not be run. Runs parser queries on conn. */
+ * clove_pushdown_outs_free), *nouts and *nparams set, or 0 with *remote_sql NULL when the
+ * query cannot go whole; negative only when the parser could not be run. Runs parser queries on conn. */
 int clove_pushdown_whole(duckdb_connection conn, const char *sql,
                          clove_pushdown_target_t *const *targets, size_t n, char **remote_sql,
-                         clove_pushdown_out_t **outs, size_t *nouts, clove_err_t *err);
+                         clove_pushdown_out_t **outs, size_t *nouts, size_t *nparams,
+                         clove_err_t *err);
 void clove_pushdown_outs_free(clove_pushdown_out_t *outs, size_t n);
 
 #endif

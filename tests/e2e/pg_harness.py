@@ -149,14 +149,23 @@ class PgCluster:
         """A position in the statement log; statements() returns what came after it."""
         return len(self._log_text())
 
-    def statements(self, since=0, app="clove"):
-        """Statements logged since a mark, by connections whose application_name is app."""
+    def statements(self, since=0, app="clove", params=False):
+        """Statements logged since a mark, by connections whose application_name is app: simple
+        queries ("statement:") and extended-protocol executions ("execute <name>:"); with
+        params, each execution's bound values are appended as " -- parameters: $1 = '42'"."""
         out = []
         text = self._log_text()[since:]
-        for m in re.finditer(r"^\S+ \S+ \S+ \[\d+\] (\S*) LOG:  statement: (.*?)(?=^\S+ \S+ "
-                             r"\S+ \[\d+\] |\Z)", text, re.S | re.M):
-            if app is None or m.group(1) == app:
-                out.append(m.group(2).strip())
+        head = r"^\S+ \S+ \S+ \[\d+\] (\S*) "
+        for m in re.finditer(head + r"(LOG|DETAIL):  (statement|execute [^:]*|parameters): "
+                             r"(.*?)(?=" + head + r"|\Z)", text, re.S | re.M):
+            if app is not None and m.group(1) != app:
+                continue
+            if m.group(2) == "DETAIL":
+                if params and out and m.group(3) == "parameters":
+                    out[-1] += " -- parameters: " + m.group(4).strip()
+                continue
+            verb = m.group(3)
+            out.append((verb + ": " if verb.startswith("execute") else "") + m.group(4).strip())
         return out
 
     def wait_statement(self, pattern, since=0, timeout=30):

@@ -10,10 +10,13 @@ port and dataset but never the password.
 """
 import os
 import re
+import shutil
+import subprocess
+import tempfile
 import time
 import unittest
 
-from harness import Cloved
+from harness import CLOVED, Cloved
 from pg_harness import PASSWORD, PgCluster
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -252,30 +255,48 @@ class PushdownTest(PgTestCase):
         self.assert_no_password(c)
 
     def test_parameters(self):
-        """$1 on an integer column goes to PostgreSQL as the bound value; other parameters stay
-        in DuckDB; answers are the same either way."""
+        """A query that can run whole in PostgreSQL with integer parameters goes there as one
+        parameterized statement (no DuckDB); parameters that are no integers take the DuckDB
+        plan, where $1 on an integer column still goes to PostgreSQL as the bound value; the
+        answers are the same either way."""
         c = self.start(self.pod_words())
+        direct = 'execute clove_p'
         cases = [("SELECT id, icu FROM words WHERE i8 = $1", [42], [{"id": 6, "icu": "ébène"}],
-                  '("i8" = 42)'),
+                  direct, "$1 = '42'"),
                  ("SELECT id FROM words WHERE i8 >= $1 ORDER BY id", [9223372036854775807],
-                  [{"id": 3}], '("i8" >= 9223372036854775807)'),
-                 # NULL: DuckDB knows the answer without reading the table
-                 ("SELECT id FROM words WHERE i8 = $1", [None], [], "skip"),
-                 ("SELECT id FROM words WHERE i8 = $1", [1.5], [], '("i8" = 2)'),
-                 ("SELECT id FROM words WHERE icu = $1", ["zebra"], [{"id": 5}], None),
+                  [{"id": 3}], direct, "$1 = '9223372036854775807'"),
+                 # the same statement again: prepared once per connection, executed again
+                 ("SELECT id, icu FROM words WHERE i8 = $1", [1], [{"id": 1, "icu": "apple"}],
+                  direct, "$1 = '1'"),
+                 ("SELECT id FROM words WHERE i8 = $1", [None], [], direct, "$1 = NULL"),
+                 ("SELECT id FROM words WHERE i8 = $1", [1.5], [], "COPY", '("i8" = 2)'),
+                 ("SELECT id FROM words WHERE icu = $1", ["zebra"], [{"id": 5}], "COPY", None),
                  ("SELECT id FROM words WHERE i8 > $1 AND icu <> $2 ORDER BY id", [0, "apple"],
-                  [{"id": 3}, {"id": 6}], '("i8" > 0)')]
-        for sql, params, want, pushed in cases:
+                  [{"id": 3}, {"id": 6}], "COPY", '("i8" > 0)')]
+        for sql, params, want, kind, pushed in cases:
             for table in ("words", "words_local"):
                 mark = self.pg.log_mark()
                 self.assertEqual(c.rows(sql.replace("words", table), params=params), want,
                                  (sql, params, table))
-                if table == "words" and pushed != "skip":
-                    stmt = self.pg.wait_statement(r"^COPY", mark)
-                    if pushed:
-                        self.assertIn(pushed, stmt, (sql, params))
-                    else:
-                        self.assertNotIn("WHERE", stmt, (sql, params))
+                if table != "words":
+                    continue
+                stmt = self.pg.wait_statement(r"^(COPY|execute)", mark)
+                stmt = [s for s in self.pg.statements(mark, params=True)
+                        if s.startswith(("COPY", "execute"))][0]
+                self.assertTrue(stmt.startswith(kind), (sql, params, stmt))
+                if pushed:
+                    self.assertIn(pushed, stmt, (sql, params))
+                elif kind == "COPY":
+                    self.assertNotIn("WHERE", stmt, (sql, params))
+        # the direct statement in full
+        mark = self.pg.log_mark()
+        c.rows("SELECT id, icu FROM words WHERE i8 = $1", params=[42])
+        self.pg.wait_statement(r"^execute", mark)
+        stmt = re.sub(r"clove_p\d+", "clove_pN", self.pg.statements(mark, params=True)[0])
+        self.assertEqual(stmt,
+                         'execute clove_pN: SELECT "words"."id" AS "c1", "words"."icu" COLLATE '
+                         '"C" AS "c2" FROM "public"."words" AS "words" WHERE "words"."i8" = '
+                         '$1::int8 -- parameters: $1 = \'42\'')
 
     PREDICATES = [
         "icu > 'Banana'", "icu < 'b'", "icu BETWEEN 'B' AND 'a'", "icu >= 'É'", "icu = 'banana'",
@@ -581,6 +602,25 @@ class ConfigAndErrorsTest(PgTestCase):
         c = self.start(pod(dataset(self.pg, "bad", 'a.b.c.d')))
         self.assertIn("from: expected postgres:[database.][schema.]table",
                       c.datasets()["bad"]["error_message"])
+
+    def test_test_config_checks_connector_params(self):
+        d = tempfile.mkdtemp(prefix="clove-pg-tc-")
+        self.addCleanup(shutil.rmtree, d, True)
+        with open(os.path.join(d, "spicepod.yaml"), "w") as f:
+            f.write(pod(dataset(self.pg, "a", "types", pg_pass=PASSWORD),
+                        "  - from: duckdb:t\n    name: b\n",
+                        dataset(self.pg, "c", "types", pg_sslmode="maybe"),
+                        dataset(self.pg, "ok", "types")))
+        env = dict(os.environ, PG_PASS=PASSWORD)
+        p = subprocess.run([CLOVED, "--test-config", d], capture_output=True, text=True,
+                           timeout=30, env=env)
+        self.assertEqual(p.returncode, 1)
+        out = p.stdout + p.stderr
+        self.assertIn("datasets[0]: dataset a: params.pg_pass must not be written", out)
+        self.assertIn("datasets[1].params.duckdb_open is required", out)
+        self.assertIn("datasets[2]: dataset c: params.pg_sslmode", out)
+        self.assertNotIn("datasets[3]", out)
+        self.assertNotIn(PASSWORD, out)
 
     def test_connection_string_and_pool(self):
         cs = "host=127.0.0.1 port=%d dbname=%s user=clove_reader password=%s sslmode=disable" % (
