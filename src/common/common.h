@@ -30,7 +30,8 @@
     X(ECONFIG, -13, "invalid configuration", 400, 3)         \
     X(EINTERNAL, -14, "internal error", 500, 13)             \
     X(EBUSY, -15, "too many queries", 503, 8)                \
-    X(EUNSUPPORTED, -16, "not supported", 400, 12)
+    X(EUNSUPPORTED, -16, "not supported", 400, 12)         \
+    X(EUNAVAILABLE, -17, "source unavailable", 503, 14)
 
 typedef enum {
 #define X(name, code, str, http, grpc) CLOVE_##name = code,
@@ -53,6 +54,24 @@ int clove_err_grpc_status(int code);
 int clove_err_set(clove_err_t *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void clove_err_clear(clove_err_t *err);
+
+/* ---- source events ---------------------------------------------------------------------- */
+
+/* What a source connector learned about its source while working for a dataset. */
+typedef enum {
+    CLOVE_SOURCE_REACHABLE = 0,  /* a connection or request reached the source */
+    CLOVE_SOURCE_UNREACHABLE,    /* it could not be reached: connection refused or reset, DNS,
+                                    TLS, timeout, 5xx after retries (not SQL errors, not
+                                    permission errors on one object) */
+    CLOVE_SOURCE_CHANGED,        /* the source's columns are not the ones the dataset was
+                                    registered with */
+} clove_source_event_t;
+
+/* How a connector reports source events to the engine. message (may be NULL for REACHABLE)
+ * names the source (host:port, bucket, URL) and never credentials. Called on the thread that
+ * did the work, with no connector lock held; must be quick and must not call back into the
+ * connector. */
+typedef void (*clove_source_event_cb)(void *ud, clove_source_event_t ev, const char *message);
 
 /* Stays on in release builds. */
 #define CLOVE_ASSERT(cond)                                                   \

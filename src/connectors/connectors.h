@@ -55,7 +55,8 @@ typedef enum {
  * it are fetched. conn: a connection of the engine's database used by the calling thread (evaluates
  * filter_sql). *changed (may be NULL) is set when files in the cache were added, replaced or
  * removed. Returns 0 or a negative CLOVE_E* with err filled (messages name the bucket/key or
- * URL and the endpoint, never credentials). */
+ * URL and the endpoint, never credentials; CLOVE_EUNAVAILABLE when the source could not be
+ * reached or kept answering 408, 429 or 5xx). */
 int clove_source_sync(clove_source_t *s, clove_sync_kind_t kind, duckdb_connection conn,
                       const char *filter_sql, bool *changed, clove_err_t *err);
 /* The same, giving up with CLOVE_ETIMEDOUT at deadline_ns (monotonic ns, clove_mono_ns; 0 =
@@ -64,6 +65,16 @@ int clove_source_sync(clove_source_t *s, clove_sync_kind_t kind, duckdb_connecti
 int clove_source_sync_until(clove_source_t *s, clove_sync_kind_t kind, duckdb_connection conn,
                             const char *filter_sql, int64_t deadline_ns, bool *changed,
                             clove_err_t *err);
+
+/* Health probe, cheap and without retries: one listing of at most one key (S3) or one HEAD
+ * request (HTTP(S)), on the caller's thread, bounded by connect_timeout / client_timeout.
+ * Returns 0 when the source answered (an error answer such as 403 or 405 counts: the source
+ * is there), CLOVE_EUNAVAILABLE with err naming the bucket and endpoint or the URL when it
+ * could not be reached or answered 408, 429 or 5xx, CLOVE_ECANCELED when the runtime stops. */
+int clove_source_probe(clove_source_t *s, clove_err_t *err);
+
+/* The source as `from` names it, without credentials (borrowed), for messages. */
+const char *clove_source_display(const clove_source_t *s);
 
 /* A number that changes whenever files in the cache were added, replaced or removed (starts
  * at 1). A refresh that finds it where its last successful load left it has nothing new. */

@@ -36,6 +36,7 @@ typedef struct {
     bool accept_encoding;          /* offer gzip/deflate/br (bodies are stored decoded) */
     bool follow_redirects;         /* up to 5, http/https only */
     int64_t deadline_ns;           /* monotonic: the caller's deadline (a query's); 0 = none */
+    bool head;                     /* HEAD instead of GET (health probes): no body */
 } clove_fetch_opts_t;
 
 typedef struct {
@@ -56,7 +57,8 @@ void clove__curl_init(void);
  * bucket \"b\" at ..."). h is an easy handle owned by the calling thread (reset here).
  * Returns 0 (status 200..299 or 304) or a negative CLOVE_E* with err filled: CLOVE_EAUTH for
  * 401/403, CLOVE_ENOTFOUND for 404, CLOVE_ECANCELED when canceled, CLOVE_ETIMEDOUT when
- * o->deadline_ns passed, CLOVE_EIO otherwise. */
+ * o->deadline_ns passed, CLOVE_EUNAVAILABLE when the source could not be reached (connection,
+ * DNS, TLS, client_timeout) or kept answering 408, 429 or 5xx, CLOVE_EIO otherwise. */
 int clove__fetch_file(CURL *h, const clove_fetch_opts_t *o, const char *url, const char *what,
                       const char *if_none_match, const char *if_modified_since,
                       const char *dest, clove_fetch_result_t *res, clove_err_t *err);

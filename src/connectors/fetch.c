@@ -383,6 +383,7 @@ static int fetch(CURL *h, const clove_fetch_opts_t *o, const char *url, const ch
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, progress_cb);
         curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
         if (o->accept_encoding) curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+        if (o->head) curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
         CURLcode cc = curl_easy_perform(h);
         long status = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -421,6 +422,7 @@ static int fetch(CURL *h, const clove_fetch_opts_t *o, const char *url, const ch
             else
                 snprintf(reason, sizeof reason, "%s", curl_easy_strerror(cc));
             retry = retryable_curl(cc);
+            code = CLOVE_EUNAVAILABLE; /* no answer: connection, DNS, TLS, timeout */
         } else if (status == 304 || (status >= 200 && status < 300)) {
             if (tmp && status != 304 && rename(tmp, dest) != 0) {
                 rc = clove_err_set(err, CLOVE_EIO, "%s: could not move the download into the "
@@ -436,6 +438,7 @@ static int fetch(CURL *h, const clove_fetch_opts_t *o, const char *url, const ch
             retry = retryable_status(status);
             if (status == 401 || status == 403) code = CLOVE_EAUTH;
             else if (status == 404) code = CLOVE_ENOTFOUND;
+            else if (retry) code = CLOVE_EUNAVAILABLE; /* 408, 429, 5xx */
         }
         int64_t delay = x.retry_after_ms >= 0 ? x.retry_after_ms
                                                : backoff_delay(o, attempt + 1, &seed);

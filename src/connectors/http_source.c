@@ -349,3 +349,23 @@ out:
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
+
+int clove__http_src_probe(clove_http_src_t *s, clove_err_t *err)
+{
+    CURL *h = curl_easy_init();
+    if (!h) return clove_err_set(err, CLOVE_EINTERNAL, "could not create a curl handle");
+    clove_fetch_opts_t fo = s->fo; /* immutable after create */
+    fo.max_retries = 0;            /* the caller probes again later */
+    fo.head = true;
+    char *what = clove_xasprintf("could not reach \"%s\" for dataset %s", s->shown,
+                                 s->cfg->name);
+    clove_buf_t body;
+    clove_buf_init(&body);
+    clove_fetch_result_t res;
+    int rc = clove__fetch_mem(h, &fo, s->url, what, 4096, &body, &res, err);
+    if (rc == CLOVE_EUNAVAILABLE && res.status == 501) rc = 0; /* there, but without HEAD */
+    clove_buf_dispose(&body);
+    free(what);
+    curl_easy_cleanup(h);
+    return rc;
+}

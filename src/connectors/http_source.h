@@ -17,6 +17,9 @@ clove_http_src_t *clove__http_src_create(const clove_dataset_cfg_t *cfg, const c
                                          clove_err_t *err);
 int clove__http_src_sync(clove_http_src_t *s, clove_sync_kind_t kind, int64_t deadline_ns,
                          bool *changed, clove_err_t *err);
+/* clove_source_probe for an HTTP(S) source: one HEAD request, no retries, its own curl
+ * handle (never waits for a sync). */
+int clove__http_src_probe(clove_http_src_t *s, clove_err_t *err);
 void clove__http_src_destroy(clove_http_src_t *s);
 
 #endif

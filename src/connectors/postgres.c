@@ -516,13 +516,62 @@ static PGconn *pg_connect(clove_pg_source_t *s, clove_err_t *err)
     }
     if (PQstatus(c) != CONNECTION_OK) {
         char m[512];
-        clove_err_set(err, CLOVE_EIO, "could not connect to PostgreSQL at \"%s\" for dataset "
-                      "\"%s\": %s", s->endpoint, s->dataset,
+        clove_err_t e2;
+        clove_err_set(&e2, CLOVE_EUNAVAILABLE, "could not connect to PostgreSQL at \"%s\" for "
+                      "dataset \"%s\": %s", s->endpoint, s->dataset,
                       clove__pg_msg(PQerrorMessage(c), m, sizeof m));
         PQfinish(c);
+        clove__pg_event(s, CLOVE_SOURCE_UNREACHABLE, e2.message);
+        if (err) *err = e2;
         return NULL;
     }
+    clove__pg_event(s, CLOVE_SOURCE_REACHABLE, NULL);
     return c;
+}
+
+void clove__pg_event(clove_pg_source_t *s, clove_source_event_t ev, const char *msg)
+{
+    if (s->events) s->events(s->events_ud, ev, msg);
+}
+
+bool clove__pg_lost(clove_pg_source_t *s, PGconn *c, const char *msg)
+{
+    if (!c || PQstatus(c) != CONNECTION_BAD) return false;
+    clove__pg_event(s, CLOVE_SOURCE_UNREACHABLE, msg);
+    return true;
+}
+
+void clove_pg_source_set_events(clove_pg_source_t *s, clove_source_event_cb cb, void *ud)
+{
+    s->events = cb;
+    s->events_ud = ud;
+}
+
+int clove_pg_source_probe(clove_pg_source_t *s, clove_err_t *err)
+{
+    PGconn *c = pg_connect(s, err);
+    if (!c) return err ? err->code : CLOVE_EUNAVAILABLE;
+    PGresult *r = PQexec(c, "SELECT 1");
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char m[512];
+        bool gone = PQstatus(c) == CONNECTION_BAD;
+        rc = clove_err_set(err, gone ? CLOVE_EUNAVAILABLE : CLOVE_EQUERY,
+                           "PostgreSQL at \"%s\" did not answer SELECT 1 for dataset \"%s\": %s",
+                           s->endpoint, s->dataset,
+                           clove__pg_msg(PQresultErrorMessage(r), m, sizeof m));
+        if (gone) clove__pg_event(s, CLOVE_SOURCE_UNREACHABLE, err ? err->message : m);
+    }
+    PQclear(r);
+    /* a working connection serves the next query when the pool has room for it */
+    pthread_mutex_lock(&s->lock);
+    uint64_t epoch = s->epoch;
+    bool keep = rc == 0 && !s->closed && s->n_open < s->pool_max;
+    if (keep) s->n_open++;
+    pthread_mutex_unlock(&s->lock);
+    if (keep) clove__pg_release(s, c, epoch, false);
+    else PQfinish(c);
+    return rc;
 }
 
 PGconn *clove__pg_acquire(clove_pg_source_t *s, uint64_t *epoch, clove_err_t *err)
@@ -772,10 +821,11 @@ int clove_pg_source_load_schema(clove_pg_source_t *s, clove_err_t *err)
                                "\"%s\" (dataset \"%s\")", s->display,
                                s->dbname ? s->dbname : "(default)", s->endpoint, s->dataset);
         else
-            rc = clove_err_set(err, gone ? CLOVE_EIO : CLOVE_EQUERY,
+            rc = clove_err_set(err, gone ? CLOVE_EUNAVAILABLE : CLOVE_EQUERY,
                                "could not read the columns of \"%s\" from PostgreSQL at \"%s\" "
                                "for dataset \"%s\": %s", s->display, s->endpoint, s->dataset,
                                clove__pg_msg(PQresultErrorMessage(r), m, sizeof m));
+        if (gone) clove__pg_lost(s, c, err ? err->message : m);
         PQclear(r);
         clove__pg_release(s, c, epoch, gone);
         return rc;

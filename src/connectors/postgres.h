@@ -51,9 +51,19 @@ char *clove_pg_source_sql(const clove_pg_source_t *s);
 /* "host:port" of the source, for messages (borrowed). */
 const char *clove_pg_source_endpoint(const clove_pg_source_t *s);
 
+/* Where the source reports what its connections find (connection refused or lost:
+ * CLOVE_SOURCE_UNREACHABLE with the message naming host, port and dataset; a new connection
+ * that works: CLOVE_SOURCE_REACHABLE). Set once, before the source is used; cb may be NULL. */
+void clove_pg_source_set_events(clove_pg_source_t *s, clove_source_event_cb cb, void *ud);
+
+/* Health probe: opens a new connection and runs SELECT 1 (the connection then joins the pool
+ * when it has room). Returns 0 when PostgreSQL answered, CLOVE_EUNAVAILABLE when it could not
+ * be reached (err names host, port and dataset), another code when it refused the query. */
+int clove_pg_source_probe(clove_pg_source_t *s, clove_err_t *err);
+
 /* Connects (through the pool) and reads the table's columns and their types, which the scan
  * reports from then on. Blocks for up to the connect timeout. Returns 0, or an error naming
- * host, port and dataset: CLOVE_EIO when PostgreSQL cannot be reached (retry later),
+ * host, port and dataset: CLOVE_EUNAVAILABLE when PostgreSQL cannot be reached (retry later),
  * CLOVE_ENOTFOUND when the table does not exist, CLOVE_EUNSUPPORTED when a column type cannot
  * be mapped and unsupported_type_action is error. */
 int clove_pg_source_load_schema(clove_pg_source_t *s, clove_err_t *err);

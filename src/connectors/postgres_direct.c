@@ -149,8 +149,10 @@ clove_pg_run_t *clove_pg_run_start(const clove_pg_plan_t *p, const char *const *
         clove__pg_release(p->s, r->c, r->epoch, gone);
         r->c = NULL;
         if (gone && attempt < MAX_SEND_ATTEMPTS) continue;
-        clove_err_set(err, CLOVE_EIO, "could not run the pushed-down query in PostgreSQL at "
-                      "\"%s\" for dataset \"%s\": %s", p->s->endpoint, p->s->dataset, m);
+        clove_err_set(err, gone ? CLOVE_EUNAVAILABLE : CLOVE_EQUERY,
+                      "could not run the pushed-down query in PostgreSQL at \"%s\" for "
+                      "dataset \"%s\": %s", p->s->endpoint, p->s->dataset, m);
+        if (gone) clove__pg_event(p->s, CLOVE_SOURCE_UNREACHABLE, err ? err->message : m);
         break;
     }
     free(r);
@@ -232,8 +234,11 @@ int clove_pg_run_next(clove_pg_run_t *r, duckdb_data_chunk *out, bool (*stop)(vo
         }
         clove__pg_msg(res ? PQresultErrorMessage(res) : PQerrorMessage(r->c), msg, sizeof msg);
         PQclear(res);
-        rc = clove_err_set(err, CLOVE_EQUERY, "the pushed-down query failed in PostgreSQL at "
-                           "\"%s\" for dataset \"%s\": %s", p->s->endpoint, p->s->dataset, msg);
+        bool gone = PQstatus(r->c) == CONNECTION_BAD;
+        rc = clove_err_set(err, gone ? CLOVE_EUNAVAILABLE : CLOVE_EQUERY,
+                           "the pushed-down query failed in PostgreSQL at \"%s\" for dataset "
+                           "\"%s\": %s", p->s->endpoint, p->s->dataset, msg);
+        if (gone) clove__pg_event(p->s, CLOVE_SOURCE_UNREACHABLE, err ? err->message : msg);
         goto fail;
     }
     if (n == 0) {

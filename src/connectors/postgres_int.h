@@ -77,6 +77,8 @@ struct clove_pg_source {
      * never log them. */
     char **keys, **vals;
     int pool_max;
+    clove_source_event_cb events; /* set once before the first scan (engine), or NULL */
+    void *events_ud;
 
     pthread_mutex_t lock;    /* guards everything below */
     pthread_cond_t cond;     /* a connection came back or a slot was freed */
@@ -107,6 +109,12 @@ PGconn *clove__pg_acquire(clove_pg_source_t *s, uint64_t *epoch, clove_err_t *er
  * open) are closed. `gone`: the server went away under it, so every idle connection is
  * suspect: they are closed too. */
 void clove__pg_release(clove_pg_source_t *s, PGconn *c, uint64_t epoch, bool gone);
+/* Tells the source's event callback (if any). */
+void clove__pg_event(clove_pg_source_t *s, clove_source_event_t ev, const char *msg);
+/* After a failed request on c (still held by the caller): when the connection is broken,
+ * PostgreSQL is unreachable; reports it with msg (the final, user-facing message) and returns
+ * true. */
+bool clove__pg_lost(clove_pg_source_t *s, PGconn *c, const char *msg);
 /* Deep copy of a column (dst owns its strings and labels) and its disposal. */
 void clove__pg_col_copy(pg_col_t *dst, const pg_col_t *src);
 void clove__pg_col_dispose(pg_col_t *c);

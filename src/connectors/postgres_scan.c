@@ -250,6 +250,7 @@ static bool start_copy(scan_state_t *st, const char *sql, char *msg, size_t cap)
         }
         snprintf(msg, cap, "could not read %s from PostgreSQL at \"%s\" for dataset \"%s\": %s",
                  st->what, s->endpoint, s->dataset, m);
+        if (gone) clove__pg_event(s, CLOVE_SOURCE_UNREACHABLE, msg);
         return false;
     }
 }
@@ -658,6 +659,7 @@ static void scan_fn(duckdb_function_info info, duckdb_data_chunk out)
     scan_state_t *st = duckdb_function_get_init_data(info);
     idx_t cap = duckdb_vector_size(), n = 0;
     char msg[CLOVE_ERR_MSG_MAX], vmsg[512];
+    bool lost = false;
     size_t nfields = st->nfields;
     duckdb_vector vecs[st->nout ? st->nout : 1];
     for (idx_t j = 0; j < st->nout; j++) vecs[j] = duckdb_data_chunk_get_vector(out, j);
@@ -741,11 +743,13 @@ bad_value:
     duckdb_data_chunk_set_size(out, 0);
     return;
 broken:
-    st->in_copy = PQstatus(st->c) != CONNECTION_BAD && st->in_copy;
+    lost = PQstatus(st->c) == CONNECTION_BAD;
+    st->in_copy = !lost && st->in_copy;
     finish_copy(st);
 failed:
     snprintf(msg, sizeof msg, "could not read %s from PostgreSQL at \"%s\" for dataset "
              "\"%s\": %s", st->what, st->s->endpoint, st->s->dataset, vmsg);
+    if (lost) clove__pg_event(st->s, CLOVE_SOURCE_UNREACHABLE, msg);
     duckdb_function_set_error(info, msg);
     duckdb_data_chunk_set_size(out, 0);
 }

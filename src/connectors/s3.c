@@ -509,6 +509,41 @@ static int cmp_obj(const void *a, const void *b)
     return strcmp(((const clove_s3_object_t *)a)->key, ((const clove_s3_object_t *)b)->key);
 }
 
+/* One ListObjectsV2 page's URL: query parameters in canonical (sorted) order, fully encoded,
+ * as SigV4 signs them. */
+static void list_url(const clove_s3_client_t *c, clove_buf_t *url, const char *token,
+                     int max_keys, const char *prefix)
+{
+    clove_buf_reset(url);
+    clove_buf_printf(url, "%s/?", c->base);
+    if (token) {
+        clove_buf_puts(url, "continuation-token=");
+        url_encode(url, token, false);
+        clove_buf_putc(url, '&');
+    }
+    clove_buf_printf(url, "list-type=2&max-keys=%d&prefix=", max_keys);
+    url_encode(url, prefix, false);
+}
+
+int clove_s3_probe(clove_s3_client_t *c, CURL *h, const char *prefix, clove_err_t *err)
+{
+    signed_opts_t so;
+    if (opts_init(c, &so, err) != 0) return CLOVE_EAUTH;
+    so.fo.max_retries = 0; /* the caller probes again later */
+    clove_buf_t body, url;
+    clove_buf_init(&body);
+    clove_buf_init(&url);
+    list_url(c, &url, NULL, 1, prefix);
+    char *what = clove_xasprintf("could not list s3://%s/%s at endpoint \"%s\" for dataset %s",
+                                 c->bucket, prefix, c->endpoint, c->dataset);
+    int rc = clove__fetch_mem(h, &so.fo, url.data, what, LIST_PAGE_MAX_BYTES, &body, NULL, err);
+    free(what);
+    clove_buf_dispose(&body);
+    clove_buf_dispose(&url);
+    opts_dispose(&so);
+    return rc;
+}
+
 int64_t clove_s3_list(clove_s3_client_t *c, CURL *h, const char *prefix, int64_t deadline_ns,
                       clove_s3_object_t **out, int *requests, clove_err_t *err)
 {
@@ -530,16 +565,7 @@ int64_t clove_s3_list(clove_s3_client_t *c, CURL *h, const char *prefix, int64_t
             rc = clove_err_set(err, CLOVE_EIO, "%s: more than %d pages", what, PAGES_MAX);
             break;
         }
-        /* query parameters in canonical (sorted) order, fully encoded, as SigV4 signs them */
-        clove_buf_reset(&url);
-        clove_buf_printf(&url, "%s/?", c->base);
-        if (token) {
-            clove_buf_puts(&url, "continuation-token=");
-            url_encode(&url, token, false);
-            clove_buf_putc(&url, '&');
-        }
-        clove_buf_printf(&url, "list-type=2&max-keys=%d&prefix=", c->max_keys);
-        url_encode(&url, prefix, false);
+        list_url(c, &url, token, c->max_keys, prefix);
         clove_fetch_result_t res;
         rc = clove__fetch_mem(h, &so.fo, url.data, what, LIST_PAGE_MAX_BYTES, &body, &res, err);
         if (requests) (*requests)++;

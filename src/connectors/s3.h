@@ -30,6 +30,10 @@ int64_t clove_s3_list(clove_s3_client_t *c, CURL *h, const char *prefix, int64_t
                       clove_s3_object_t **out, int *requests, clove_err_t *err);
 void clove_s3_objects_free(clove_s3_object_t *objs, size_t n);
 
+/* Health probe: one ListObjectsV2 request for at most one key under prefix, no retries.
+ * Returns 0 or a negative CLOVE_E* with err filled (CLOVE_EUNAVAILABLE: no answer, or 5xx). */
+int clove_s3_probe(clove_s3_client_t *c, CURL *h, const char *prefix, clove_err_t *err);
+
 /* Downloads one object into dest; res->etag holds the ETag served. */
 int clove_s3_get(clove_s3_client_t *c, CURL *h, const char *key, const char *dest,
                  int64_t deadline_ns, clove_fetch_result_t *res, clove_err_t *err);
@@ -53,6 +57,8 @@ int clove__s3_src_sync(clove_s3_src_t *s, clove_sync_kind_t kind, duckdb_connect
                        const char *filter_sql, int64_t deadline_ns, bool *changed,
                        clove_err_t *err);
 size_t clove__s3_src_partition_columns(clove_s3_src_t *s, char ***out);
+/* clove_source_probe for an S3 source (its own curl handle: never waits for a sync). */
+int clove__s3_src_probe(clove_s3_src_t *s, clove_err_t *err);
 void clove__s3_src_destroy(clove_s3_src_t *s);
 
 #endif

@@ -749,3 +749,12 @@ out:
     }
     return rc;
 }
+
+int clove__s3_src_probe(clove_s3_src_t *s, clove_err_t *err)
+{
+    CURL *h = curl_easy_init();
+    if (!h) return clove_err_set(err, CLOVE_EINTERNAL, "could not create a curl handle");
+    int rc = clove_s3_probe(s->client, h, s->prefix, err);
+    curl_easy_cleanup(h);
+    return rc;
+}

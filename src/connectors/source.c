@@ -16,6 +16,7 @@ struct clove_source {
     clove_http_src_t *http;
     clove_source_files_t files;
     atomic_uint_fast64_t generation;
+    char *display;               /* `from` without userinfo, for messages */
 };
 
 bool clove_source_claims(const char *from)
@@ -38,7 +39,18 @@ clove_source_t *clove_source_create(const clove_dataset_cfg_t *cfg, const char *
         return NULL;
     }
     atomic_init(&s->generation, 1);
+    s->display = clove__url_for_display(cfg->from);
     return s;
+}
+
+const char *clove_source_display(const clove_source_t *s) { return s->display; }
+
+int clove_source_probe(clove_source_t *s, clove_err_t *err)
+{
+    int rc = s->s3 ? clove__s3_src_probe(s->s3, err) : clove__http_src_probe(s->http, err);
+    /* any other answer (403, 404, 405 ...) still shows the source is there */
+    if (rc == CLOVE_EUNAVAILABLE || rc == CLOVE_ECANCELED || rc == CLOVE_EINTERNAL) return rc;
+    return 0;
 }
 
 const clove_source_files_t *clove_source_files(const clove_source_t *s) { return &s->files; }
@@ -80,5 +92,6 @@ void clove_source_destroy(clove_source_t *s)
     if (!s) return;
     clove__s3_src_destroy(s->s3);
     clove__http_src_destroy(s->http);
+    free(s->display);
     free(s);
 }

@@ -55,7 +55,7 @@ view_t *clove__view_find(clove_engine_t *e, const char *name)
 
 /* ---- state ---------------------------------------------------------------------------------- */
 
-static void publish_state(dataset_t *d)
+void clove__dataset_publish_state(dataset_t *d)
 {
     char labels[256];
     snprintf(labels, sizeof labels, "dataset=\"%s\"", d->cfg->name);
@@ -64,8 +64,7 @@ static void publish_state(dataset_t *d)
                            "3=Error, 4=ShuttingDown.", labels, (double)d->state);
 }
 
-/* A copy of msg with every secret-derived value replaced by [REDACTED]. */
-static char *redacted(dataset_t *d, const char *msg)
+char *clove__dataset_redacted(dataset_t *d, const char *msg)
 {
     size_t cap = strlen(msg) * 3 + 64;
     char *out = clove_xmalloc(cap);
@@ -77,7 +76,7 @@ static char *redacted(dataset_t *d, const char *msg)
 /* Logs an error about a dataset with secret values redacted. */
 static void log_error(dataset_t *d, const char *msg)
 {
-    char *r = redacted(d, msg);
+    char *r = clove__dataset_redacted(d, msg);
     clove_error(COMP, "%s", r);
     free(r);
 }
@@ -89,13 +88,14 @@ static void set_state(dataset_t *d, clove_ds_state_t st, const char *error)
     d->state = st;
     if (error) {
         free(d->error);
-        d->error = redacted(d, error);
+        d->error = clove__dataset_redacted(d, error);
     } else if (st == CLOVE_DS_READY) {
         free(d->error);
         d->error = NULL;
+        d->error_code = 0;
     }
     pthread_mutex_unlock(&d->lock);
-    publish_state(d);
+    clove__dataset_publish_state(d);
 }
 
 /* ---- sources ------------------------------------------------------------------------------ */
@@ -754,6 +754,7 @@ static bool refresh_once(dataset_t *d, duckdb_connection conn)
         log_error(d, msg);
         pthread_mutex_lock(&d->lock);
         d->initial_done = true;
+        d->error_code = err.code;
         pthread_mutex_unlock(&d->lock);
         set_state(d, CLOVE_DS_ERROR, msg);
         free(msg);
@@ -1179,6 +1180,8 @@ static void *federated_main(dataset_t *d)
                                   d->cfg->from);
             else clove_info(COMP, "dataset %s registered after retry", d->cfg->name);
             try_create_views(d->e);
+            /* from now on: Error while the source cannot be reached, Ready when it answers */
+            clove__health_watch(d);
             break;
         }
         if (atomic_load(&d->e->shutting_down)) break;
@@ -1189,6 +1192,7 @@ static void *federated_main(dataset_t *d)
         free(msg);
         pthread_mutex_lock(&d->lock);
         d->initial_done = true;
+        d->error_code = err.code;
         pthread_mutex_unlock(&d->lock);
         first = false;
     }
@@ -1260,6 +1264,7 @@ int clove__datasets_init(clove_engine_t *e, clove_err_t *err)
         d->next_refresh_mode = -1;
         d->seed = (unsigned)(clove_now_ms() ^ (int64_t)(i * 7919));
         build_source(d, &allowed);
+        clove__health_init(d);
         if (!d->source_error && d->accelerated &&
             (rc = setup_acceleration(d, &allowed, err)) != 0)
             goto done;
@@ -1299,7 +1304,7 @@ int clove__datasets_init(clove_engine_t *e, clove_err_t *err)
         if (d->source_error) {
             d->state = CLOVE_DS_ERROR;
             char *m = clove_xasprintf("dataset %s: %s", d->cfg->name, d->source_error);
-            d->error = redacted(d, m);
+            d->error = clove__dataset_redacted(d, m);
             free(m);
             d->initial_done = true;
             clove_error(COMP, "%s", d->error);
@@ -1327,13 +1332,13 @@ int clove__datasets_init(clove_engine_t *e, clove_err_t *err)
                 d->state = CLOVE_DS_ERROR;
                 char *m = clove_xasprintf("could not register dataset %s: %s", d->cfg->name,
                                           ferr.message);
-                d->error = redacted(d, m);
+                d->error = clove__dataset_redacted(d, m);
                 free(m);
                 d->initial_done = true;
                 clove_error(COMP, "%s", d->error);
             }
         }
-        publish_state(d);
+        clove__dataset_publish_state(d);
     }
 
     e->n_views = cfg->n_views;
@@ -1432,6 +1437,7 @@ void clove__datasets_dispose(clove_engine_t *e)
         free(d->pk_cols);
         free(d->time_expr);
         free(d->source_error);
+        free(d->source_label);
         free(d->target);
         free(d->attach_name);
         free(d->file_path);
@@ -1475,7 +1481,7 @@ size_t clove_engine_datasets(clove_engine_t *e, clove_dataset_info_t **out)
         dataset_t *d = &e->datasets[i];
         clove_dataset_info_t *x = &infos[i];
         x->name = clove_xstrdup(d->cfg->name);
-        x->from = redacted(d, d->cfg->from);
+        x->from = clove__dataset_redacted(d, d->cfg->from);
         x->description = d->cfg->description ? clove_xstrdup(d->cfg->description) : NULL;
         x->accelerated = d->accelerated;
         if (d->accelerated) {

@@ -23,6 +23,7 @@
 static void copy_params(clove_query_t *q, const clove_query_req_t *req);
 static void free_params(clove_query_t *q);
 static bool zero_fallback(clove_query_t *q);
+static void source_failure(const stmt_entry_t *s, clove_err_t *err);
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
@@ -859,6 +860,7 @@ static int check_ready(clove_engine_t *e, stmt_entry_t *s, clove_err_t *err)
         pthread_mutex_lock(&d->lock);
         bool loaded = d->loaded;
         clove_ds_state_t st = d->state;
+        int code = d->error_code;
         char *msg = (!loaded && d->error) ? clove_xstrdup(d->error) : NULL;
         bool via_source = !loaded && d->serves_source;
         pthread_mutex_unlock(&d->lock);
@@ -877,9 +879,11 @@ static int check_ready(clove_engine_t *e, stmt_entry_t *s, clove_err_t *err)
             rc = clove_err_set(err, CLOVE_ENOTREADY,
                                "Acceleration not ready; loading initial data for %s",
                                d->cfg->name);
-        else
-            rc = clove_err_set(err, CLOVE_ENOTREADY, "dataset %s is not available: %s",
-                               d->cfg->name, msg ? msg : "its source is not registered yet");
+        else /* an unreachable source answers 503 before and after registration alike */
+            rc = clove_err_set(err, code == CLOVE_EUNAVAILABLE ? CLOVE_EUNAVAILABLE
+                                                               : CLOVE_ENOTREADY,
+                               "dataset %s is not available: %s", d->cfg->name,
+                               msg ? msg : "its source is not registered yet");
         free(msg);
         return rc;
     }
@@ -965,9 +969,13 @@ static int sync_remote_sources(clove_engine_t *e, pooled_conn_t *pc, stmt_entry_
         if (rc == CLOVE_ETIMEDOUT)
             return clove_err_set(err, CLOVE_ETIMEDOUT, "query timed out while fetching dataset "
                                  "%s from its source: %s", d->cfg->name, serr.message);
+        if (rc == CLOVE_EUNAVAILABLE) clove__source_unreachable(d, serr.message);
         if (rc != 0)
-            return clove_err_set(err, rc == CLOVE_ECANCELED ? CLOVE_ESHUTDOWN : CLOVE_EIO,
+            return clove_err_set(err, rc == CLOVE_ECANCELED     ? CLOVE_ESHUTDOWN
+                                      : rc == CLOVE_EUNAVAILABLE ? CLOVE_EUNAVAILABLE
+                                                                 : CLOVE_EIO,
                                  "dataset %s is not available: %s", d->cfg->name, serr.message);
+        clove__source_reachable(d);
         changed_any |= changed;
     }
     if (!any) return 0;
@@ -1168,6 +1176,7 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
     if (duckdb_pending_prepared_streaming(s->stmt, &pending) == DuckDBError) {
         clove_err_set(err, CLOVE_EQUERY, "%s",
                       clove__clean_duckdb_error(duckdb_pending_error(pending)));
+        source_failure(s, err);
         duckdb_destroy_pending(&pending);
         wd_remove(e, q);
         count_failure("invalid_sql");
@@ -1185,6 +1194,7 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
         } else {
             clove_err_set(err, CLOVE_EQUERY, "%s",
                           clove__clean_duckdb_error(duckdb_result_error(&q->result)));
+            source_failure(s, err);
             count_failure("execution_error");
         }
         wd_remove(e, q);
@@ -1202,6 +1212,20 @@ fail:
     q->failed = true;
     clove_query_end(q);
     return NULL;
+}
+
+/* A query that failed inside DuckDB (a connector's table function) while a dataset it reads
+ * is in Error because its source cannot be reached failed because of that source: CLOVE_EQUERY
+ * becomes CLOVE_EUNAVAILABLE (503, gRPC UNAVAILABLE), as when the engine reads the source
+ * itself. */
+static void source_failure(const stmt_entry_t *s, clove_err_t *err)
+{
+    if (!s || !err || err->code != CLOVE_EQUERY) return;
+    for (size_t i = 0; i < s->n_deps; i++)
+        if (clove__source_down(s->deps[i])) {
+            err->code = CLOVE_EUNAVAILABLE;
+            return;
+        }
 }
 
 /* Keeps a copy of the parameters: on_zero_results may run the query a second time. */
@@ -1365,8 +1389,9 @@ int clove_query_next(clove_query_t *q, duckdb_data_chunk *chunk, clove_err_t *er
             return interrupted_error(q, err);
         count_failure("execution_error");
         clove_err_set(err, CLOVE_EQUERY, "%s", clove__clean_duckdb_error(msg));
+        source_failure(q->entry, err);
         if (err) clove__redact(q->e, err->message, sizeof err->message);
-        return CLOVE_EQUERY;
+        return err ? err->code : CLOVE_EQUERY;
     }
     return 0;
 }

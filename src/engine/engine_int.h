@@ -59,11 +59,17 @@ struct dataset {
     char *target;                    /* where the accelerated table lives (qualified) */
     char *attach_name;               /* catalog of a duckdb file acceleration, or NULL */
     char *file_path;                 /* duckdb file of a file-mode acceleration, or NULL */
+    int (*probe)(dataset_t *d, clove_err_t *err); /* federated remote source: the connector's
+                                        health probe (0: the source answered), or NULL */
+    char *source_label;              /* the source in log lines: PostgreSQL at "h:5432" ... */
 
     pthread_mutex_t lock;            /* guards every field below */
     pthread_cond_t cond;             /* refresh thread sleeps here */
     clove_ds_state_t state;
     char *error;
+    int error_code;                  /* CLOVE_E* of the failure behind `error` (0: none) */
+    bool source_down;                /* registered, then its source was found unreachable:
+                                        Error while the dataset thread probes it */
     int64_t last_refresh_ms;
     int64_t rows;
     bool loaded;                     /* data is queryable (accelerated: loaded once) */
@@ -247,7 +253,25 @@ void clove__rebind_views(clove_engine_t *e);
 /* Waits up to timeout_ms for the dataset threads; false when some are still blocked. */
 bool clove__datasets_join(clove_engine_t *e, int64_t timeout_ms);
 
+/* health.c: source health of federated datasets (see the top of health.c) */
+/* Picks the probe of a federated remote dataset and subscribes to its connector's events. */
+void clove__health_init(dataset_t *d);
+/* The source of d could not be reached (message names it): a registered federated dataset
+ * goes to Error and its thread probes the source. Any thread; ignored for other datasets. */
+void clove__source_unreachable(dataset_t *d, const char *message);
+/* The source answered: a dataset in Error because of it is Ready again. Any thread. */
+void clove__source_reachable(dataset_t *d);
+/* Is d in Error because its source cannot be reached? */
+bool clove__source_down(dataset_t *d);
+/* The dataset thread of a registered federated dataset: probes the source with backoff
+ * whenever it is found unreachable. Returns when the engine stops. */
+void clove__health_watch(dataset_t *d);
+
 /* datasets.c */
+/* Publishes d's state in the dataset_load_state metric. */
+void clove__dataset_publish_state(dataset_t *d);
+/* A copy of msg with every secret-derived value replaced by [REDACTED] (caller frees). */
+char *clove__dataset_redacted(dataset_t *d, const char *msg);
 int clove__datasets_init(clove_engine_t *e, clove_err_t *err);
 void clove__datasets_start(clove_engine_t *e);
 void clove__datasets_stop(clove_engine_t *e);

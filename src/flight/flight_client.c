@@ -281,6 +281,9 @@ static bool is_transport_failure(const char *text, size_t len)
         "connections to all backends failing",
     };
     if (len == 0) return true;
+    /* clove's own UNAVAILABLE about a dataset's source quotes the source's error ("...:
+     * Connection refused") and names the dataset, which gRPC's messages never do */
+    if (memmem(text, len, "dataset", 7)) return false;
     for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
         if (memmem(text, len, marks[i], strlen(marks[i]))) return true;
     return false;

@@ -149,6 +149,7 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         key = urllib.parse.unquote(parsed.path).split("/", 2)[2] if kind == "get" else None
         with proxy.lock:
             proxy.requests.append((kind, key, dict(self.headers)))
+            proxy.paths.append(self.path)
             fail = proxy.fail_next.get(kind, 0) > 0 or proxy.fail_always.get(kind, False)
             if proxy.fail_next.get(kind, 0) > 0:
                 proxy.fail_next[kind] -= 1
@@ -206,6 +207,7 @@ class FaultProxy:
         self.upstream_port = upstream.port
         self.lock = threading.Lock()
         self.requests = []
+        self.paths = []              # request targets (path and query), in order
         self.fail_next = {}
         self.fail_always = {}
         self.stall_s = 0
@@ -232,3 +234,4 @@ class FaultProxy:
     def reset(self):
         with self.lock:
             self.requests.clear()
+            self.paths.clear()

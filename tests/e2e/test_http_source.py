@@ -34,6 +34,8 @@ class Fixture:
         self.slow = {}               # path -> seconds to wait before answering
         self.auth = {}               # path -> "user:password"
         self.need_header = {}        # path -> (name, value)
+        self.down = set()            # paths answering 503 to every GET and HEAD
+        self.heads = []              # paths of HEAD requests, in order
         self.seen_headers = []
         fixture = self
 
@@ -56,9 +58,21 @@ class Fixture:
                 except OSError:  # the client gave up (client_timeout)
                     pass
 
+            def do_HEAD(self):
+                path = self.path.split("?")[0]
+                with fixture.lock:
+                    fixture.heads.append(path)
+                    down = path in fixture.down
+                    known = path in fixture.files
+                self.send_response(503 if down else 200 if known else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_GET(self):
                 path = self.path.split("?")[0]
                 with fixture.lock:
+                    if path in fixture.down:
+                        fixture.fail_next[path] = 1
                     fixture.seen_headers.append((self.path, dict(self.headers)))
                     f = fixture.files.get(path)
                     fail = fixture.fail_next.get(path, 0)
@@ -216,6 +230,33 @@ class HttpSourceTest(CloveTest):
         self.assertEqual(c.scalar("SELECT sum(n) FROM f"), 1)
         self.assertEqual(fx.statuses("/f.json")[-1], 304)
         fx.put("/f.json", '[{"n": 1}, {"n": 41}]')
+        self.assertEqual(c.scalar("SELECT sum(n) FROM f"), 42)
+
+    def test_federated_source_down_after_ready_then_back_by_probe(self):
+        fx = self.fx
+        fx.put("/f.csv", "n\n1\n41\n")
+        c = self.start(pod("  - from: %s/f.csv\n    name: f\n    params:\n"
+                           "      http_cache_ttl: 0s\n      max_retries: 1\n" % fx.base),
+                       metrics=True)
+        self.assertEqual(c.scalar("SELECT sum(n) FROM f"), 42)
+        fx.down.add("/f.csv")
+        r = c.sql("SELECT sum(n) FROM f")
+        self.assertEqual(r.status, 503, r.text)
+        self.assertIn('could not fetch "%s/f.csv" for dataset f: HTTP 503 temporarily '
+                      'unavailable (after 1 retry)' % fx.base, r.text)
+        self.assertEqual(c.dataset_status("f"), "Error")
+        self.assertEqual(metric(c.metrics(), "dataset_load_state", dataset="f"), 3)
+        # the probe is a HEAD request; it keeps failing while the server does
+        c.wait_until(lambda: "/f.csv" in fx.heads, what="a probe")
+        self.assertEqual(c.dataset_status("f"), "Error")
+        n_get = len(fx.statuses("/f.csv"))
+        fx.down.discard("/f.csv")
+        c.wait_until(lambda: c.dataset_status("f") == "Ready", timeout=60,
+                     what="f to become Ready by itself")
+        self.assertEqual(metric(c.metrics(), "dataset_load_state", dataset="f"), 1)
+        self.assertEqual(len(fx.statuses("/f.csv")), n_get)  # no GET: the probes found it
+        self.assertIn('dataset f is Ready again: its source "%s/f.csv" answers' % fx.base,
+                      c.logs())
         self.assertEqual(c.scalar("SELECT sum(n) FROM f"), 42)
 
     def test_basic_auth_and_headers(self):

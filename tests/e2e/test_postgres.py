@@ -16,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from harness import CLOVED, Cloved
+from harness import CLOVED, Cloved, metric, run_clove
 from pg_harness import PASSWORD, PgCluster
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -692,9 +692,10 @@ class HealthTest(unittest.TestCase):
             self.assertEqual(ds[name]["status"], "Error", name)
             self.assertIn('could not connect to PostgreSQL at "127.0.0.1:%d" for dataset "%s"'
                           % (self.pg.port, name), ds[name]["error_message"])
+        # an unreachable source answers 503 (retry later), before registration as after
         r = c.sql("SELECT count(*) FROM fed")
-        self.assertEqual(r.status, 400)
-        self.assertIn("fed", r.text)
+        self.assertEqual(r.status, 503, r.text)
+        self.assertIn("dataset fed is not available", r.text)
         self.pg.start()
         for name in ("fed", "acc"):
             c.wait_until(lambda: c.dataset_status(name) == "Ready", timeout=90,
@@ -726,9 +727,10 @@ class HealthTest(unittest.TestCase):
         self.assertIn('PostgreSQL at "127.0.0.1:%d" for dataset "acc"' % self.pg.port, err)
         # the data loaded before keeps serving
         self.assertEqual(c.scalar("SELECT count(*) FROM acc"), 1000)
-        # while PostgreSQL is down, federated queries fail clearly
+        # while PostgreSQL is down, federated queries fail clearly (503: the source is
+        # unavailable, not the query wrong)
         r = c.sql("SELECT count(*) FROM fed")
-        self.assertEqual(r.status, 400)
+        self.assertEqual(r.status, 503, r.text)
         self.assertIn('for dataset "fed"', r.text)
         self.pg.start()
         # the pool recovers by itself: the first query after the restart succeeds, also on a
@@ -738,9 +740,86 @@ class HealthTest(unittest.TestCase):
         # and the refresh retries until it succeeds
         c.wait_until(lambda: c.dataset_status("acc") == "Ready", timeout=90,
                      what="the refresh to succeed after the restart")
+        # the successful refresh cleared the error it showed
+        self.assertIsNone(c.datasets()["acc"]["error_message"])
         self.assertEqual(c.scalar("SELECT count(*) FROM acc"), 1500)
         self.assertEqual(c.scalar("SELECT v FROM acc WHERE id = 1500"), "new1500")
         self.assertNotIn(PASSWORD, c.logs())
+
+    def test_federated_error_while_down_then_ready_by_probe(self):
+        self.pg.psql("CREATE TABLE locked (id integer); INSERT INTO locked VALUES (1);"
+                     "REVOKE ALL ON locked FROM PUBLIC;")
+        yaml = pod(dataset(self.pg, "fed", "base"), dataset(self.pg, "locked", "locked"),
+                   dataset(self.pg, "other", "base"))
+        c = self.start(yaml, metrics=True)
+
+        def load_state(name):
+            return metric(c.metrics(), "dataset_load_state", dataset=name)
+
+        self.assertEqual(c.scalar("SELECT count(*) FROM fed"), 1000)
+        self.assertEqual(load_state("fed"), 1)
+        # errors of a query or of one table are not the source being down
+        r = c.sql("SELECT nosuchcolumn FROM fed")
+        self.assertEqual(r.status, 400, r.text)
+        r = c.sql("SELECT * FROM locked")
+        self.assertEqual(r.status, 400, r.text)
+        self.assertIn("permission denied", r.text)
+        self.assertEqual(c.dataset_status("fed"), "Ready")
+        self.assertEqual(c.dataset_status("locked"), "Ready")
+
+        self.pg.stop()
+        # the first query that finds PostgreSQL gone fails with its error and puts the dataset
+        # in Error; so does a parameterized query that runs whole in PostgreSQL
+        r = c.sql("SELECT count(*) FROM fed")
+        self.assertEqual(r.status, 503, r.text)
+        want = 'PostgreSQL at "127.0.0.1:%d" for dataset "fed"' % self.pg.port
+        self.assertIn(want, r.text)
+        st = c.datasets()["fed"]
+        self.assertEqual(st["status"], "Error")
+        self.assertIn(want, st["error_message"])
+        self.assertEqual(load_state("fed"), 3)
+        # Flight SQL clients get UNAVAILABLE with the source's message (not a transport error)
+        p = run_clove(["--endpoint", "grpc://" + c.flight, "sql", "-e",
+                       "SELECT count(*) FROM fed"])
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(want, p.stderr)
+        self.assertNotIn("could not connect to clove", p.stderr)
+        r = c.sql("SELECT v FROM other WHERE id = $1", params=[7])
+        self.assertEqual(r.status, 503, r.text)
+        self.assertIn('for dataset "other"', r.text)
+        self.assertEqual(c.dataset_status("other"), "Error")
+        # a dataset nobody queried does not know yet
+        self.assertEqual(c.dataset_status("locked"), "Ready")
+        logs = c.logs()
+        self.assertIn("dataset fed is in Error: ", logs)
+        self.assertIn("probing its source until it answers", logs)
+
+        # PostgreSQL comes back: the probes (SELECT 1) find it, no query needed
+        mark = self.pg.log_mark()
+        self.pg.start()
+        for name in ("fed", "other"):
+            c.wait_until(lambda: c.dataset_status(name) == "Ready", timeout=60,
+                         what="%s to become Ready by itself" % name)
+            self.assertEqual(load_state(name), 1)
+            self.assertIsNone(c.datasets()[name]["error_message"])
+        self.assertIn("SELECT 1", self.pg.statements(mark))
+        self.assertIn('dataset fed is Ready again: its source PostgreSQL at "127.0.0.1:%d" '
+                      'answers' % self.pg.port, c.logs())
+        self.assertEqual(c.scalar("SELECT count(*) FROM fed"), 1000)
+        self.assertEqual(c.rows("SELECT v FROM other WHERE id = $1", params=[7]), [{"v": "v7"}])
+        self.assertNotIn(PASSWORD, c.logs() + c.get("/v1/datasets?status=true").text)
+
+    def test_query_on_error_dataset_reaches_the_source_at_once(self):
+        yaml = pod(dataset(self.pg, "fed", "base"))
+        c = self.start(yaml)
+        self.assertEqual(c.scalar("SELECT count(*) FROM fed"), 1000)
+        self.pg.stop()
+        self.assertEqual(c.sql("SELECT count(*) FROM fed").status, 503)
+        self.assertEqual(c.dataset_status("fed"), "Error")
+        self.pg.start()
+        # no waiting for a probe: the query tries the source, and its success ends the Error
+        self.assertEqual(c.scalar("SELECT count(*) FROM fed"), 1000)
+        self.assertEqual(c.dataset_status("fed"), "Ready")
 
 
 if __name__ == "__main__":

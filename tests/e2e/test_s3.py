@@ -392,7 +392,7 @@ class S3Test(CloveTest):
             self.assertIn("HTTP 500 InternalError: injected failure (after 2 retries)",
                           ds(c, name)["error_message"])
         r = c.sql("SELECT count(*) FROM fed")
-        self.assertEqual(r.status, 400)
+        self.assertEqual(r.status, 503)
         self.assertIn("dataset fed is not available", r.text)
         # S3 comes back: both datasets become Ready by themselves (retries with backoff)
         self.proxy.fail_always = {}
@@ -400,6 +400,50 @@ class S3Test(CloveTest):
                      ds(c, "acc")["status"] == "Ready", timeout=60, what="recovery")
         self.assertEqual(c.scalar("SELECT count(*) FROM fed"), 40)
         self.assertEqual(c.scalar("SELECT count(*) FROM acc"), 40)
+
+    def test_federated_source_down_after_ready_then_back_by_probe(self):
+        self.sales()
+        c = self.start(pod("  - from: s3://%s/sales/\n    name: fed\n%s"
+                           % (self.bucket, self.params("      s3_listing_ttl: 0s\n"))),
+                       metrics=True)
+
+        def load_state():
+            return metric(c.metrics(), "dataset_load_state", dataset="fed")
+
+        self.assertEqual(c.scalar("SELECT count(*) FROM fed"), 40)
+        self.assertEqual(load_state(), 1)
+        # S3 answers 500 to every listing: the query fails with S3's error (after retries)
+        # and the dataset goes to Error
+        self.proxy.fail_always = {"list": True}
+        r = c.sql("SELECT count(*) FROM fed")
+        self.assertEqual(r.status, 503, r.text)
+        self.assertIn("dataset fed is not available: could not list s3://%s/sales/ at endpoint "
+                      "\"%s\"" % (self.bucket, self.proxy.endpoint), r.text)
+        self.assertIn("HTTP 500 InternalError: injected failure (after 2 retries)", r.text)
+        st = ds(c, "fed")
+        self.assertEqual(st["status"], "Error")
+        self.assertIn("could not list s3://%s/sales/" % self.bucket, st["error_message"])
+        self.assertEqual(load_state(), 3)
+        # probes (one-key listings, no retries) keep failing while S3 does
+        c.wait_until(lambda: any("max-keys=1&" in p for p in self.proxy.paths),
+                     what="a probe listing")
+        self.assertEqual(ds(c, "fed")["status"], "Error")
+        # S3 answers again: a probe finds it, no query needed
+        self.proxy.fail_always = {}
+        self.proxy.reset()
+        c.wait_until(lambda: ds(c, "fed")["status"] == "Ready", timeout=60,
+                     what="fed to become Ready by itself")
+        self.assertEqual(load_state(), 1)
+        self.assertIsNone(ds(c, "fed")["error_message"])
+        self.assertEqual([p for p in self.proxy.paths if "list-type=2" in p],
+                         ["/%s/?list-type=2&max-keys=1&prefix=sales%%2F" % self.bucket])
+        self.assertEqual(self.proxy.gets(), [])
+        logs = c.logs()
+        self.assertIn("dataset fed is in Error: could not list s3://%s/sales/" % self.bucket,
+                      logs)
+        self.assertIn('dataset fed is Ready again: its source "s3://%s/sales/" answers'
+                      % self.bucket, logs)
+        self.assertEqual(c.scalar("SELECT count(*) FROM fed"), 40)
 
     def test_secrets_stay_out_of_logs_and_api(self):
         self.sales()
