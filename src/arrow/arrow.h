@@ -91,6 +91,12 @@ void clove_ipc_parts_dispose(clove_ipc_parts_t *p);
 clove_ipc_writer_t *clove_ipc_writer_create(duckdb_connection conn, idx_t ncols,
                                             const char *const *names,
                                             const duckdb_logical_type *types, clove_err_t *err);
+/* The same with DuckDB's Arrow options given (borrowed: they must outlive the writer; e.g.
+ * clove_query_arrow_options), which saves reading them from the connection's settings. */
+clove_ipc_writer_t *clove_ipc_writer_create_opts(duckdb_arrow_options opts, idx_t ncols,
+                                                 const char *const *names,
+                                                 const duckdb_logical_type *types,
+                                                 clove_err_t *err);
 void clove_ipc_writer_destroy(clove_ipc_writer_t *w);
 /* True when chunks of these column types (borrowed) have exactly the Arrow form the writer
  * declared in its schema, so they may go on the same stream (e.g. the results of one

@@ -55,6 +55,7 @@ struct clove_ipc_writer {
     duckdb_database own_db;
     duckdb_connection own_conn;
     duckdb_arrow_options opts;
+    bool own_opts;             /* opts were made here (not borrowed) */
     struct ArrowSchema schema;
     idx_t ncols;
     duckdb_type *type_ids;
@@ -728,14 +729,14 @@ static int emit(clove_ipc_writer_t *w, const uint8_t *meta, size_t meta_len, con
 
 /* ---- public ----------------------------------------------------------------------------- */
 
-clove_ipc_writer_t *clove_ipc_writer_create(duckdb_connection conn, idx_t ncols,
-                                            const char *const *names,
-                                            const duckdb_logical_type *types, clove_err_t *err)
+static clove_ipc_writer_t *writer_create(duckdb_connection conn, duckdb_arrow_options opts,
+                                         idx_t ncols, const char *const *names,
+                                         const duckdb_logical_type *types, clove_err_t *err)
 {
     clove_ipc_writer_t *w = clove_xcalloc(1, sizeof(*w));
     fb_builder_init(&w->fb);
     w->ncols = ncols;
-    if (!conn) {
+    if (!opts && !conn) {
         if (duckdb_open(NULL, &w->own_db) != DuckDBSuccess ||
             duckdb_connect(w->own_db, &w->own_conn) != DuckDBSuccess) {
             clove_err_set(err, CLOVE_EINTERNAL, "could not open DuckDB for the Arrow writer");
@@ -743,7 +744,12 @@ clove_ipc_writer_t *clove_ipc_writer_create(duckdb_connection conn, idx_t ncols,
         }
         conn = w->own_conn;
     }
-    duckdb_connection_get_arrow_options(conn, &w->opts);
+    if (opts) {
+        w->opts = opts;
+    } else {
+        duckdb_connection_get_arrow_options(conn, &w->opts);
+        w->own_opts = true;
+    }
     duckdb_logical_type *tv = clove_xcalloc(ncols ? ncols : 1, sizeof(*tv));
     const char **nv = clove_xcalloc(ncols ? ncols : 1, sizeof(*nv));
     w->type_ids = clove_xcalloc(ncols ? ncols : 1, sizeof(*w->type_ids));
@@ -776,6 +782,21 @@ clove_ipc_writer_t *clove_ipc_writer_create(duckdb_connection conn, idx_t ncols,
 fail:
     clove_ipc_writer_destroy(w);
     return NULL;
+}
+
+clove_ipc_writer_t *clove_ipc_writer_create(duckdb_connection conn, idx_t ncols,
+                                            const char *const *names,
+                                            const duckdb_logical_type *types, clove_err_t *err)
+{
+    return writer_create(conn, NULL, ncols, names, types, err);
+}
+
+clove_ipc_writer_t *clove_ipc_writer_create_opts(duckdb_arrow_options opts, idx_t ncols,
+                                                 const char *const *names,
+                                                 const duckdb_logical_type *types,
+                                                 clove_err_t *err)
+{
+    return writer_create(NULL, opts, ncols, names, types, err);
 }
 
 /* Same Arrow layout: formats and child structure (names of nested fields included). */
@@ -826,7 +847,7 @@ void clove_ipc_writer_destroy(clove_ipc_writer_t *w)
     for (int i = 0; i < w->ndicts; i++) free(w->dicts[i].last);
     free(w->dicts);
     if (w->schema.release) w->schema.release(&w->schema);
-    if (w->opts) duckdb_destroy_arrow_options(&w->opts);
+    if (w->opts && w->own_opts) duckdb_destroy_arrow_options(&w->opts);
     if (w->own_conn) duckdb_disconnect(&w->own_conn);
     if (w->own_db) duckdb_close(&w->own_db);
     free(w->type_ids);

@@ -554,6 +554,7 @@ void clove_engine_destroy(clove_engine_t *e)
     for (size_t i = 0; e->conns && i < e->n_conns; i++) {
         for (size_t j = 0; j < STMT_CACHE_SIZE; j++) stmt_entry_clear(&e->conns[i].cache[j]);
         if (e->conns[i].sandbox) clove_sandbox_destroy(e->conns[i].sandbox);
+        if (e->conns[i].arrow_opts) duckdb_destroy_arrow_options(&e->conns[i].arrow_opts);
         if (e->conns[i].conn) duckdb_disconnect(&e->conns[i].conn);
     }
     free(e->conns);
@@ -1398,6 +1399,18 @@ int clove_query_next(clove_query_t *q, duckdb_data_chunk *chunk, clove_err_t *er
 
 duckdb_connection clove_query_connection(clove_query_t *q) { return q->pc->conn; }
 
+/* The pooled connection's Arrow options; only the thread holding pc makes them. */
+static duckdb_arrow_options conn_arrow_options(pooled_conn_t *pc)
+{
+    if (!pc->arrow_opts) duckdb_connection_get_arrow_options(pc->conn, &pc->arrow_opts);
+    return pc->arrow_opts;
+}
+
+duckdb_arrow_options clove_query_arrow_options(clove_query_t *q)
+{
+    return conn_arrow_options(q->pc);
+}
+
 double clove_query_elapsed_ms(clove_query_t *q)
 {
     return (double)(clove_mono_ns() - q->start_ns) / 1e6;
@@ -1494,6 +1507,7 @@ int clove_engine_describe(clove_engine_t *e, const clove_query_req_t *req,
             duckdb_destroy_logical_type(&t);
         d.param_types[i] = t;
     }
+    d.arrow_options = conn_arrow_options(pc);
     rc = cb ? cb(ud, pc->conn, &d, err) : 0;
 out:
     if (pc) pool_release(e, pc);

@@ -157,6 +157,9 @@ void clove_query_end(clove_query_t *q);
  * is exhausted, for internal catalog SQL of the same caller (Flight SQL metadata commands),
  * which then runs under the query's slot, timeout and cancellation. Never for user SQL. */
 duckdb_connection clove_query_connection(clove_query_t *q);
+/* The Arrow export options of the query's connection (borrowed, read-only; valid as long as
+ * the engine, so a writer made with them may outlive the query). */
+duckdb_arrow_options clove_query_arrow_options(clove_query_t *q);
 /* Milliseconds since the query started. */
 double clove_query_elapsed_ms(clove_query_t *q);
 /* Marks the query canceled (thread-safe); the next clove_query_next fails. */
@@ -171,6 +174,8 @@ typedef struct {
     duckdb_logical_type *types;       /* a type may be INVALID when it depends on a parameter */
     idx_t nparams;
     duckdb_logical_type *param_types; /* NULL where DuckDB cannot infer the parameter's type */
+    duckdb_arrow_options arrow_options; /* of the describing connection (as for
+                                           clove_query_arrow_options) */
 } clove_query_desc_t;
 
 /* Called while the description is valid. conn (borrowed for the call, the describing

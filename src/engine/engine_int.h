@@ -121,6 +121,10 @@ typedef struct pooled_conn {
     duckdb_connection conn;
     clove_sandbox_t *sandbox;        /* keeps the parser query prepared on conn */
     struct pooled_conn *next_free;
+    /* conn's Arrow export options, made on first use and kept: they follow from settings that
+     * cannot change once the configuration is locked, and making them costs more than a small
+     * query (DuckDB looks every setting up by name) */
+    duckdb_arrow_options arrow_opts;
     stmt_entry_t cache[STMT_CACHE_SIZE];
     uint64_t tick;
 } pooled_conn_t;

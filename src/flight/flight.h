@@ -7,10 +7,11 @@
  * datasets), over plain text, TLS or mTLS. ListFlights, PollFlightInfo and DoExchange answer
  * UNIMPLEMENTED. See src/flight/README.md and docs/flight.md.
  *
- * Threads: one completion-queue thread ("flight-cq") accepts calls and never runs a query;
- * each call runs on a call thread ("flight-call", at most CLOVE_FLIGHT_MAX_CALLS busy, more
- * are refused with RESOURCE_EXHAUSTED) that drives it synchronously on a private completion
- * queue, holds one engine query at a time, and then waits a while for the next call.
+ * Threads: a pool of call threads ("flight-call", at most CLOVE_FLIGHT_MAX_CALLS serving;
+ * more calls are refused with RESOURCE_EXHAUSTED) in the leader/followers pattern: one thread
+ * waits for the next call, names another thread to wait in its place and serves the call it
+ * received synchronously on its own completion queue, holding one engine query at a time.
+ * Accepting never waits on a query; idle threads wait a while for the next call.
  */
 #ifndef CLOVE_FLIGHT_H
 #define CLOVE_FLIGHT_H

@@ -1,10 +1,12 @@
 /*
- * The Flight server: a gRPC core server whose completion-queue thread accepts every call
- * with grpc_server_request_call and hands it to a thread of its own. That thread runs the
- * call as straight-line code (receive, query, send, status) by plucking each batch from a
- * completion queue bound to that call alone, so a slow query or a slow reader only ever holds
- * its own thread. Methods are told apart by their path, e.g.
- * "/arrow.flight.protocol.FlightService/DoGet".
+ * The Flight server: a gRPC core server served by a bounded pool of call threads in the
+ * leader/followers pattern. One thread at a time (the leader) waits for the next call on the
+ * server's completion queue; the call it receives it serves itself, after handing the
+ * leader's role to an idle thread (or a new one), so accepting never waits on a query and a
+ * call costs no thread hand-off. A call runs as straight-line code (receive, query, send,
+ * status), each batch plucked from the serving thread's own completion queue, so a slow
+ * query or a slow reader only ever holds its own thread. Methods are told apart by their
+ * path, e.g. "/arrow.flight.protocol.FlightService/DoGet".
  */
 #include "flight/flight.h"
 
@@ -37,10 +39,12 @@
 
 typedef struct flight_call flight_call_t;
 
+typedef struct worker worker_t;
+
 struct clove_flight_server {
     grpc_server *server;
-    grpc_completion_queue *cq;      /* notifications of new calls; read by cq_thread only */
-    pthread_t cq_thread;
+    grpc_completion_queue *cq;      /* notifications of new calls and of the shutdown; read by
+                                       the leader only, then by clove_flight_stop */
     clove_engine_t *engine;         /* borrowed */
     flight_pstmts_t *pstmts;        /* prepared statement handles (own lock) */
     flight_auth_t *auth;            /* API keys; NULL when auth is off */
@@ -48,13 +52,15 @@ struct clove_flight_server {
     size_t max_message;             /* runtime.flight.max_message_size */
     int shutdown_tag;               /* its address tags the server's shutdown notification */
 
-    pthread_mutex_t mu;             /* guards threads, busy, idle_workers, stopping, calls and
-                                       each call's query */
+    pthread_mutex_t mu;             /* guards threads, busy, has_leader, followers, stopping,
+                                       shutdown_seen, calls and each call's query */
     pthread_cond_t idle;            /* signaled when threads drops to 0 */
-    int threads;                    /* call threads alive (busy or waiting for a call) */
+    int threads;                    /* call threads alive (leader, serving or following) */
     int busy;                       /* call threads serving a call */
-    struct worker *idle_workers;    /* call threads waiting for a call, most recent first */
+    bool has_leader;                /* a thread waits for the next call, or has been named to */
+    worker_t *followers;            /* idle call threads waiting to lead, most recent first */
     bool stopping;
+    bool shutdown_seen;             /* a leader consumed the shutdown notification */
     flight_call_t *calls;           /* calls with a running thread */
 };
 
@@ -64,12 +70,14 @@ struct flight_call {
     grpc_call *call;
     grpc_call_details details;
     grpc_metadata_array md;
-    grpc_completion_queue *cq;      /* pluck queue bound to this call only */
+    grpc_completion_queue *cq;      /* the serving thread's pluck queue (borrowed): only this
+                                       call's batches complete on it while it runs */
     bool md_sent;                   /* initial metadata went out */
     bool close_done;                /* the RECV_CLOSE_ON_SERVER batch completed */
     int cancelled;                  /* set by RECV_CLOSE_ON_SERVER */
     int key;                        /* the API key the call proved (flight_auth_check) */
     grpc_byte_buffer *held;         /* the last message, not sent yet (see queue_message) */
+    bool held_soon;                 /* the message after held follows at once (queue_message) */
     grpc_byte_buffer *sending;      /* the message being sent (its batch is tagged &sending) */
     clove_query_t *query;           /* the running query, guarded by srv->mu */
     flight_call_t *prev, *next;
@@ -77,41 +85,23 @@ struct flight_call {
 
 /* ---- call plumbing ------------------------------------------------------------------- */
 
-static flight_call_t *call_new(clove_flight_server_t *srv)
+static flight_call_t *call_new(clove_flight_server_t *srv, grpc_completion_queue *cq)
 {
     flight_call_t *fc = clove_xcalloc(1, sizeof(*fc));
     fc->srv = srv;
-    fc->cq = grpc_completion_queue_create_for_pluck(NULL);
+    fc->cq = cq;
     grpc_call_details_init(&fc->details);
     grpc_metadata_array_init(&fc->md);
     return fc;
 }
 
+/* Every batch the call started has been plucked by now, so its thread's queue is empty. */
 static void call_free(flight_call_t *fc)
 {
     if (fc->call) grpc_call_unref(fc->call);
-    grpc_completion_queue_shutdown(fc->cq);
-    /* every batch this call started has been plucked, so the queue is empty: this returns
-     * GRPC_QUEUE_SHUTDOWN at once */
-    grpc_completion_queue_pluck(fc->cq, fc, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-    grpc_completion_queue_destroy(fc->cq);
     grpc_call_details_destroy(&fc->details);
     grpc_metadata_array_destroy(&fc->md);
     free(fc);
-}
-
-/* Asks gRPC for the next incoming call; false once the server is shutting down. */
-static bool request_next(clove_flight_server_t *srv)
-{
-    flight_call_t *fc = call_new(srv);
-    grpc_call_error rc = grpc_server_request_call(srv->server, &fc->call, &fc->details, &fc->md,
-                                                  fc->cq, srv->cq, fc);
-    if (rc != GRPC_CALL_OK) {
-        clove_error(COMP, "could not wait for the next Flight call: gRPC error %d", (int)rc);
-        call_free(fc);
-        return false;
-    }
-    return true;
 }
 
 /* Runs one batch and waits for it. False when the call is gone (canceled, deadline, client
@@ -139,28 +129,6 @@ static bool call_gone(flight_call_t *fc)
     return fc->close_done && fc->cancelled;
 }
 
-/* Receives one message: 1 with *out set (caller frees), 0 when the client sent no more,
- * -1 when the call failed. */
-static int recv_bytes(flight_call_t *fc, grpc_slice *out)
-{
-    grpc_byte_buffer *bb = NULL;
-    grpc_op op;
-    memset(&op, 0, sizeof(op));
-    op.op = GRPC_OP_RECV_MESSAGE;
-    op.data.recv_message.recv_message = &bb;
-    if (!run_batch(fc, &op, 1)) return -1;
-    if (!bb) return 0;
-    grpc_byte_buffer_reader reader;
-    if (!grpc_byte_buffer_reader_init(&reader, bb)) {
-        grpc_byte_buffer_destroy(bb);
-        return -1;
-    }
-    *out = grpc_byte_buffer_reader_readall(&reader);
-    grpc_byte_buffer_reader_destroy(&reader);
-    grpc_byte_buffer_destroy(bb);
-    return 1;
-}
-
 /* Initial metadata goes out with the first message or the status. */
 static size_t add_initial_md(flight_call_t *fc, grpc_op *op, grpc_metadata *md, size_t n_md)
 {
@@ -170,6 +138,30 @@ static size_t add_initial_md(flight_call_t *fc, grpc_op *op, grpc_metadata *md, 
     op->data.send_initial_metadata.count = n_md;
     op->data.send_initial_metadata.metadata = n_md ? md : NULL;
     fc->md_sent = true;
+    return 1;
+}
+
+/* Receives one message: 1 with *out set (caller frees), 0 when the client sent no more,
+ * -1 when the call failed. early_md: the initial metadata goes out in the same batch, so
+ * that its write overlaps the work before the answer (see do_get). */
+static int recv_bytes(flight_call_t *fc, grpc_slice *out, bool early_md)
+{
+    grpc_byte_buffer *bb = NULL;
+    grpc_op ops[2];
+    size_t n = early_md ? add_initial_md(fc, &ops[0], NULL, 0) : 0;
+    memset(&ops[n], 0, sizeof(ops[n]));
+    ops[n].op = GRPC_OP_RECV_MESSAGE;
+    ops[n].data.recv_message.recv_message = &bb;
+    if (!run_batch(fc, ops, n + 1)) return -1;
+    if (!bb) return 0;
+    grpc_byte_buffer_reader reader;
+    if (!grpc_byte_buffer_reader_init(&reader, bb)) {
+        grpc_byte_buffer_destroy(bb);
+        return -1;
+    }
+    *out = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    grpc_byte_buffer_destroy(bb);
     return 1;
 }
 
@@ -197,6 +189,9 @@ static bool send_held(flight_call_t *fc)
     memset(&ops[n], 0, sizeof(ops[n]));
     ops[n].op = GRPC_OP_SEND_MESSAGE;
     ops[n].data.send_message.send_message = fc->held;
+    /* a small message whose successor follows at once waits for it in gRPC's write buffer
+     * (the send completes at once): both leave in one write */
+    if (fc->held_soon) ops[n].flags = GRPC_WRITE_BUFFER_HINT;
     n++;
     fc->sending = fc->held;
     fc->held = NULL;
@@ -218,15 +213,19 @@ static bool flush_held(flight_call_t *fc)
 /* Queues a message (takes bb): the one queued before starts going out now, this one waits
  * for the next message or for the status, with which it leaves in one batch. Each batch
  * waited for costs a thread hand-off inside gRPC, so a unary answer goes out with its status
- * in one batch and a stream ends with its last message and the status together. False when
- * the call is gone. */
-static bool queue_message(flight_call_t *fc, grpc_byte_buffer *bb)
+ * in one batch and a stream ends with its last message and the status together. soon: the
+ * caller queues the next message right after this one (a Schema before the first batch, a
+ * DictionaryBatch before its RecordBatch), so this one may wait in gRPC's write buffer for
+ * it instead of costing a write (and a wake-up of the client) of its own. False when the call
+ * is gone. */
+static bool queue_message(flight_call_t *fc, grpc_byte_buffer *bb, bool soon)
 {
     if (!send_held(fc)) {
         grpc_byte_buffer_destroy(bb);
         return false;
     }
     fc->held = bb;
+    fc->held_soon = soon;
     return true;
 }
 
@@ -240,7 +239,7 @@ static bool send_msg(flight_call_t *fc, const ProtobufCMessage *msg)
     grpc_slice slice = grpc_slice_new(data, len, free);
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&slice, 1);
     grpc_slice_unref(slice);
-    return queue_message(fc, bb);
+    return queue_message(fc, bb, false);
 }
 
 /* Ends the call: the held message (if any) and the status, in one batch. */
@@ -323,7 +322,7 @@ static clove_query_t *start_query(flight_call_t *fc, const char *sql, const clov
                                "result different column types; bind values of one type per "
                                "parameter");
     } else {
-        *w = clove_ipc_writer_create(clove_query_connection(q), n, names, types, err);
+        *w = clove_ipc_writer_create_opts(clove_query_arrow_options(q), n, names, types, err);
         if (!*w) rc = err->code;
     }
     free(names);
@@ -373,7 +372,7 @@ static void do_handshake(flight_call_t *fc)
 
     while (ok) {
         grpc_slice in;
-        int r = recv_bytes(fc, &in);
+        int r = recv_bytes(fc, &in, false);
         if (r <= 0) {
             ok = r == 0;
             break;
@@ -399,9 +398,9 @@ static void do_handshake(flight_call_t *fc)
 }
 
 /* Receives the single request message of a unary or server-streaming call. */
-static bool recv_request(flight_call_t *fc, grpc_slice *out, const char *what)
+static bool recv_request(flight_call_t *fc, grpc_slice *out, const char *what, bool early_md)
 {
-    int r = recv_bytes(fc, out);
+    int r = recv_bytes(fc, out, early_md);
     if (r < 0) return false;
     if (r == 0) {
         char *msg = clove_xasprintf("missing %s in the request", what);
@@ -440,7 +439,7 @@ static duckdb_connection lease_conn(flight_call_t *fc, clove_query_t **q, clove_
 
 /* The encapsulated IPC schema of (names, types); empty when there are no columns or a type
  * has no Arrow form yet (parameters DuckDB cannot type before binding). */
-static void schema_of(duckdb_connection conn, idx_t n, const char **names,
+static void schema_of(duckdb_arrow_options opts, idx_t n, const char **names,
                       duckdb_logical_type *types, clove_buf_t *out)
 {
     if (n == 0) return;
@@ -450,7 +449,7 @@ static void schema_of(duckdb_connection conn, idx_t n, const char **names,
         duckdb_type id = duckdb_get_type_id(types[i]);
         if (id == DUCKDB_TYPE_INVALID || id == DUCKDB_TYPE_ANY) return;
     }
-    clove_ipc_writer_t *w = clove_ipc_writer_create(conn, n, names, types, &err);
+    clove_ipc_writer_t *w = clove_ipc_writer_create_opts(opts, n, names, types, &err);
     if (!w) return;
     if (clove_ipc_writer_schema(w, out, &err) < 0) clove_buf_reset(out);
     clove_ipc_writer_destroy(w);
@@ -466,8 +465,10 @@ static int statement_schema_cb(void *ud, duckdb_connection conn, const clove_que
                              "the query has %llu parameter(s) but none were given: use a "
                              "prepared statement and bind them with DoPut",
                              (unsigned long long)d->nparams);
-    clove_ipc_writer_t *w = clove_ipc_writer_create(conn, d->ncols, (const char *const *)d->names,
-                                                    d->types, err);
+    (void)conn;
+    clove_ipc_writer_t *w = clove_ipc_writer_create_opts(d->arrow_options, d->ncols,
+                                                         (const char *const *)d->names, d->types,
+                                                         err);
     if (!w) return err->code;
     int rc = clove_ipc_writer_schema(w, ud, err);
     clove_ipc_writer_destroy(w);
@@ -519,7 +520,7 @@ static bool recv_command(flight_call_t *fc, Arrow__Flight__Protocol__FlightDescr
     grpc_slice in;
     *desc = NULL;
     memset(cmd, 0, sizeof(*cmd));
-    if (!recv_request(fc, &in, "FlightDescriptor")) return false;
+    if (!recv_request(fc, &in, "FlightDescriptor", false)) return false;
     *desc = arrow__flight__protocol__flight_descriptor__unpack(NULL, GRPC_SLICE_LENGTH(in),
                                                                GRPC_SLICE_START_PTR(in));
     grpc_slice_unref(in);
@@ -634,7 +635,7 @@ static size_t put_varint(uint8_t *p, uint64_t v)
  * in protobuf wire form as two slices, a small prefix (data_header = field 2, then the tag
  * and length of data_body = field 1000) and the body itself, whose buffer the slice takes
  * over (gRPC frees it when the transport is done with it). False when the call is gone. */
-static bool send_flight_data(flight_call_t *fc, clove_ipc_part_t *part)
+static bool send_flight_data(flight_call_t *fc, clove_ipc_part_t *part, bool soon)
 {
     size_t hlen = part->header.len, blen = part->body.len;
     uint8_t *prefix = clove_xmalloc(hlen + 32);
@@ -658,14 +659,15 @@ static bool send_flight_data(flight_call_t *fc, clove_ipc_part_t *part)
     }
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(slices, nslices);
     for (size_t i = 0; i < nslices; i++) grpc_slice_unref(slices[i]);
-    return queue_message(fc, bb);
+    return queue_message(fc, bb, soon);
 }
 
-/* Sends every part as one FlightData; clears the list. False when the call is gone. */
-static bool send_parts(flight_call_t *fc, clove_ipc_parts_t *parts)
+/* Sends every part as one FlightData; clears the list. more: the caller has more parts to
+ * send right away (a Schema before the first batch). False when the call is gone. */
+static bool send_parts(flight_call_t *fc, clove_ipc_parts_t *parts, bool more)
 {
     for (size_t i = 0; i < parts->n; i++)
-        if (!send_flight_data(fc, &parts->parts[i])) return false;
+        if (!send_flight_data(fc, &parts->parts[i], more || i + 1 < parts->n)) return false;
     clove_ipc_parts_reset(parts);
     return true;
 }
@@ -684,7 +686,7 @@ static void do_get_catalog(flight_call_t *fc, const Google__Protobuf__Any *any)
     if (q) end_query(fc, q);
     if (rc == 0) rc = meta_parts(&t, &parts, &err);
     if (rc < 0) send_err(fc, &err);
-    else if (send_parts(fc, &parts)) send_status(fc, GRPC_STATUS_OK, "");
+    else if (send_parts(fc, &parts, false)) send_status(fc, GRPC_STATUS_OK, "");
     clove_ipc_parts_dispose(&parts);
     meta_table_dispose(&t);
 }
@@ -697,7 +699,11 @@ static void do_get(flight_call_t *fc)
     clove_err_t err;
     clove_err_clear(&err);
     grpc_slice in;
-    if (!recv_request(fc, &in, "Ticket")) return;
+    /* A DoGet answers at least two messages (Schema, then batches), which need two writes
+     * (a batch with initial metadata completes only once written). The initial metadata
+     * goes out now, before the query runs, so that write and the client's handling of it
+     * overlap the query; the Schema then waits in gRPC's write buffer for the first batch. */
+    if (!recv_request(fc, &in, "Ticket", true)) return;
     Arrow__Flight__Protocol__Ticket *ticket =
         arrow__flight__protocol__ticket__unpack(NULL, GRPC_SLICE_LENGTH(in),
                                                 GRPC_SLICE_START_PTR(in));
@@ -745,7 +751,7 @@ static void do_get(flight_call_t *fc)
         if (!q) goto fail;
         if (run == 0) {
             if (clove_ipc_writer_schema_parts(w, &parts, &err) < 0) goto fail;
-            if (!send_parts(fc, &parts)) goto gone;
+            if (!send_parts(fc, &parts, true)) goto gone;
         }
         for (;;) {
             duckdb_data_chunk chunk = NULL;
@@ -755,7 +761,7 @@ static void do_get(flight_call_t *fc)
             r = clove_ipc_writer_batch_parts(w, chunk, &parts, &err);
             duckdb_destroy_data_chunk(&chunk);
             if (r < 0) goto fail;
-            if (!send_parts(fc, &parts)) goto gone;
+            if (!send_parts(fc, &parts, false)) goto gone;
             if (call_gone(fc)) goto gone;
         }
         end_query(fc, q);
@@ -787,7 +793,8 @@ static int prepared_schemas_cb(void *ud, duckdb_connection conn, const clove_que
                                clove_err_t *err)
 {
     clove_buf_t *schemas = ud;
-    schema_of(conn, d->ncols, (const char **)d->names, d->types, &schemas[0]);
+    (void)conn;
+    schema_of(d->arrow_options, d->ncols, (const char **)d->names, d->types, &schemas[0]);
     char **pnames = clove_xcalloc(d->nparams ? d->nparams : 1, sizeof(*pnames));
     duckdb_logical_type *ptypes = clove_xcalloc(d->nparams ? d->nparams : 1, sizeof(*ptypes));
     bool known = true;
@@ -796,7 +803,7 @@ static int prepared_schemas_cb(void *ud, duckdb_connection conn, const clove_que
         ptypes[i] = d->param_types[i];
         known &= ptypes[i] != NULL;
     }
-    if (known) schema_of(conn, d->nparams, (const char **)pnames, ptypes, &schemas[1]);
+    if (known) schema_of(d->arrow_options, d->nparams, (const char **)pnames, ptypes, &schemas[1]);
     for (idx_t i = 0; i < d->nparams; i++) free(pnames[i]);
     free(pnames);
     free(ptypes);
@@ -841,7 +848,7 @@ static void do_action(flight_call_t *fc)
     clove_err_t err;
     clove_err_clear(&err);
     grpc_slice in;
-    if (!recv_request(fc, &in, "Action")) return;
+    if (!recv_request(fc, &in, "Action", false)) return;
     flight_action_t act;
     ProtobufCBinaryData body = {0, NULL};
     int rc = flight_action_decode(GRPC_SLICE_START_PTR(in), GRPC_SLICE_LENGTH(in), &act, &err);
@@ -877,7 +884,7 @@ static void do_list_actions(flight_call_t *fc)
          "ActionClosePreparedStatementRequest"},
     };
     grpc_slice in;
-    if (!recv_request(fc, &in, "Empty")) return;
+    if (!recv_request(fc, &in, "Empty", false)) return;
     grpc_slice_unref(in);
     for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
         Arrow__Flight__Protocol__ActionType at = ARROW__FLIGHT__PROTOCOL__ACTION_TYPE__INIT;
@@ -982,7 +989,7 @@ static void do_put(flight_call_t *fc)
 
     for (;;) {
         grpc_slice in;
-        int got = recv_bytes(fc, &in);
+        int got = recv_bytes(fc, &in, false);
         if (got < 0) goto gone;
         if (got == 0) break;
         Arrow__Flight__Protocol__FlightData *fd =
@@ -1097,15 +1104,19 @@ static void serve_call(flight_call_t *fc)
     fc->close_done = true;
 }
 
-/* A call thread waiting for its next call (on its own stack, listed in srv->idle_workers). */
-typedef struct worker {
-    pthread_cond_t cv;              /* signaled when fc is set or the server stops */
-    flight_call_t *fc;              /* the next call, set by dispatch */
-    struct worker *next;
-} worker_t;
+/* A call thread (its state lives on its own stack). */
+struct worker {
+    pthread_cond_t cv;              /* signaled when the thread is named leader or the server
+                                       stops */
+    bool named;                     /* named leader by hand_lead (guarded by srv->mu) */
+    grpc_completion_queue *cq;      /* pluck queue of the calls this thread serves, reused */
+    worker_t *next;                 /* in srv->followers */
+};
 
-/* How long a call thread waits for another call before it ends. */
+/* How long an idle call thread waits to lead before it ends. */
 #define CALL_THREAD_IDLE_MS 30000
+
+static void *call_thread(void *arg);
 
 static void call_done(clove_flight_server_t *srv, flight_call_t *fc)
 {
@@ -1117,139 +1128,160 @@ static void call_done(clove_flight_server_t *srv, flight_call_t *fc)
     call_free(fc);
 }
 
-/* Serves calls one after the other: a thread stays alive for the next call (a new thread per
- * call costs a stack, a malloc arena and cold caches on a latency-bound path) until it has
- * been idle for CALL_THREAD_IDLE_MS or the server stops. */
-static void *call_thread(void *arg)
+/* Names the next leader (srv->mu held, srv->has_leader false): the follower that went idle
+ * last (warmest caches), else a new thread while fewer than CLOVE_FLIGHT_MAX_CALLS + 1 are
+ * alive (the leader is not counted busy). Without one no call is requested from gRPC, which
+ * holds new calls until a thread finishes its call and leads. */
+static void hand_lead(clove_flight_server_t *srv)
 {
-    flight_call_t *fc = arg;
-    clove_flight_server_t *srv = fc->srv;
-    clove_thread_name("flight-call");
-    worker_t w = {.fc = NULL, .next = NULL};
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&w.cv, &ca);
-    pthread_condattr_destroy(&ca);
-
-    pthread_mutex_lock(&srv->mu);
-    while (fc) {
-        pthread_mutex_unlock(&srv->mu);
-        serve_call(fc);
-        call_done(srv, fc);
-        fc = NULL;
-        pthread_mutex_lock(&srv->mu);
-        srv->busy--;
-        if (srv->stopping) break;
-        w.next = srv->idle_workers;
-        srv->idle_workers = &w;
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += CALL_THREAD_IDLE_MS / 1000;
-        int rc = 0;
-        while (!w.fc && !srv->stopping && rc != ETIMEDOUT)
-            rc = pthread_cond_timedwait(&w.cv, &srv->mu, &until);
-        if (w.fc) { /* dispatch took it off the idle list and counted it busy */
-            fc = w.fc;
-            w.fc = NULL;
-            continue;
-        }
-        for (worker_t **p = &srv->idle_workers; *p; p = &(*p)->next) {
-            if (*p == &w) {
-                *p = w.next;
-                break;
-            }
-        }
+    if (srv->stopping) return;
+    worker_t *w = srv->followers;
+    if (w) {
+        srv->followers = w->next;
+        w->named = true;
+        srv->has_leader = true;
+        pthread_cond_signal(&w->cv);
+        return;
     }
-    if (--srv->threads == 0) pthread_cond_broadcast(&srv->idle);
-    pthread_mutex_unlock(&srv->mu);
-    pthread_cond_destroy(&w.cv);
-    return NULL;
+    if (srv->threads > CLOVE_FLIGHT_MAX_CALLS) return;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_t t;
+    int rc = pthread_create(&t, &attr, call_thread, srv);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        clove_error(COMP, "could not start a thread for Flight calls: %s", strerror(rc));
+        return;
+    }
+    srv->threads++;
+    srv->has_leader = true; /* the new thread starts as the leader */
 }
 
-/* Refuses a call on the accepting thread: only sends a status, which does not block. */
+/* Refuses a call: only sends a status, which does not block. */
 static void refuse_call(flight_call_t *fc, grpc_status_code code, const char *msg)
 {
     send_status(fc, code, msg);
     call_free(fc);
 }
 
-/* Hands a new call to an idle call thread, or to a new one while fewer than
- * CLOVE_FLIGHT_MAX_CALLS are busy. */
-static void dispatch(clove_flight_server_t *srv, flight_call_t *fc)
+/* The leader's wait: requests the next call (bound to the thread's queue w->cq) and waits
+ * for it on the server's queue. Returns the call, or NULL once the server shuts down. */
+static flight_call_t *accept_call(clove_flight_server_t *srv, worker_t *w)
 {
+    flight_call_t *fc = call_new(srv, w->cq);
+    grpc_call_error rc = grpc_server_request_call(srv->server, &fc->call, &fc->details, &fc->md,
+                                                  w->cq, srv->cq, fc);
+    if (rc != GRPC_CALL_OK) {
+        clove_error(COMP, "could not wait for the next Flight call: gRPC error %d", (int)rc);
+        call_free(fc);
+        return NULL;
+    }
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                                   NULL);
+        if (ev.type == GRPC_OP_COMPLETE && ev.tag == fc) {
+            if (ev.success) return fc;
+            call_free(fc); /* the server is shutting down: requests fail */
+            return NULL;
+        }
+        if (ev.type == GRPC_OP_COMPLETE && ev.tag == &srv->shutdown_tag) {
+            /* every call is over; clove_flight_stop must not wait for this again */
+            pthread_mutex_lock(&srv->mu);
+            srv->shutdown_seen = true;
+            pthread_mutex_unlock(&srv->mu);
+            continue;
+        }
+        if (ev.type == GRPC_QUEUE_SHUTDOWN) { /* not reached: the queue outlives the threads */
+            call_free(fc);
+            return NULL;
+        }
+    }
+}
+
+/* A call thread: leads (waits for the next call) while no other thread does, serves the call
+ * it receives after naming the next leader, and in between follows: waits, at most
+ * CALL_THREAD_IDLE_MS, to be named leader. The thread, its queue, a warm stack, malloc arena
+ * and DuckDB's per-thread caches are reused call after call; the calls themselves need no
+ * thread hand-off. */
+static void *call_thread(void *arg)
+{
+    clove_flight_server_t *srv = arg;
+    clove_thread_name("flight-call");
+    worker_t w;
+    memset(&w, 0, sizeof(w));
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w.cv, &ca);
+    pthread_condattr_destroy(&ca);
+    w.cq = grpc_completion_queue_create_for_pluck(NULL);
+
     pthread_mutex_lock(&srv->mu);
-    bool stopping = srv->stopping;
-    bool full = srv->busy >= CLOVE_FLIGHT_MAX_CALLS;
-    worker_t *w = NULL;
-    if (!full && !stopping) {
+    bool leading = true; /* hand_lead started this thread as the leader */
+    while (!srv->stopping) {
+        if (!leading) {
+            /* follow: wait to be named leader */
+            w.named = false;
+            w.next = srv->followers;
+            srv->followers = &w;
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_sec += CALL_THREAD_IDLE_MS / 1000;
+            int rc = 0;
+            while (!w.named && !srv->stopping && rc != ETIMEDOUT)
+                rc = pthread_cond_timedwait(&w.cv, &srv->mu, &until);
+            if (!w.named) {
+                for (worker_t **p = &srv->followers; *p; p = &(*p)->next) {
+                    if (*p == &w) {
+                        *p = w.next;
+                        break;
+                    }
+                }
+                break; /* idle too long, or stopping */
+            }
+            leading = true;
+            continue;
+        }
+        pthread_mutex_unlock(&srv->mu);
+        flight_call_t *fc = accept_call(srv, &w);
+        pthread_mutex_lock(&srv->mu);
+        if (!fc) break; /* shutting down */
+        if (srv->stopping || srv->busy >= CLOVE_FLIGHT_MAX_CALLS) {
+            /* stay the leader: refusing does not block */
+            bool stopping = srv->stopping;
+            pthread_mutex_unlock(&srv->mu);
+            if (stopping) refuse_call(fc, GRPC_STATUS_UNAVAILABLE, "the runtime is shutting down");
+            else refuse_call(fc, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many concurrent Flight calls");
+            pthread_mutex_lock(&srv->mu);
+            continue;
+        }
         srv->busy++;
         fc->next = srv->calls;
         if (srv->calls) srv->calls->prev = fc;
         srv->calls = fc;
-        w = srv->idle_workers;
-        if (w) {
-            srv->idle_workers = w->next;
-            w->fc = fc;
-            pthread_cond_signal(&w->cv);
-        } else {
-            srv->threads++;
+        leading = false;
+        srv->has_leader = false;
+        hand_lead(srv);
+        pthread_mutex_unlock(&srv->mu);
+
+        serve_call(fc);
+        call_done(srv, fc);
+
+        pthread_mutex_lock(&srv->mu);
+        srv->busy--;
+        if (!srv->has_leader) { /* no thread was free to lead: this one does */
+            srv->has_leader = true;
+            leading = true;
         }
     }
-    pthread_mutex_unlock(&srv->mu);
-    if (stopping) {
-        refuse_call(fc, GRPC_STATUS_UNAVAILABLE, "the runtime is shutting down");
-        return;
-    }
-    if (full) {
-        refuse_call(fc, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many concurrent Flight calls");
-        return;
-    }
-    if (w) return;
-
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t t;
-    int rc = pthread_create(&t, &attr, call_thread, fc);
-    pthread_attr_destroy(&attr);
-    if (rc == 0) return;
-
-    clove_error(COMP, "could not start a thread for a Flight call: %s", strerror(rc));
-    pthread_mutex_lock(&srv->mu);
-    if (fc->prev) fc->prev->next = fc->next;
-    else srv->calls = fc->next;
-    if (fc->next) fc->next->prev = fc->prev;
-    srv->busy--;
     if (--srv->threads == 0) pthread_cond_broadcast(&srv->idle);
     pthread_mutex_unlock(&srv->mu);
-    refuse_call(fc, GRPC_STATUS_RESOURCE_EXHAUSTED, "could not start a thread for the call");
-}
-
-static void *cq_thread(void *arg)
-{
-    clove_flight_server_t *srv = arg;
-    clove_thread_name("flight-cq");
-    bool accepting = request_next(srv);
-    for (;;) {
-        grpc_event ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                   NULL);
-        if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
-        if (ev.type != GRPC_OP_COMPLETE) continue;
-        if (ev.tag == &srv->shutdown_tag) {
-            /* every call is done: nothing more can arrive on this queue */
-            grpc_completion_queue_shutdown(srv->cq);
-            continue;
-        }
-        flight_call_t *fc = ev.tag;
-        if (!ev.success) { /* the server is shutting down */
-            call_free(fc);
-            accepting = false;
-            continue;
-        }
-        if (accepting) accepting = request_next(srv);
-        dispatch(srv, fc);
-    }
+    /* every batch of this thread's calls was plucked: the queue is empty */
+    grpc_completion_queue_shutdown(w.cq);
+    grpc_completion_queue_pluck(w.cq, &w, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    grpc_completion_queue_destroy(w.cq);
+    pthread_cond_destroy(&w.cv);
     return NULL;
 }
 
@@ -1311,10 +1343,12 @@ clove_flight_server_t *clove_flight_start(const clove_flight_opts_t *o, clove_er
         goto fail;
     }
     grpc_server_start(srv->server);
-    int rc = pthread_create(&srv->cq_thread, NULL, cq_thread, srv);
-    if (rc != 0) {
-        clove_err_set(err, CLOVE_EINTERNAL, "could not start the Flight thread: %s",
-                      strerror(rc));
+    pthread_mutex_lock(&srv->mu);
+    hand_lead(srv); /* the first call thread, which leads */
+    bool started = srv->has_leader;
+    pthread_mutex_unlock(&srv->mu);
+    if (!started) {
+        clove_err_set(err, CLOVE_EINTERNAL, "could not start the Flight call thread");
         grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
         while (grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
                    .tag != &srv->shutdown_tag) {
@@ -1356,11 +1390,22 @@ void clove_flight_stop(clove_flight_server_t *s)
     grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
     grpc_server_cancel_all_calls(s->server);
 
+    /* the leader's requested call fails now, so it ends; followers end when signaled, call
+     * threads once their (canceled) calls are over */
     pthread_mutex_lock(&s->mu);
-    for (worker_t *w = s->idle_workers; w; w = w->next) pthread_cond_signal(&w->cv);
+    for (worker_t *w = s->followers; w; w = w->next) pthread_cond_signal(&w->cv);
     while (s->threads > 0) pthread_cond_wait(&s->idle, &s->mu);
+    bool seen = s->shutdown_seen;
     pthread_mutex_unlock(&s->mu);
-    pthread_join(s->cq_thread, NULL);
+    if (!seen) {
+        while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).tag !=
+               &s->shutdown_tag) {
+        }
+    }
+    grpc_completion_queue_shutdown(s->cq);
+    while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN) {
+    }
 
     grpc_server_destroy(s->server);
     grpc_completion_queue_destroy(s->cq);

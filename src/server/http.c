@@ -651,7 +651,8 @@ static enum MHD_Result handle_sql(struct MHD_Connection *c, http_req_t *r)
     const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
     if (accept && strstr(accept, ARROW_STREAM_CT)) {
         /* the Arrow IPC stream: the same bytes a Flight DoGet carries */
-        st->ipc = clove_ipc_writer_create(clove_query_connection(q), ncols, names, types, &err);
+        st->ipc = clove_ipc_writer_create_opts(clove_query_arrow_options(q), ncols, names, types,
+                                               &err);
         if (!st->ipc || clove_ipc_writer_schema(st->ipc, &st->buf, &err) != 0) {
             res = respond_text(c, r, 500, err.message[0] ? err.message
                                                          : "could not start the Arrow stream");

@@ -815,6 +815,23 @@ check('concurrent DoGets', async (client) => {
     });
 });
 
+check('calls are accepted and answered while other calls hold their threads', async (client) => {
+    // three streams stall after their first message (the reader stops), so three call
+    // threads sit blocked in a send; the thread that accepts calls must not be one of them
+    const stalled = [];
+    for (let i = 0; i < 3; i++) {
+        const call = client.DoGet({ ticket: Buffer.from('SELECT range AS v FROM range(50000000)') });
+        call.on('error', () => {});
+        await new Promise((resolve) => call.once('data', () => { call.pause(); resolve(); }));
+        stalled.push(call);
+    }
+    for (let i = 0; i < 5; i++)
+        assert.deepEqual(await rowsOf(client, `SELECT ${i} AS i`), [{ i }]);
+    const many = await Promise.all([1, 2, 3, 4].map((i) => rowsOf(client, `SELECT ${i} * 10 AS x`)));
+    assert.deepEqual(many, [[{ x: 10 }], [{ x: 20 }], [{ x: 30 }], [{ x: 40 }]]);
+    for (const call of stalled) call.cancel();
+});
+
 check('a client that cancels mid-stream frees its call; later calls still work', async (client) => {
     const call = client.DoGet({ ticket: Buffer.from('SELECT range AS v FROM range(50000000)') });
     await new Promise((resolve, reject) => {
