@@ -83,6 +83,7 @@ void clove__pg_schema_unref(pg_schema_t *sc)
     if (!sc || atomic_fetch_sub(&sc->refs, 1) != 1) return;
     for (size_t i = 0; i < sc->ncols; i++) clove__pg_col_dispose(&sc->cols[i]);
     free(sc->cols);
+    free(sc->check);
     free(sc);
 }
 
@@ -652,6 +653,13 @@ void clove__pg_release(clove_pg_source_t *s, PGconn *c, uint64_t epoch, bool gon
     "e.typbasetype ELSE e.oid END "                                                            \
     "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
 
+/* The table's columns as one string, computed by PostgreSQL from the catalog the way
+ * clove_pg_source_load_schema writes them (%s: the table as a literal). */
+#define COLUMNS_EXPR                                                                           \
+    "(SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' "       \
+    "ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE a.attrelid = %s::regclass AND "  \
+    "a.attnum > 0 AND NOT a.attisdropped)"
+
 #define ENUM_SQL                                                                               \
     "SELECT enumtypid::int8, enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = "             \
     "ANY($1::oid[]) ORDER BY enumtypid, enumsortorder"
@@ -801,6 +809,73 @@ static char *unique_name(const pg_col_t *cols, size_t n, const char *want)
     }
 }
 
+/* s as an escape string literal (E'...'), whatever standard_conforming_strings says. */
+static void put_e_literal(clove_buf_t *b, const char *s)
+{
+    clove_buf_puts(b, "E'");
+    for (; *s; s++) {
+        if (*s == '\'' || *s == '\\') clove_buf_putc(b, *s);
+        clove_buf_putc(b, *s);
+    }
+    clove_buf_putc(b, '\'');
+}
+
+/* The check expression of a schema whose columns PostgreSQL lists as `columns`. */
+static char *check_expr(const clove_pg_source_t *s, const char *columns)
+{
+    clove_buf_t t, b;
+    clove_buf_init(&t);
+    clove_buf_init(&b);
+    put_e_literal(&t, s->qualified);
+    clove_buf_putc(&b, '(');
+    clove_buf_printf(&b, COLUMNS_EXPR, t.data);
+    clove_buf_puts(&b, " IS NOT DISTINCT FROM ");
+    put_e_literal(&b, columns);
+    clove_buf_putc(&b, ')');
+    clove_buf_dispose(&t);
+    return clove_buf_steal(&b);
+}
+
+void clove__pg_columns_changed(clove_pg_source_t *s, char *msg, size_t cap)
+{
+    snprintf(msg, cap, "the columns of PostgreSQL table \"%s\" at \"%s\" changed since dataset "
+             "\"%s\" read them", s->display, s->endpoint, s->dataset);
+    clove__pg_event(s, CLOVE_SOURCE_CHANGED, msg);
+}
+
+int clove_pg_source_check_columns(clove_pg_source_t *s, bool *changed, clove_err_t *err)
+{
+    *changed = false;
+    pg_schema_t *sc = clove__pg_schema_get(s);
+    if (!sc) return clove_pg_source_load_schema(s, err);
+    uint64_t epoch = 0;
+    PGconn *c = clove__pg_acquire(s, &epoch, err);
+    if (!c) {
+        clove__pg_schema_unref(sc);
+        return err ? err->code : CLOVE_EUNAVAILABLE;
+    }
+    char *sql = clove_xasprintf("SELECT %s", sc->check);
+    clove__pg_schema_unref(sc);
+    PGresult *r = PQexec(c, sql);
+    free(sql);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char m[512];
+        bool gone = PQstatus(c) == CONNECTION_BAD;
+        rc = clove_err_set(err, gone ? CLOVE_EUNAVAILABLE : CLOVE_EQUERY,
+                           "could not check the columns of \"%s\" in PostgreSQL at \"%s\" for "
+                           "dataset \"%s\": %s", s->display, s->endpoint, s->dataset,
+                           clove__pg_msg(PQresultErrorMessage(r), m, sizeof m));
+        if (gone) clove__pg_lost(s, c, err ? err->message : m);
+    } else {
+        *changed = strcmp(PQgetvalue(r, 0, 0), "t") != 0;
+    }
+    PQclear(r);
+    clove__pg_release(s, c, epoch, PQstatus(c) == CONNECTION_BAD);
+    if (rc == 0 && *changed) rc = clove_pg_source_load_schema(s, err);
+    return rc;
+}
+
 int clove_pg_source_load_schema(clove_pg_source_t *s, clove_err_t *err)
 {
     uint64_t epoch = 0;
@@ -837,6 +912,8 @@ int clove_pg_source_load_schema(clove_pg_source_t *s, clove_err_t *err)
     atomic_init(&sc->refs, 1);
     sc->cols = clove_xcalloc(rows ? (size_t)rows : 1, sizeof *sc->cols);
     enum_oids = clove_xcalloc(rows ? (size_t)rows : 1, sizeof *enum_oids);
+    clove_buf_t columns; /* every column, as COLUMNS_EXPR lists them */
+    clove_buf_init(&columns);
     for (int i = 0; i < rows; i++) {
         const char *attname = PQgetvalue(r, i, 0);
         const char *ftype = PQgetvalue(r, i, 1);
@@ -844,6 +921,7 @@ int clove_pg_source_load_schema(clove_pg_source_t *s, clove_err_t *err)
         const char *typtype = PQgetvalue(r, i, 3);
         const char *cat = PQgetvalue(r, i, 4);
         int typmod = atoi(PQgetvalue(r, i, 5));
+        clove_buf_printf(&columns, "%s%s %s", i ? ", " : "", attname, ftype);
         pg_col_t col = {0};
         bool exact = true, ok;
         int64_t vo = oid;
@@ -877,6 +955,8 @@ int clove_pg_source_load_schema(clove_pg_source_t *s, clove_err_t *err)
         }
         col.pgname = clove_xstrdup(attname);
         col.pgtype = clove_xstrdup(ftype);
+        col.oid = col.as_text ? 25 : (uint32_t)oid;
+        col.typmod = col.as_text ? -1 : typmod;
         col.name = unique_name(sc->cols, sc->ncols, attname);
         col.push = push_kind(&col, vo, utf8);
         enum_oids[sc->ncols] = vo;
@@ -889,7 +969,9 @@ int clove_pg_source_load_schema(clove_pg_source_t *s, clove_err_t *err)
         goto done;
     }
     if ((rc = load_enums(s, c, sc, enum_oids, err)) != 0) goto done;
+    sc->check = check_expr(s, columns.data ? columns.data : "");
 done:
+    clove_buf_dispose(&columns);
     PQclear(r);
     free(enum_oids);
     clove__pg_release(s, c, epoch, PQstatus(c) == CONNECTION_BAD);

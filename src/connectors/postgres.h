@@ -53,7 +53,10 @@ const char *clove_pg_source_endpoint(const clove_pg_source_t *s);
 
 /* Where the source reports what its connections find (connection refused or lost:
  * CLOVE_SOURCE_UNREACHABLE with the message naming host, port and dataset; a new connection
- * that works: CLOVE_SOURCE_REACHABLE). Set once, before the source is used; cb may be NULL. */
+ * that works: CLOVE_SOURCE_REACHABLE; a scan or direct run that finds the table's columns
+ * changed since the schema was read: CLOVE_SOURCE_CHANGED, the scan failing with the same
+ * message instead of decoding the rows wrongly). Set once, before the source is used; cb may
+ * be NULL. */
 void clove_pg_source_set_events(clove_pg_source_t *s, clove_source_event_cb cb, void *ud);
 
 /* Health probe: opens a new connection and runs SELECT 1 (the connection then joins the pool
@@ -67,6 +70,12 @@ int clove_pg_source_probe(clove_pg_source_t *s, clove_err_t *err);
  * CLOVE_ENOTFOUND when the table does not exist, CLOVE_EUNSUPPORTED when a column type cannot
  * be mapped and unsupported_type_action is error. */
 int clove_pg_source_load_schema(clove_pg_source_t *s, clove_err_t *err);
+
+/* Asks PostgreSQL (one catalog query on a pooled connection) whether the table's columns
+ * are still those of the loaded schema; when they are not, loads the new ones (as
+ * clove_pg_source_load_schema) and sets *changed. Returns 0 or the errors of
+ * clove_pg_source_load_schema. */
+int clove_pg_source_check_columns(clove_pg_source_t *s, bool *changed, clove_err_t *err);
 
 /* The columns of the loaded schema as the pushdown module wants them (names as DuckDB shows
  * them, PostgreSQL names as sources, kinds by type). Returns a new array of *n entries whose

@@ -24,6 +24,8 @@ struct clove_pg_plan {
     pg_col_t *cols;
     duckdb_type *enum_int;
     size_t ncols;
+    clove_pg_source_t **srcs; /* references: the sources whose columns the outputs are */
+    size_t nsrcs;
 };
 
 struct clove_pg_run {
@@ -31,6 +33,9 @@ struct clove_pg_run {
     PGconn *c;
     uint64_t epoch;
     bool done;
+    bool checked;            /* the result's column types were compared with the plan's */
+    int attempts;            /* sends so far */
+    char **values;           /* the parameters' text (NULL: SQL NULL), nparams of them */
 };
 
 void clove_pg_plan_destroy(clove_pg_plan_t *p)
@@ -40,6 +45,8 @@ void clove_pg_plan_destroy(clove_pg_plan_t *p)
     free(p->cols);
     free(p->enum_int);
     free(p->sql);
+    for (size_t i = 0; i < p->nsrcs; i++) clove__pg_source_unref(p->srcs[i]);
+    free(p->srcs);
     clove__pg_source_unref(p->s);
     free(p);
 }
@@ -64,6 +71,13 @@ clove_pg_plan_t *clove_pg_plan_create(const clove_pg_source_t *s, const char *re
             if (sc && outs[i].col < sc->ncols) {
                 clove__pg_col_copy(&p->cols[i], &sc->cols[outs[i].col]);
                 ok = true;
+            }
+            bool known = false;
+            for (size_t j = 0; ok && j < p->nsrcs; j++) known |= p->srcs[j] == src;
+            if (ok && !known) {
+                p->srcs = clove_xrealloc(p->srcs, (p->nsrcs + 1) * sizeof *p->srcs);
+                p->srcs[p->nsrcs++] = src;
+                src = NULL;
             }
             clove__pg_schema_unref(sc);
             clove__pg_source_unref(src);
@@ -103,14 +117,61 @@ static void run_drain(clove_pg_run_t *r)
     while ((res = PQgetResult(r->c)) != NULL) PQclear(res);
 }
 
+/* Does the result's first row description give the types the plan decodes? (Columns of the
+ * plan's sources: a table whose column was retyped since the plan was made; PostgreSQL's own
+ * plan cache only catches that on connections that prepared the statement before.) */
+static bool result_matches(const clove_pg_plan_t *p, const PGresult *res)
+{
+    if ((size_t)PQnfields(res) != p->ncols) return false;
+    for (size_t j = 0; j < p->ncols; j++) {
+        const pg_col_t *c = &p->cols[j];
+        if (!c->oid) continue; /* computed: the SQL casts it */
+        if (PQftype(res, (int)j) != c->oid || PQfmod(res, (int)j) != c->typmod) return false;
+    }
+    return true;
+}
+
+/* Did PostgreSQL refuse the plan's SQL because its tables are not what the plan was made
+ * for? clove writes that SQL from the columns it read, so an error of class 42 (a column or
+ * type that does not fit; not permissions, not a missing table) or "cached plan must not
+ * change result type" (0A000) may mean the columns changed: the catalog decides (one query
+ * per source, on the error path only; a changed schema is read again). No connection of the
+ * plan's pool may be held by the caller. */
+static bool tables_changed(const clove_pg_plan_t *p, const char *state)
+{
+    if (strcmp(state, "0A000") != 0 &&
+        (strncmp(state, "42", 2) != 0 || !strcmp(state, "42501") || !strcmp(state, "42P01")))
+        return false;
+    bool any = false;
+    for (size_t i = 0; i < (p->nsrcs ? p->nsrcs : 1); i++) {
+        clove_pg_source_t *src = p->nsrcs ? p->srcs[i] : p->s;
+        bool changed = false;
+        clove_err_t e2;
+        if (clove_pg_source_check_columns(src, &changed, &e2) == 0 && changed) any = true;
+    }
+    return any;
+}
+
+/* The plan's tables changed under it: every source is told, err says so. */
+static int plan_changed(const clove_pg_plan_t *p, clove_err_t *err)
+{
+    char msg[CLOVE_ERR_MSG_MAX];
+    for (size_t i = p->nsrcs; i-- > 0;) clove__pg_columns_changed(p->srcs[i], msg, sizeof msg);
+    if (!p->nsrcs) clove__pg_columns_changed(p->s, msg, sizeof msg);
+    return clove_err_set(err, CLOVE_EQUERY, "%s", msg);
+}
+
 /* Prepares the plan on r's connection unless it already is (one round trip, the first time
  * on each connection), so PostgreSQL parses and plans the query once per connection. */
-static bool run_prepare(clove_pg_run_t *r, const char *name, int np, const Oid *types)
+static bool run_prepare(clove_pg_run_t *r, const char *name, int np, const Oid *types,
+                        char state[6])
 {
     const clove_pg_plan_t *p = r->p;
     if (clove__pg_prepared(p->s, r->c, p->id)) return true;
     PGresult *res = PQprepare(r->c, name, p->sql, np, types);
     bool ok = res && PQresultStatus(res) == PGRES_COMMAND_OK;
+    const char *st8 = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    snprintf(state, 6, "%s", st8 ? st8 : "");
     PQclear(res);
     if (!ok) return false;
     bool reset = false;
@@ -124,38 +185,62 @@ static bool run_prepare(clove_pg_run_t *r, const char *name, int np, const Oid *
     return true;
 }
 
-clove_pg_run_t *clove_pg_run_start(const clove_pg_plan_t *p, const char *const *values,
-                                   clove_err_t *err)
+/* Sends the run's statement on a pooled connection (prepared there first if need be); a
+ * connection that turns out dead is replaced, MAX_SEND_ATTEMPTS times in all with the
+ * attempts already made. False with err filled. */
+static bool run_send(clove_pg_run_t *r, clove_err_t *err)
 {
-    clove_pg_run_t *r = clove_xcalloc(1, sizeof *r);
-    r->p = p;
+    const clove_pg_plan_t *p = r->p;
     Oid types[64];
     char name[32];
     int np = (int)(p->nparams < 64 ? p->nparams : 64);
     for (int i = 0; i < np; i++) types[i] = INT8OID;
     snprintf(name, sizeof name, "clove_p%llu", (unsigned long long)p->id);
-    for (int attempt = 1;; attempt++) {
+    for (;;) {
+        r->attempts++;
         r->c = clove__pg_acquire(p->s, &r->epoch, err);
-        if (!r->c) break;
-        if (run_prepare(r, name, np, types) &&
-            PQsendQueryPrepared(r->c, name, np, values, NULL, NULL, 1) &&
+        if (!r->c) return false;
+        char state[6] = "";
+        if (run_prepare(r, name, np, types, state) &&
+            PQsendQueryPrepared(r->c, name, np, (const char *const *)r->values, NULL, NULL, 1) &&
             PQsetSingleRowMode(r->c))
-            return r;
+            return true;
         /* the send failed: a connection that died in the pool is replaced once or twice */
         char m[512];
         clove__pg_msg(PQerrorMessage(r->c), m, sizeof m);
-        bool gone = PQstatus(r->c) == CONNECTION_BAD;
         run_drain(r);
+        bool gone = PQstatus(r->c) == CONNECTION_BAD;
         clove__pg_release(p->s, r->c, r->epoch, gone);
         r->c = NULL;
-        if (gone && attempt < MAX_SEND_ATTEMPTS) continue;
+        if (gone && r->attempts < MAX_SEND_ATTEMPTS) continue;
         clove_err_set(err, gone ? CLOVE_EUNAVAILABLE : CLOVE_EQUERY,
                       "could not run the pushed-down query in PostgreSQL at \"%s\" for "
                       "dataset \"%s\": %s", p->s->endpoint, p->s->dataset, m);
         if (gone) clove__pg_event(p->s, CLOVE_SOURCE_UNREACHABLE, err ? err->message : m);
-        break;
+        if (!gone && tables_changed(p, state)) plan_changed(p, err);
+        return false;
     }
+}
+
+static void run_free(clove_pg_run_t *r)
+{
+    for (size_t i = 0; i < r->p->nparams; i++) free(r->values[i]);
+    free(r->values);
     free(r);
+}
+
+clove_pg_run_t *clove_pg_run_start(const clove_pg_plan_t *p, const char *const *values,
+                                   clove_err_t *err)
+{
+    clove_pg_run_t *r = clove_xcalloc(1, sizeof *r);
+    r->p = p;
+    /* kept: a connection found dead at the first answer is replaced and the values sent
+     * again */
+    r->values = clove_xcalloc(p->nparams ? p->nparams : 1, sizeof *r->values);
+    for (size_t i = 0; i < p->nparams; i++)
+        r->values[i] = values[i] ? clove_xstrdup(values[i]) : NULL;
+    if (run_send(r, err)) return r;
+    run_free(r);
     return NULL;
 }
 
@@ -205,6 +290,15 @@ int clove_pg_run_next(clove_pg_run_t *r, duckdb_data_chunk *out, bool (*stop)(vo
         }
         PGresult *res = PQgetResult(r->c);
         ExecStatusType st = res ? PQresultStatus(res) : PGRES_COMMAND_OK;
+        if (!r->checked && (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK)) {
+            r->checked = true;
+            if (!result_matches(p, res)) {
+                PQclear(res);
+                run_cancel(r);
+                rc = plan_changed(p, err);
+                goto fail;
+            }
+        }
         if (st == PGRES_SINGLE_TUPLE) {
             for (size_t j = 0; j < p->ncols; j++) {
                 duckdb_vector v = duckdb_data_chunk_get_vector(chunk, j);
@@ -232,13 +326,32 @@ int clove_pg_run_next(clove_pg_run_t *r, duckdb_data_chunk *out, bool (*stop)(vo
             r->c = NULL;
             break;
         }
+        const char *st8 = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        char state[6];
+        snprintf(state, sizeof state, "%s", st8 ? st8 : "");
         clove__pg_msg(res ? PQresultErrorMessage(res) : PQerrorMessage(r->c), msg, sizeof msg);
         PQclear(res);
+        run_drain(r); /* a server that ended the session: libpq sees the connection close */
         bool gone = PQstatus(r->c) == CONNECTION_BAD;
+        if (gone && !r->checked && n == 0 && r->attempts < MAX_SEND_ATTEMPTS) {
+            /* nothing was answered yet: the pooled connection had died (a restarted or
+             * terminated backend); send again on another */
+            clove_info(COMP, "dataset %s: a pooled connection to %s was broken (%s); "
+                       "reconnecting", p->s->dataset, p->s->endpoint, msg);
+            clove__pg_release(p->s, r->c, r->epoch, true);
+            r->c = NULL;
+            if (run_send(r, err)) continue;
+            rc = err ? err->code : CLOVE_EUNAVAILABLE;
+            goto fail;
+        }
         rc = clove_err_set(err, gone ? CLOVE_EUNAVAILABLE : CLOVE_EQUERY,
                            "the pushed-down query failed in PostgreSQL at \"%s\" for dataset "
                            "\"%s\": %s", p->s->endpoint, p->s->dataset, msg);
         if (gone) clove__pg_event(p->s, CLOVE_SOURCE_UNREACHABLE, err ? err->message : msg);
+        run_drain(r);
+        clove__pg_release(p->s, r->c, r->epoch, gone);
+        r->c = NULL;
+        if (!gone && tables_changed(p, state)) rc = plan_changed(p, err);
         goto fail;
     }
     if (n == 0) {
@@ -267,5 +380,5 @@ void clove_pg_run_end(clove_pg_run_t *r)
         run_drain(r);
         clove__pg_release(r->p->s, r->c, r->epoch, PQstatus(r->c) == CONNECTION_BAD);
     }
-    free(r);
+    run_free(r);
 }

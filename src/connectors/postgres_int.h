@@ -53,6 +53,9 @@ typedef struct {
     bool is_array;          /* one-dimensional array -> LIST */
     bool as_text;           /* unsupported_type_action string: read as "col"::text */
     clove_pushdown_col_kind_t push;
+    uint32_t oid;           /* the type a result column of it has (domains: the base type;
+                               as_text: text), to check results against */
+    int32_t typmod;
 } pg_col_t;
 
 /* The columns of a source's table. Immutable, reference counted. */
@@ -60,6 +63,8 @@ typedef struct {
     atomic_int refs;
     pg_col_t *cols;
     size_t ncols;
+    char *check;            /* a PostgreSQL boolean expression, true while the table has the
+                               columns (names, types, order) it had when this was read */
 } pg_schema_t;
 
 enum { UNSUPPORTED_ERROR = 0, UNSUPPORTED_WARN, UNSUPPORTED_IGNORE, UNSUPPORTED_STRING };
@@ -115,6 +120,9 @@ void clove__pg_event(clove_pg_source_t *s, clove_source_event_t ev, const char *
  * PostgreSQL is unreachable; reports it with msg (the final, user-facing message) and returns
  * true. */
 bool clove__pg_lost(clove_pg_source_t *s, PGconn *c, const char *msg);
+/* The source tells its event callback that its table's columns changed and says so in msg:
+ * "the columns of PostgreSQL table ... changed since dataset ... read them". */
+void clove__pg_columns_changed(clove_pg_source_t *s, char *msg, size_t cap);
 /* Deep copy of a column (dst owns its strings and labels) and its disposal. */
 void clove__pg_col_copy(pg_col_t *dst, const pg_col_t *src);
 void clove__pg_col_dispose(pg_col_t *c);

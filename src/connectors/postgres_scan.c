@@ -37,6 +37,9 @@ typedef struct {
     size_t ncols;
     char *sql;               /* COPY (<query>) TO STDOUT (FORMAT binary) */
     char *what;
+    clove_pg_source_t **srcs; /* references: the sources whose columns the outputs are */
+    size_t nsrcs;
+    char *check;             /* their schemas' checks, joined with AND, or NULL */
 } query_bind_t;
 
 typedef struct {
@@ -218,22 +221,40 @@ static void state_finish_outputs(scan_state_t *st)
 }
 
 /* Takes a pooled connection and starts `sql` (a COPY ... TO STDOUT); a connection found
- * broken before anything was read is replaced. */
-static bool start_copy(scan_state_t *st, const char *sql, char *msg, size_t cap)
+ * broken before anything was read is replaced. With `check` (a schema's check expression),
+ * the same round trip first asks PostgreSQL whether the table's columns are still the ones
+ * the scan decodes: when they are not, *changed is set and nothing is read. */
+static bool start_copy(scan_state_t *st, const char *sql, const char *check, bool *changed,
+                       char *msg, size_t cap)
 {
     clove_pg_source_t *s = st->s;
+    char *full = check ? clove_xasprintf("SELECT %s; %s", check, sql) : NULL;
+    *changed = false;
     for (int attempt = 1;; attempt++) {
         clove_err_t err;
         st->c = clove__pg_acquire(s, &st->epoch, &err);
         if (!st->c) {
             snprintf(msg, cap, "%s", err.message);
+            free(full);
             return false;
         }
         PGresult *r = NULL;
-        if (PQsendQuery(st->c, sql)) r = PQgetResult(st->c);
+        if (PQsendQuery(st->c, full ? full : sql)) r = PQgetResult(st->c);
+        if (full && r && PQresultStatus(r) == PGRES_TUPLES_OK) {
+            *changed = PQntuples(r) != 1 || strcmp(PQgetvalue(r, 0, 0), "t") != 0;
+            PQclear(r);
+            r = PQgetResult(st->c);
+        }
         if (r && PQresultStatus(r) == PGRES_COPY_OUT) {
             PQclear(r);
             st->in_copy = true;
+            if (*changed) { /* cancel the COPY, give the connection back clean */
+                finish_copy(st);
+                msg[0] = '\0';
+                free(full);
+                return false;
+            }
+            free(full);
             return true;
         }
         char m[512];
@@ -251,6 +272,7 @@ static bool start_copy(scan_state_t *st, const char *sql, char *msg, size_t cap)
         snprintf(msg, cap, "could not read %s from PostgreSQL at \"%s\" for dataset \"%s\": %s",
                  st->what, s->endpoint, s->dataset, m);
         if (gone) clove__pg_event(s, CLOVE_SOURCE_UNREACHABLE, msg);
+        free(full);
         return false;
     }
 }
@@ -272,8 +294,10 @@ static void scan_init(duckdb_init_info info)
     duckdb_init_set_max_threads(info, 1);
     char *sql = copy_sql(b, st);
     clove_debug(COMP, "dataset %s: %s", b->s->dataset, sql);
-    bool ok = start_copy(st, sql, msg, sizeof msg);
+    bool changed;
+    bool ok = start_copy(st, sql, b->sc->check, &changed, msg, sizeof msg);
     free(sql);
+    if (changed) clove__pg_columns_changed(b->s, msg, sizeof msg);
     if (!ok) {
         duckdb_init_set_error(info, msg);
         state_free(st);
@@ -763,6 +787,9 @@ static void query_bind_free(void *p)
     free(b->cols);
     free(b->sql);
     free(b->what);
+    for (size_t i = 0; i < b->nsrcs; i++) clove__pg_source_unref(b->srcs[i]);
+    free(b->srcs);
+    free(b->check);
     clove__pg_source_unref(b->s);
     free(b);
 }
@@ -833,6 +860,17 @@ static void query_bind(duckdb_bind_info info)
             size_t k = (size_t)json_integer_value(json_object_get(o, "col"));
             ok = sc && k < sc->ncols;
             if (ok) clove__pg_col_copy(&b->cols[i], &sc->cols[k]);
+            bool known = false;
+            for (size_t j = 0; ok && j < b->nsrcs; j++) known |= b->srcs[j] == ps;
+            if (ok && !known) { /* check this table's columns before the query runs */
+                b->srcs = clove_xrealloc(b->srcs, (b->nsrcs + 1) * sizeof *b->srcs);
+                b->srcs[b->nsrcs++] = ps;
+                char *c = b->check ? clove_xasprintf("%s AND %s", b->check, sc->check)
+                                   : clove_xstrdup(sc->check);
+                free(b->check);
+                b->check = c;
+                ps = NULL;
+            }
             clove__pg_schema_unref(sc);
             clove__pg_source_unref(ps);
         } else {
@@ -883,7 +921,13 @@ static void query_init(duckdb_init_info info)
     state_finish_outputs(st);
     duckdb_init_set_max_threads(info, 1);
     clove_debug(COMP, "dataset %s: %s", b->s->dataset, b->sql);
-    if (!start_copy(st, b->sql, msg, sizeof msg)) {
+    bool changed;
+    bool ok = start_copy(st, b->sql, b->check, &changed, msg, sizeof msg);
+    /* every source is told (re-reading an unchanged one finds nothing new); the message
+     * names the first */
+    for (size_t i = b->nsrcs; changed && i-- > 0;) clove__pg_columns_changed(b->srcs[i], msg,
+                                                                            sizeof msg);
+    if (!ok) {
         duckdb_init_set_error(info, msg);
         state_free(st);
         return;

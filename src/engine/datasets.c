@@ -678,6 +678,28 @@ static void refresh_metrics(dataset_t *d, double ms, bool ok, int64_t loaded, in
                                  "Rows loaded by acceleration refreshes.", labels, (double)loaded);
 }
 
+/* An accelerated PostgreSQL dataset reads the table's columns again before a refresh when
+ * they changed (one catalog query; a scan that found them changed flagged it already), so a
+ * full refresh takes the new columns. Dataset thread only (owns source_pushdown). */
+static void pg_columns_check(dataset_t *d)
+{
+    if (!d->pg || !d->source_pushdown) return; /* not read yet: the refresh reads them */
+    bool changed = false;
+    clove_err_t err;
+    pthread_mutex_lock(&d->lock);
+    bool flagged = d->columns_changed;
+    d->columns_changed = false;
+    pthread_mutex_unlock(&d->lock);
+    if (clove_pg_source_check_columns(d->pg, &changed, &err) != 0) return; /* the refresh
+                                                                               says why */
+    if (!changed && !flagged) return;
+    if (flagged && !changed && clove_pg_source_load_schema(d->pg, &err) != 0) return;
+    clove_pushdown_target_unref(d->source_pushdown);
+    d->source_pushdown = NULL; /* rebuilt with the new columns by clove__source_prepare */
+    clove_info(COMP, "dataset %s: the columns of its PostgreSQL table changed; this refresh "
+               "reads the new ones", d->cfg->name);
+}
+
 /* Runs one refresh with retries. Returns true when data was loaded. */
 static bool refresh_once(dataset_t *d, duckdb_connection conn)
 {
@@ -707,6 +729,7 @@ static bool refresh_once(dataset_t *d, duckdb_connection conn)
         pthread_mutex_unlock(&d->lock);
         if (mode != CLOVE_REFRESH_APPEND) mode = CLOVE_REFRESH_FULL;
         if (!initial) set_state(d, CLOVE_DS_REFRESHING, NULL);
+        pg_columns_check(d);
         clove_info(COMP, "%s dataset %s (%s, %s)", initial ? "loading" : "refreshing",
                    d->cfg->name, d->cfg->from, mode == CLOVE_REFRESH_APPEND ? "append" : "full");
         int64_t t0 = clove_mono_ns();
@@ -1156,6 +1179,36 @@ static int register_federated(dataset_t *d, clove_err_t *err)
     return rc;
 }
 
+int clove__dataset_reload_columns(dataset_t *d, clove_err_t *err)
+{
+    if (!d->pg || d->accelerated) return 0;
+    clove_engine_t *e = d->e;
+    pthread_mutex_lock(&d->reload_lock);
+    pthread_mutex_lock(&d->lock);
+    bool flagged = d->columns_changed && d->loaded;
+    d->columns_changed = false;
+    pthread_mutex_unlock(&d->lock);
+    int rc = flagged ? register_federated(d, err) : 0;
+    if (flagged && rc != 0) {
+        pthread_mutex_lock(&d->lock);
+        d->columns_changed = true; /* the next query or probe tries again */
+        pthread_mutex_unlock(&d->lock);
+    } else if (flagged) {
+        /* user views over it bound the old columns */
+        pthread_mutex_lock(&e->views_lock);
+        for (size_t i = 0; i < e->n_views; i++)
+            for (size_t k = 0; k < e->views[i].n_deps; k++)
+                if (e->views[i].deps[k] == d) e->views[i].created = false;
+        pthread_mutex_unlock(&e->views_lock);
+        try_create_views(e);
+        atomic_fetch_add(&e->ddl_generation, 1);
+        clove_info(COMP, "dataset %s registered again with the columns its source has now",
+                   d->cfg->name);
+    }
+    pthread_mutex_unlock(&d->reload_lock);
+    return rc;
+}
+
 static void *federated_main(dataset_t *d)
 {
     int64_t fib_a = 0, fib_b = 1;
@@ -1258,6 +1311,7 @@ int clove__datasets_init(clove_engine_t *e, clove_err_t *err)
         d->lname = lower_dup(d->cfg->name);
         d->rows = -1;
         pthread_mutex_init(&d->lock, NULL);
+        pthread_mutex_init(&d->reload_lock, NULL);
         pthread_cond_init(&d->cond, NULL);
         d->accelerated = d->cfg->acceleration.enabled;
         d->state = CLOVE_DS_INITIALIZING;
@@ -1443,6 +1497,7 @@ void clove__datasets_dispose(clove_engine_t *e)
         free(d->file_path);
         free(d->error);
         pthread_mutex_destroy(&d->lock);
+        pthread_mutex_destroy(&d->reload_lock);
         pthread_cond_destroy(&d->cond);
     }
     free(e->datasets);

@@ -24,6 +24,9 @@ static void copy_params(clove_query_t *q, const clove_query_req_t *req);
 static void free_params(clove_query_t *q);
 static bool zero_fallback(clove_query_t *q);
 static void source_failure(const stmt_entry_t *s, clove_err_t *err);
+static void changed_after_start(clove_query_t *q, clove_err_t *err);
+static void query_reset(clove_query_t *q);
+static bool reload_changed_columns(const stmt_entry_t *s);
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
@@ -1047,9 +1050,50 @@ static int interrupted_error(clove_query_t *q, clove_err_t *err)
  * NULL with err filled and *why set to the query_failures reason ("invalid_sql",
  * "not_ready", "source_unavailable", "timeout") on failure. deadline_ns (0 = none) bounds
  * what federated S3 / HTTP(S) reads wait for. */
+/* After a failure: the federated PostgreSQL datasets s reads whose columns a scan found
+ * changed (the connector's CLOVE_SOURCE_CHANGED) are registered again with the new columns.
+ * True when one was. */
+static bool reload_changed_columns(const stmt_entry_t *s)
+{
+    bool any = false;
+    for (size_t i = 0; s && i < s->n_deps; i++) {
+        dataset_t *d = s->deps[i];
+        if (!d->pg || d->accelerated || !clove__columns_changed(d)) continue;
+        clove_err_t err;
+        if (clove__dataset_reload_columns(d, &err) == 0) any = true;
+        else clove_warn(COMP, "dataset %s: %s", d->cfg->name, err.message);
+    }
+    return any;
+}
+
+/* A binder error on a query over federated PostgreSQL tables may name a column added since
+ * they were registered: ask PostgreSQL (one catalog query per table) and register again
+ * those whose columns changed. True when one was. */
+static bool recheck_columns(const stmt_entry_t *s)
+{
+    bool any = false;
+    for (size_t i = 0; i < s->n_deps; i++) {
+        dataset_t *d = s->deps[i];
+        if (!d->pg || d->accelerated) continue;
+        pthread_mutex_lock(&d->lock);
+        bool loaded = d->loaded;
+        pthread_mutex_unlock(&d->lock);
+        bool changed = false;
+        clove_err_t err;
+        if (!loaded || clove_pg_source_check_columns(d->pg, &changed, &err) != 0 || !changed)
+            continue;
+        clove__source_changed(d, "the columns of its PostgreSQL table changed since it was "
+                                 "registered");
+        any = true;
+    }
+    return any && reload_changed_columns(s);
+}
+
 static stmt_entry_t *prepare_checked(clove_engine_t *e, pooled_conn_t *pc, const char *sql,
                                      int64_t deadline_ns, const char **why, clove_err_t *err)
 {
+    bool rechecked = false;
+again:;
     stmt_entry_t *s = prepare_cached(e, pc, sql, err);
     *why = "invalid_sql";
     if (!s) return NULL;
@@ -1081,9 +1125,14 @@ static stmt_entry_t *prepare_checked(clove_engine_t *e, pooled_conn_t *pc, const
             duckdb_prepare(pc->conn, sql, &s->stmt);
         }
         if (!s->stmt || duckdb_prepare_error(s->stmt)) {
-            clove_err_set(err, CLOVE_EQUERY, "%s",
-                          clove__clean_duckdb_error(duckdb_prepare_error(s->stmt)));
+            const char *m = clove__clean_duckdb_error(duckdb_prepare_error(s->stmt));
+            clove_err_set(err, CLOVE_EQUERY, "%s", m);
+            bool retry = !rechecked && strstr(m, "Binder Error") && recheck_columns(s);
             stmt_entry_clear(s);
+            if (retry) { /* the view has the new columns now */
+                rechecked = true;
+                goto again;
+            }
             return NULL;
         }
     }
@@ -1143,6 +1192,8 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
         goto fail;
     }
 
+    bool retried = false; /* once, after the columns of a source changed under the plan */
+again:;
     const char *why = NULL;
     stmt_entry_t *s = prepare_checked(e, q->pc, sql, q->deadline_ns, &why, err);
     if (!s) {
@@ -1158,6 +1209,11 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
         for (size_t i = 0; i < clove_pg_plan_nparams(s->pg_plan); i++) free(vals[i]);
         if (!q->pg_run) {
             wd_remove(e, q);
+            if (!retried && reload_changed_columns(s)) {
+                query_reset(q);
+                retried = true;
+                goto again;
+            }
             count_failure("execution_error");
             goto fail;
         }
@@ -1177,9 +1233,13 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
     if (duckdb_pending_prepared_streaming(s->stmt, &pending) == DuckDBError) {
         clove_err_set(err, CLOVE_EQUERY, "%s",
                       clove__clean_duckdb_error(duckdb_pending_error(pending)));
-        source_failure(s, err);
         duckdb_destroy_pending(&pending);
         wd_remove(e, q);
+        if (!retried && reload_changed_columns(s)) {
+            retried = true;
+            goto again;
+        }
+        source_failure(s, err);
         count_failure("invalid_sql");
         goto fail;
     }
@@ -1195,6 +1255,13 @@ clove_query_t *clove_engine_query(clove_engine_t *e, const clove_query_req_t *re
         } else {
             clove_err_set(err, CLOVE_EQUERY, "%s",
                           clove__clean_duckdb_error(duckdb_result_error(&q->result)));
+            if (!retried && reload_changed_columns(s)) {
+                /* nothing was answered yet: run it again over the new columns */
+                wd_remove(e, q);
+                query_reset(q);
+                retried = true;
+                goto again;
+            }
             source_failure(s, err);
             count_failure("execution_error");
         }
@@ -1227,6 +1294,19 @@ static void source_failure(const stmt_entry_t *s, clove_err_t *err)
             err->code = CLOVE_EUNAVAILABLE;
             return;
         }
+}
+
+/* Forgets what an attempt of q left (result, parameter copies, statement) so that it can
+ * start over. */
+static void query_reset(clove_query_t *q)
+{
+    if (q->have_result) duckdb_destroy_result(&q->result);
+    q->have_result = false;
+    free_params(q);
+    q->params = NULL;
+    q->n_params = 0;
+    q->sql = NULL;
+    q->entry = NULL;
 }
 
 /* Keeps a copy of the parameters: on_zero_results may run the query a second time. */
@@ -1329,6 +1409,17 @@ static bool zero_fallback(clove_query_t *q)
     return swapped;
 }
 
+/* A query whose answer had started when a scan found a source's columns changed cannot run
+ * again: the dataset is registered again so the next query sees the new columns, and the
+ * error says so. */
+static void changed_after_start(clove_query_t *q, clove_err_t *err)
+{
+    if (!reload_changed_columns(q->entry) || !err) return;
+    size_t n = strlen(err->message);
+    snprintf(err->message + n, sizeof err->message - n, "; the dataset has the new columns "
+             "now: run the query again");
+}
+
 idx_t clove_query_column_count(clove_query_t *q) { return q->ncols; }
 
 const char *clove_query_column_name(clove_query_t *q, idx_t col)
@@ -1360,6 +1451,7 @@ int clove_query_next(clove_query_t *q, duckdb_data_chunk *chunk, clove_err_t *er
         q->failed = true;
         if (query_stopped(q)) return interrupted_error(q, err);
         count_failure("execution_error");
+        changed_after_start(q, err);
         if (err) clove__redact(q->e, err->message, sizeof err->message);
         return rc;
     }
@@ -1391,6 +1483,7 @@ int clove_query_next(clove_query_t *q, duckdb_data_chunk *chunk, clove_err_t *er
         count_failure("execution_error");
         clove_err_set(err, CLOVE_EQUERY, "%s", clove__clean_duckdb_error(msg));
         source_failure(q->entry, err);
+        changed_after_start(q, err);
         if (err) clove__redact(q->e, err->message, sizeof err->message);
         return err ? err->code : CLOVE_EQUERY;
     }

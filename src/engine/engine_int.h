@@ -62,6 +62,7 @@ struct dataset {
     int (*probe)(dataset_t *d, clove_err_t *err); /* federated remote source: the connector's
                                         health probe (0: the source answered), or NULL */
     char *source_label;              /* the source in log lines: PostgreSQL at "h:5432" ... */
+    pthread_mutex_t reload_lock;     /* serialises registrations again with new columns */
 
     pthread_mutex_t lock;            /* guards every field below */
     pthread_cond_t cond;             /* refresh thread sleeps here */
@@ -70,6 +71,8 @@ struct dataset {
     int error_code;                  /* CLOVE_E* of the failure behind `error` (0: none) */
     bool source_down;                /* registered, then its source was found unreachable:
                                         Error while the dataset thread probes it */
+    bool columns_changed;            /* the source's columns are not those it was registered
+                                        (federated) or last refreshed (accelerated) with */
     int64_t last_refresh_ms;
     int64_t rows;
     bool loaded;                     /* data is queryable (accelerated: loaded once) */
@@ -267,11 +270,21 @@ void clove__source_unreachable(dataset_t *d, const char *message);
 void clove__source_reachable(dataset_t *d);
 /* Is d in Error because its source cannot be reached? */
 bool clove__source_down(dataset_t *d);
+/* The source's columns changed (message says which table): d is flagged for reading them
+ * again (clove__dataset_reload_columns; an accelerated dataset at its next refresh). */
+void clove__source_changed(dataset_t *d, const char *message);
+bool clove__columns_changed(dataset_t *d);
 /* The dataset thread of a registered federated dataset: probes the source with backoff
  * whenever it is found unreachable. Returns when the engine stops. */
 void clove__health_watch(dataset_t *d);
 
 /* datasets.c */
+/* A federated PostgreSQL dataset flagged by clove__source_changed is registered again: its
+ * columns read anew, its view and pushdown target replaced, the user views over it created
+ * again, and every cached statement prepared again (ddl_generation). Any thread; one at a
+ * time per dataset. Returns 0 (also when there was nothing to do) or the error of reading
+ * the columns (the flag stays for the next attempt). */
+int clove__dataset_reload_columns(dataset_t *d, clove_err_t *err);
 /* Publishes d's state in the dataset_load_state metric. */
 void clove__dataset_publish_state(dataset_t *d);
 /* A copy of msg with every secret-derived value replaced by [REDACTED] (caller frees). */

@@ -33,15 +33,19 @@ static void source_event_cb(void *ud, clove_source_event_t ev, const char *messa
     dataset_t *d = ud;
     if (ev == CLOVE_SOURCE_UNREACHABLE) clove__source_unreachable(d, message);
     else if (ev == CLOVE_SOURCE_REACHABLE) clove__source_reachable(d);
+    else clove__source_changed(d, message);
 }
 
 void clove__health_init(dataset_t *d)
 {
-    if (d->accelerated || d->source_error) return;
+    if (d->source_error) return;
+    /* column changes matter to every PostgreSQL dataset (an accelerated one takes them at its
+     * next refresh); reachability only to federated ones */
+    if (d->pg) clove_pg_source_set_events(d->pg, source_event_cb, d);
+    if (d->accelerated) return;
     if (d->pg) {
         d->probe = probe_pg;
         d->source_label = clove_xasprintf("PostgreSQL at \"%s\"", clove_pg_source_endpoint(d->pg));
-        clove_pg_source_set_events(d->pg, source_event_cb, d);
     } else if (d->remote) {
         d->probe = probe_remote;
         d->source_label = clove_xasprintf("\"%s\"", clove_source_display(d->remote));
@@ -103,6 +107,25 @@ void clove__source_reachable(dataset_t *d)
                d->source_label);
 }
 
+void clove__source_changed(dataset_t *d, const char *message)
+{
+    pthread_mutex_lock(&d->lock);
+    bool was = d->columns_changed;
+    d->columns_changed = true;
+    pthread_mutex_unlock(&d->lock);
+    if (!was)
+        clove_info(COMP, "dataset %s: %s; reading them again", d->cfg->name,
+                   message ? message : "the columns of its source changed");
+}
+
+bool clove__columns_changed(dataset_t *d)
+{
+    pthread_mutex_lock(&d->lock);
+    bool changed = d->columns_changed;
+    pthread_mutex_unlock(&d->lock);
+    return changed;
+}
+
 bool clove__source_down(dataset_t *d)
 {
     if (!d->probe) return false;
@@ -151,6 +174,15 @@ void clove__health_watch(dataset_t *d)
             if (atomic_load(&e->shutting_down)) return;
             if (rc == 0) {
                 clove__source_reachable(d);
+                /* the table may have changed while its server was away */
+                bool changed = false;
+                if (d->pg && clove_pg_source_check_columns(d->pg, &changed, &err) == 0 &&
+                    changed) {
+                    clove__source_changed(d, "the columns of its PostgreSQL table changed "
+                                             "while the server was unreachable");
+                    if (clove__dataset_reload_columns(d, &err) != 0)
+                        clove_warn(COMP, "dataset %s: %s", d->cfg->name, err.message);
+                }
                 break;
             }
             /* still unreachable: the dataset's message says why as of now */

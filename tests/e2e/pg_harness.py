@@ -24,6 +24,8 @@ PG_BIN = os.environ.get("CLOVE_PG_BIN", "/usr/lib/postgresql/15/bin")
 PSQL = shutil.which("psql") or os.path.join(PG_BIN, "psql")
 
 PASSWORD = "s3cret-pg-Passw0rd"
+# how clove's check of a table's columns starts (src/connectors/postgres.c, COLUMNS_EXPR)
+COLUMN_CHECK = "SELECT ((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, "
 USER = "clove_reader"
 
 
@@ -149,10 +151,12 @@ class PgCluster:
         """A position in the statement log; statements() returns what came after it."""
         return len(self._log_text())
 
-    def statements(self, since=0, app="clove", params=False):
+    def statements(self, since=0, app="clove", params=False, checks=False):
         """Statements logged since a mark, by connections whose application_name is app: simple
         queries ("statement:") and extended-protocol executions ("execute <name>:"); with
-        params, each execution's bound values are appended as " -- parameters: $1 = '42'"."""
+        params, each execution's bound values are appended as " -- parameters: $1 = '42'".
+        clove's column checks (the catalog query sent before each scan's COPY in the same
+        simple query, or alone before a refresh) are left out unless checks is true."""
         out = []
         text = self._log_text()[since:]
         head = r"^\S+ \S+ \S+ \[\d+\] (\S*) "
@@ -165,7 +169,15 @@ class PgCluster:
                     out[-1] += " -- parameters: " + m.group(4).strip()
                 continue
             verb = m.group(3)
-            out.append((verb + ": " if verb.startswith("execute") else "") + m.group(4).strip())
+            text = m.group(4).strip()
+            if text.startswith(COLUMN_CHECK):
+                end = text.find("); COPY (")
+                if checks:
+                    out.append(text if end < 0 else text[:end + 1])
+                if end < 0:
+                    continue
+                text = text[end + 3:]
+            out.append((verb + ": " if verb.startswith("execute") else "") + text)
         return out
 
     def wait_statement(self, pattern, since=0, timeout=30):

@@ -555,6 +555,93 @@ class AcceleratedTest(PgTestCase):
         self.assert_no_password(c)
 
 
+class SchemaChangeTest(PgTestCase):
+    """Columns added, dropped or retyped in PostgreSQL after the dataset registered."""
+
+    def table(self, name):
+        self.pg.psql("DROP TABLE IF EXISTS %s; CREATE TABLE %s (id integer, v text);"
+                     "INSERT INTO %s VALUES (1, 'a'), (2, 'bb'), (3, 'ccc');"
+                     "ALTER TABLE %s OWNER TO clove_reader;" % (name, name, name, name))
+
+    def test_federated_scans_see_new_columns(self):
+        self.table("sc_fed")
+        yaml = pod(dataset(self.pg, "fed", "sc_fed")) + (
+            "views:\n  - name: fed_view\n    sql: SELECT * FROM fed WHERE id > 1\n")
+        c = self.start(yaml)
+        self.assertEqual(c.rows("SELECT * FROM fed ORDER BY id"),
+                         [{"id": 1, "v": "a"}, {"id": 2, "v": "bb"}, {"id": 3, "v": "ccc"}])
+        self.assertEqual(len(c.rows("SELECT * FROM fed_view")), 2)
+        # a column added: the scan finds the table changed before reading a row, the dataset
+        # is registered again and the query runs again over the new columns
+        self.pg.psql("ALTER TABLE sc_fed ADD COLUMN extra bigint DEFAULT 7")
+        self.assertEqual(c.rows("SELECT * FROM fed ORDER BY id"),
+                         [{"id": 1, "v": "a", "extra": 7}, {"id": 2, "v": "bb", "extra": 7},
+                          {"id": 3, "v": "ccc", "extra": 7}])
+        self.assertIn("dataset fed registered again with the columns its source has now",
+                      c.logs())
+        self.assertEqual(c.rows("SELECT * FROM fed_view ORDER BY id"),
+                         [{"id": 2, "v": "bb", "extra": 7}, {"id": 3, "v": "ccc", "extra": 7}])
+        # retyped: never decoded with the old type (text bytes read as a bigint)
+        self.pg.psql("ALTER TABLE sc_fed ALTER COLUMN extra TYPE text USING 'x' || extra")
+        self.assertEqual(c.rows("SELECT id, extra FROM fed WHERE id = 2"),
+                         [{"id": 2, "extra": "x7"}])
+        self.assertEqual(c.rows("SELECT typeof(extra) AS t FROM fed LIMIT 1"),
+                         [{"t": "VARCHAR"}])
+        # dropped
+        self.pg.psql("ALTER TABLE sc_fed DROP COLUMN v")
+        self.assertEqual(c.rows("SELECT * FROM fed ORDER BY id"),
+                         [{"id": 1, "extra": "x7"}, {"id": 2, "extra": "x7"},
+                          {"id": 3, "extra": "x7"}])
+        # a query naming a column added since: its binder error makes clove look
+        self.pg.psql("ALTER TABLE sc_fed ADD COLUMN late date DEFAULT '2024-02-29'")
+        self.assertEqual(c.rows("SELECT late FROM fed WHERE id = 3"), [{"late": "2024-02-29"}])
+        # a column that really does not exist stays a 400 naming it
+        r = c.sql("SELECT nosuch FROM fed")
+        self.assertEqual(r.status, 400)
+        self.assertIn("nosuch", r.text)
+        self.assertEqual(c.dataset_status("fed"), "Ready")
+
+    def test_direct_runs_never_decode_a_retyped_column(self):
+        self.table("sc_direct")
+        c = self.start(pod(dataset(self.pg, "fed", "sc_direct")))
+        q = "SELECT id, v FROM fed WHERE id = $1"
+        self.assertEqual(c.rows(q, params=[2]), [{"id": 2, "v": "bb"}])
+        # the statement was prepared in PostgreSQL; v becomes an integer under it
+        self.pg.psql("ALTER TABLE sc_direct ALTER COLUMN v TYPE integer USING length(v)")
+        r = c.sql(q, params=[2])
+        self.assertEqual(r.status, 400, r.text)
+        self.assertIn('the columns of PostgreSQL table "sc_direct" at "127.0.0.1:%d" changed '
+                      'since dataset "fed" read them' % self.pg.port, r.text)
+        self.assertIn("run the query again", r.text)
+        self.assertEqual(c.rows(q, params=[2]), [{"id": 2, "v": 2}])
+        self.assertEqual(c.rows(q, params=[3]), [{"id": 3, "v": 3}])
+        # on a connection that never prepared it, PostgreSQL plans the statement afresh and
+        # answers the new type without complaint: the answer's row description gives it away
+        self.pg.psql("ALTER TABLE sc_direct ALTER COLUMN v TYPE bigint USING v * 10000000000;"
+                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                     "application_name = 'clove'")
+        r = c.sql(q, params=[3])
+        self.assertEqual(r.status, 400, r.text)
+        self.assertIn('the columns of PostgreSQL table "sc_direct"', r.text)
+        self.assertEqual(c.rows(q, params=[3]), [{"id": 3, "v": 30000000000}])
+        self.assertEqual(c.dataset_status("fed"), "Ready")
+
+    def test_accelerated_full_refresh_takes_new_columns(self):
+        self.table("sc_acc")
+        c = self.start(pod(dataset(self.pg, "acc", "sc_acc", ACCEL)))
+        self.assertEqual(c.rows("SELECT * FROM acc ORDER BY id LIMIT 1"), [{"id": 1, "v": "a"}])
+        self.pg.psql("ALTER TABLE sc_acc ADD COLUMN n numeric(6,2) DEFAULT 1.5;"
+                     "ALTER TABLE sc_acc DROP COLUMN v")
+        before = c.datasets()["acc"]
+        self.assertEqual(c.refresh("acc").status, 201)
+        c.wait_until(lambda: c.rows("SELECT * FROM acc ORDER BY id LIMIT 1") ==
+                     [{"id": 1, "n": 1.5}], what="the refresh with the new columns")
+        self.assertEqual(c.rows("SELECT CAST(n AS VARCHAR) AS n FROM acc WHERE id = 3"),
+                         [{"n": "1.50"}])
+        self.assertEqual(c.dataset_status("acc"), "Ready")
+        self.assertIsNone(before["error_message"])
+
+
 class ConfigAndErrorsTest(PgTestCase):
     def test_errors_name_host_port_dataset_not_password(self):
         port = self.pg.port
