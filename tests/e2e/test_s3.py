@@ -322,6 +322,27 @@ class S3Test(CloveTest):
         self.assertEqual(c.rows("SELECT count(*) AS n, sum(v) AS s FROM p"),
                          [{"n": 8000, "s": 8000 * 2000}])
 
+    def test_streamed_load_into_a_duckdb_file(self):
+        # engine duckdb, mode file: the batches go into the file in one transaction; a failed
+        # refresh leaves the file as it was, across a restart too
+        self.put_parts(1000)
+        d = self.tempdir()
+        spec = pod("  - from: s3://%s/p/\n    name: p\n%s    acceleration:\n"
+                   "      enabled: true\n      engine: duckdb\n      mode: file\n"
+                   "      refresh_retry_enabled: false\n" % (self.bucket, self.params()))
+        c = self.start(spec, workdir=d, metrics=True, args=["-v"])
+        self.assertEqual(c.rows("SELECT count(*) AS n, sum(v) AS s FROM p"),
+                         [{"n": 4000, "s": 4000 * 1000}])
+        self.assertRegex(c.logs(), r"handed to the load in \d+ batch\(es\)")
+        self.put_parts(1500)
+        S3.put(self.bucket, "p/f3.parquet", b"not parquet either")
+        refresh_and_wait(self, c, "p")
+        self.assertEqual(ds(c, "p")["status"], "Error")
+        c.stop(cleanup=False)
+        c2 = self.start(None, workdir=d)
+        self.assertEqual(c2.rows("SELECT count(*) AS n, sum(v) AS s FROM p"),
+                         [{"n": 4000, "s": 4000 * 1000}])
+
     def test_streamed_load_settles_partition_types_from_the_whole_listing(self):
         # k is a number in the first objects and text in the last: loaded in several batches,
         # every row still gets the type of the whole listing, as the federated view reads it
