@@ -5,8 +5,9 @@
  * what the server does, not what the client does.
  *
  *   httpc freeport [N]          print N free 127.0.0.1 TCP ports (bound together: distinct)
- *   httpc wait  --port P [--path /v1/ready] [--timeout S] [--pid PID]
- *                               poll GET PATH every 1 ms until 200; prints ready_ms=
+ *   httpc wait  --port P [--path /v1/ready] [--timeout S] [--pid PID] [--interval-ms 1]
+ *                               poll GET PATH every 1 ms (or INTERVAL) until 200; prints
+ *                               ready_ms=
  *   httpc once  REQ             one request; prints the status and the body
  *   httpc lat   REQ [--n 10000] [--warmup 500] [--max-sec 10]
  *                               one client, sequential requests: p50/p99 latency
@@ -477,7 +478,8 @@ static int cmd_wait(int argc, char **argv)
     const char *path = bench_opt(argc, argv, "--path", "/v1/ready");
     double timeout = bench_opt_d(argc, argv, "--timeout", 60);
     pid_t pid = (pid_t)bench_opt_ll(argc, argv, "--pid", 0);
-    if (port <= 0) bench_die(PROG, "wait: --port is required");
+    int64_t interval_ms = bench_opt_ll(argc, argv, "--interval-ms", 1);
+    if (port <= 0 || interval_ms < 1) bench_die(PROG, "wait: --port is required");
     static conn_t c;
     static resp_t r;
     char req[512];
@@ -497,7 +499,7 @@ static int cmd_wait(int argc, char **argv)
             }
             conn_close(&c);
         }
-        bench_sleep_ns(1000000);
+        bench_sleep_ns(interval_ms * 1000000);
     }
     fprintf(stderr, "%s: wait: %s on port %d not 200 after %.0f s (last status %d)\n", PROG, path,
             port, timeout, last);

@@ -76,6 +76,31 @@ int clove_source_probe(clove_source_t *s, clove_err_t *err);
 /* The source as `from` names it, without credentials (borrowed), for messages. */
 const char *clove_source_display(const clove_source_t *s);
 
+/* Receives a refresh's files as they land in the cache, so that the caller can load the
+ * objects that are complete while later ones still download. Both callbacks run on the
+ * syncing thread with the source's lock held (other syncs of the source wait). */
+typedef struct {
+    /* Called once after the listing. `changed`: this sync adds, replaces or removes cached
+     * files. `hive_types`: a DuckDB struct literal giving every Hive partition column of the
+     * listing its type ({'year': 'BIGINT'}; "{}" without partitions), settled from the whole
+     * listing so that every batch reads the same types; NULL when clove cannot settle them the
+     * way DuckDB would (see docs/connectors-s3-http.md), in which case the caller should not
+     * stream. Borrowed for the call. Return true to receive the files through ready_cb. */
+    bool (*plan_cb)(void *ctx, bool changed, const char *hive_types);
+    /* files[0..n) (absolute paths) are in place: the next objects of the listing, in listing
+     * order, cached ones and fetched ones alike; over all calls, every object the source
+     * holds, once. Return 0, or a negative CLOVE_E* with err filled to end the sync with that
+     * error (transfers in progress stop). */
+    int (*ready_cb)(void *ctx, const char *const *files, size_t n, clove_err_t *err);
+    void *ctx;
+} clove_source_sink_t;
+
+/* A CLOVE_SYNC_REFRESH that hands the files to `sink` as they land (see above). A source that
+ * cannot stream (an HTTP(S) resource, a single S3 object) syncs as clove_source_sync does and
+ * never calls the sink; so does one whose plan_cb declines. */
+int clove_source_sync_stream(clove_source_t *s, duckdb_connection conn,
+                             const clove_source_sink_t *sink, bool *changed, clove_err_t *err);
+
 /* A number that changes whenever files in the cache were added, replaced or removed (starts
  * at 1). A refresh that finds it where its last successful load left it has nothing new. */
 uint64_t clove_source_generation(clove_source_t *s);

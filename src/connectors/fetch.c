@@ -147,7 +147,13 @@ typedef struct {
     clove_fetch_result_t *res;
     int64_t retry_after_ms;      /* from a Retry-After header, -1 none */
     const atomic_bool *cancel;
+    const atomic_bool *stop;
 } xfer_t;
+
+static bool xfer_stopped(const xfer_t *x)
+{
+    return (x->cancel && atomic_load(x->cancel)) || (x->stop && atomic_load(x->stop));
+}
 
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -222,7 +228,14 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *arg)
 static int progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
     xfer_t *x = arg;
-    return x->cancel && atomic_load(x->cancel) ? 1 : 0;
+    return xfer_stopped(x) ? 1 : 0;
+}
+
+static int stopped_error(const xfer_t *x, const char *what, clove_err_t *err)
+{
+    bool shutdown = x->cancel && atomic_load(x->cancel);
+    return clove_err_set(err, CLOVE_ECANCELED, "%s: canceled (%s)", what,
+                         shutdown ? "the runtime is stopping" : "the sync it served failed");
 }
 
 /* The service's reason from an error body: S3's <Code>/<Message>, else the first line. */
@@ -328,7 +341,8 @@ static int fetch(CURL *h, const clove_fetch_opts_t *o, const char *url, const ch
     }
     if (o->sigv4) hdrs = curl_slist_append(hdrs, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
 
-    xfer_t x = {.h = h, .mem = mem, .max = max_bytes, .res = res, .cancel = o->cancel};
+    xfer_t x = {.h = h, .mem = mem, .max = max_bytes, .res = res, .cancel = o->cancel,
+                .stop = o->stop};
     clove_buf_init(&x.errbody);
     int rc = 0;
     char reason[512];
@@ -396,9 +410,8 @@ static int fetch(CURL *h, const clove_fetch_opts_t *o, const char *url, const ch
         }
         bool retry = false;
         int code = CLOVE_EIO;
-        if (x.cancel && atomic_load(x.cancel)) {
-            rc = clove_err_set(err, CLOVE_ECANCELED, "%s: canceled (the runtime is stopping)",
-                               what);
+        if (xfer_stopped(&x)) {
+            rc = stopped_error(&x, what, err);
             break;
         }
         if (x.too_big) {
@@ -456,9 +469,10 @@ static int fetch(CURL *h, const clove_fetch_opts_t *o, const char *url, const ch
         res->retries++;
         clove_warn("fetch", "%s: %s; retrying in %lld ms (retry %d of %d)", what, reason,
                    (long long)delay, attempt + 1, o->max_retries);
-        if (!clove__sleep_ms(delay, o->cancel)) {
-            rc = clove_err_set(err, CLOVE_ECANCELED, "%s: canceled (the runtime is stopping)",
-                               what);
+        for (int64_t left = delay; left > 0 && !xfer_stopped(&x); left -= 50)
+            clove__sleep_ms(left < 50 ? left : 50, NULL);
+        if (xfer_stopped(&x)) {
+            rc = stopped_error(&x, what, err);
             break;
         }
     }

@@ -611,11 +611,13 @@ int64_t clove_s3_list(clove_s3_client_t *c, CURL *h, const char *prefix, int64_t
 }
 
 int clove_s3_get(clove_s3_client_t *c, CURL *h, const char *key, const char *dest,
-                 int64_t deadline_ns, clove_fetch_result_t *res, clove_err_t *err)
+                 int64_t deadline_ns, const atomic_bool *stop, clove_fetch_result_t *res,
+                 clove_err_t *err)
 {
     signed_opts_t so;
     if (opts_init(c, &so, err) != 0) return CLOVE_EAUTH;
     so.fo.deadline_ns = deadline_ns;
+    so.fo.stop = stop;
     clove_buf_t url;
     clove_buf_init(&url);
     clove_buf_printf(&url, "%s/", c->base);

@@ -34,9 +34,11 @@ void clove_s3_objects_free(clove_s3_object_t *objs, size_t n);
  * Returns 0 or a negative CLOVE_E* with err filled (CLOVE_EUNAVAILABLE: no answer, or 5xx). */
 int clove_s3_probe(clove_s3_client_t *c, CURL *h, const char *prefix, clove_err_t *err);
 
-/* Downloads one object into dest; res->etag holds the ETag served. */
+/* Downloads one object into dest; res->etag holds the ETag served. stop (may be NULL) ends
+ * the transfer early when set (CLOVE_ECANCELED). */
 int clove_s3_get(clove_s3_client_t *c, CURL *h, const char *key, const char *dest,
-                 int64_t deadline_ns, clove_fetch_result_t *res, clove_err_t *err);
+                 int64_t deadline_ns, const atomic_bool *stop, clove_fetch_result_t *res,
+                 clove_err_t *err);
 
 /* Parses one ListObjectsV2 page (exposed for unit tests). Appends objects to *objs, *n (capacity in
  * *cap), sets *truncated and *next_token (new string or NULL). Returns 0 or CLOVE_EIO with a
@@ -53,9 +55,26 @@ typedef struct clove_s3_src clove_s3_src_t;
 clove_s3_src_t *clove__s3_src_create(const clove_dataset_cfg_t *cfg, const char *cache_root,
                                      const atomic_bool *cancel, clove_source_files_t *files,
                                      clove_err_t *err);
+/* sink (may be NULL): hand a refresh's files over as they land (connectors.h); only a
+ * prefix source without filter_sql streams. */
 int clove__s3_src_sync(clove_s3_src_t *s, clove_sync_kind_t kind, duckdb_connection conn,
-                       const char *filter_sql, int64_t deadline_ns, bool *changed,
-                       clove_err_t *err);
+                       const char *filter_sql, int64_t deadline_ns,
+                       const clove_source_sink_t *sink, bool *changed, clove_err_t *err);
+
+/* The type DuckDB's Hive partitioning (hive_types_autocast) gives a partition value, for the
+ * values where clove follows DuckDB's rule exactly: "BIGINT" for -?(0|[1-9][0-9]{0,17}),
+ * "DATE" for a valid YYYY-MM-DD, "TIMESTAMP" for a valid YYYY-MM-DD[ T]HH:MM[:SS[.f{1,6}]],
+ * "VARCHAR" for a value without digits or starting with a letter or '_' (except words like
+ * "infinity" and "epoch", which DuckDB reads as dates). NULL for anything else ("007", " 12",
+ * "0x10", "2024-02-30", ...): DuckDB decides those by rules clove does not copy. */
+const char *clove_s3_hive_type(const char *value);
+
+/* The DuckDB struct literal of the Hive partition types of these keys (paths below the
+ * prefix), e.g. {'year': 'BIGINT', 'day': 'DATE'}; "{}" without partitions. A column takes the
+ * type of its values when they all agree, else VARCHAR (DuckDB's rule). NULL (nothing
+ * settled) when a value has no clove_s3_hive_type, when a key is missing from some paths or a
+ * segment holds two '='. New string. */
+char *clove_s3_hive_types(const char *const *rels, size_t n);
 size_t clove__s3_src_partition_columns(clove_s3_src_t *s, char ***out);
 /* clove_source_probe for an S3 source (its own curl handle: never waits for a sync). */
 int clove__s3_src_probe(clove_s3_src_t *s, clove_err_t *err);

@@ -477,6 +477,111 @@ static const char *infer_type(char **vals, size_t n)
     return all_int ? "BIGINT" : all_date ? "DATE" : "VARCHAR";
 }
 
+static bool digits(const char *p, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!isdigit((unsigned char)p[i])) return false;
+    return true;
+}
+
+static int num(const char *p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) v = v * 10 + (p[i] - '0');
+    return v;
+}
+
+/* A valid calendar date written YYYY-MM-DD (year 1 and later) at the start of v. */
+static bool ymd(const char *v)
+{
+    if (!digits(v, 4) || v[4] != '-' || !digits(v + 5, 2) || v[7] != '-' || !digits(v + 8, 2))
+        return false;
+    int y = num(v, 4), m = num(v + 5, 2), d = num(v + 8, 2);
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1]) return false;
+    return m != 2 || d < 29 || (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
+}
+
+const char *clove_s3_hive_type(const char *v)
+{
+    size_t n = strlen(v);
+    bool any_digit = strpbrk(v, "0123456789") != NULL;
+    if (!any_digit || isalpha((unsigned char)v[0]) || v[0] == '_') {
+        /* words DuckDB's date and timestamp casts accept: undecided */
+        char low[64];
+        size_t k = 0;
+        for (; v[k] && k < sizeof low - 1; k++) low[k] = (char)tolower((unsigned char)v[k]);
+        low[k] = '\0';
+        if (n >= sizeof low || strstr(low, "inf") || strstr(low, "epoch")) return NULL;
+        return "VARCHAR";
+    }
+    const char *d = v + (v[0] == '-');
+    if (*d && strspn(d, "0123456789") == strlen(d) && strlen(d) <= 18 &&
+        (d[0] != '0' || (d[1] == '\0' && d == v)))
+        return "BIGINT";
+    if (n == 10 && ymd(v)) return "DATE";
+    if (n >= 16 && ymd(v) && (v[10] == ' ' || v[10] == 'T') && digits(v + 11, 2) &&
+        v[13] == ':' && digits(v + 14, 2) && num(v + 11, 2) < 24 && num(v + 14, 2) < 60) {
+        if (n == 16) return "TIMESTAMP";
+        if (v[16] == ':' && n >= 19 && digits(v + 17, 2) && num(v + 17, 2) < 60) {
+            if (n == 19) return "TIMESTAMP";
+            if (v[19] == '.' && n >= 21 && n <= 26 && digits(v + 20, (int)(n - 20)))
+                return "TIMESTAMP";
+        }
+    }
+    return NULL;
+}
+
+char *clove_s3_hive_types(const char *const *rels, size_t n)
+{
+    char **names = NULL;
+    const char **types = NULL;
+    size_t nn = 0;
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        char **ks, **vs;
+        size_t m = hive_pairs(rels[i], &ks, &vs);
+        /* the same keys in every path: DuckDB reads them from each file's path */
+        if (i > 0 && m != nn) ok = false;
+        for (size_t j = 0; j < m; j++) {
+            const char *t = ok && !strchr(vs[j], '=') ? clove_s3_hive_type(vs[j]) : NULL;
+            size_t c = 0;
+            while (c < nn && strcasecmp(names[c], ks[j])) c++;
+            if (!t || (i > 0 && c == nn)) {
+                ok = false;
+            } else if (c == nn) {
+                names = clove_xrealloc(names, (nn + 1) * sizeof *names);
+                types = clove_xrealloc(types, (nn + 1) * sizeof *types);
+                names[nn] = clove_xstrdup(ks[j]);
+                types[nn++] = t;
+            } else if (strcmp(types[c], t) != 0) {
+                types[c] = "VARCHAR"; /* values of different types: DuckDB reads text */
+            }
+            free(ks[j]);
+            free(vs[j]);
+        }
+        free(ks);
+        free(vs);
+    }
+    char *out = NULL;
+    if (ok) {
+        clove_buf_t b;
+        clove_buf_init(&b);
+        clove_buf_putc(&b, '{');
+        for (size_t c = 0; c < nn; c++) {
+            clove_buf_puts(&b, c ? ", " : "");
+            quote_literal(&b, names[c]);
+            clove_buf_printf(&b, ": '%s'", types[c]);
+        }
+        clove_buf_putc(&b, '}');
+        out = clove_buf_steal(&b);
+    }
+    for (size_t c = 0; c < nn; c++) free(names[c]);
+    free(names);
+    free(types);
+    return out;
+}
+
 /* Marks entries[i].want for the eligible entries whose partition values may satisfy
  * filter_sql. On any failure every eligible entry is wanted (pruning is an optimisation). */
 static void apply_filter(clove_s3_src_t *s, duckdb_connection conn, const char *filter_sql)
@@ -564,18 +669,33 @@ out:
 
 /* ---- downloads --------------------------------------------------------------------------- */
 
+/* A bounded pool of download threads over todo (entry indexes). The syncing thread either
+ * waits for all of them (pool_run) or, streaming, wakes up whenever an object lands. */
 typedef struct {
     clove_s3_src_t *s;
     size_t *todo;                /* entry indexes */
     size_t n;
     atomic_size_t next;
-    atomic_bool failed;
-    pthread_mutex_t err_lock;    /* guards err, bytes, fetched, retries */
+    atomic_bool failed;          /* stops the threads: no new objects, transfers end early */
+    pthread_mutex_t lock;        /* guards everything below */
+    pthread_cond_t cond;         /* an object landed or a thread ended */
     clove_err_t err;
     uint64_t bytes;
     size_t fetched;
     int retries;
+    bool *landed;                /* per entry: fetched by this pool */
+    size_t running;              /* threads not ended yet */
+    int64_t last_ns;             /* monotonic: start, then when the last object landed */
+    pthread_t *threads;
+    size_t started;
 } pool_t;
+
+static void pool_fail(pool_t *p, const clove_err_t *err)
+{
+    pthread_mutex_lock(&p->lock);
+    if (!atomic_exchange(&p->failed, true)) p->err = *err;
+    pthread_mutex_unlock(&p->lock);
+}
 
 static void *download_main(void *arg)
 {
@@ -583,13 +703,11 @@ static void *download_main(void *arg)
     clove_thread_name("s3-fetch");
     CURL *h = curl_easy_init();
     if (!h) {
-        pthread_mutex_lock(&p->err_lock);
-        if (!atomic_exchange(&p->failed, true))
-            clove_err_set(&p->err, CLOVE_EINTERNAL, "could not create a curl handle");
-        pthread_mutex_unlock(&p->err_lock);
-        return NULL;
+        clove_err_t err;
+        clove_err_set(&err, CLOVE_EINTERNAL, "could not create a curl handle");
+        pool_fail(p, &err);
     }
-    for (;;) {
+    for (; h;) {
         if (atomic_load(&p->failed)) break;
         size_t k = atomic_fetch_add(&p->next, 1);
         if (k >= p->n) break;
@@ -606,7 +724,8 @@ static void *download_main(void *arg)
         if (rc == 0) {
             /* forget the old ETag first: a crash between the two writes re-fetches */
             unlink(meta);
-            rc = clove_s3_get(p->s->client, h, e->key, dest, p->s->deadline_ns, &res, &err);
+            rc = clove_s3_get(p->s->client, h, e->key, dest, p->s->deadline_ns, &p->failed,
+                              &res, &err);
         }
         if (rc == 0) {
             const char *etag = res.etag[0] ? res.etag : e->etag;
@@ -614,65 +733,180 @@ static void *download_main(void *arg)
             free(e->cached_etag);
             e->cached_etag = clove_xstrdup(etag);
         }
-        pthread_mutex_lock(&p->err_lock);
-        if (rc == 0) {
+        if (rc != 0) {
+            pool_fail(p, &err);
+        } else {
+            pthread_mutex_lock(&p->lock);
             p->fetched++;
             p->bytes += res.bytes;
             p->retries += res.retries;
-        } else if (!atomic_exchange(&p->failed, true)) {
-            p->err = err;
+            p->landed[p->todo[k]] = true;
+            p->last_ns = clove_mono_ns();
+            pthread_cond_broadcast(&p->cond);
+            pthread_mutex_unlock(&p->lock);
         }
-        pthread_mutex_unlock(&p->err_lock);
         free(dest);
         free(meta);
     }
-    curl_easy_cleanup(h);
+    if (h) curl_easy_cleanup(h);
+    pthread_mutex_lock(&p->lock);
+    p->running--;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->lock);
     return NULL;
+}
+
+/* Starts up to s->parallel threads on todo[0..n); with none, downloads on this thread. */
+static void pool_start(pool_t *p, clove_s3_src_t *s, size_t *todo, size_t n)
+{
+    memset(p, 0, sizeof *p);
+    p->s = s;
+    p->todo = todo;
+    p->n = n;
+    atomic_init(&p->next, 0);
+    atomic_init(&p->failed, false);
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    p->landed = clove_xcalloc(s->n_entries ? s->n_entries : 1, sizeof *p->landed);
+    p->last_ns = clove_mono_ns();
+    size_t nt = n < (size_t)s->parallel ? n : (size_t)s->parallel;
+    p->threads = clove_xcalloc(nt ? nt : 1, sizeof *p->threads);
+    for (size_t i = 0; i < nt; i++) {
+        pthread_mutex_lock(&p->lock);
+        p->running++;
+        pthread_mutex_unlock(&p->lock);
+        if (pthread_create(&p->threads[i], NULL, download_main, p) == 0) {
+            p->started++;
+            continue;
+        }
+        pthread_mutex_lock(&p->lock);
+        p->running--;
+        pthread_mutex_unlock(&p->lock);
+        break;
+    }
+    if (p->started == 0 && n > 0) {
+        p->running = 1;
+        download_main(p); /* no thread: do it here */
+    }
+}
+
+/* Joins the threads and counts what they did. Returns 0 or the first error (into err). */
+static int pool_finish(pool_t *p, size_t *fetched, uint64_t *bytes, clove_err_t *err)
+{
+    for (size_t i = 0; i < p->started; i++) pthread_join(p->threads[i], NULL);
+    free(p->threads);
+    free(p->landed);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->cond);
+    clove_s3_src_t *s = p->s;
+    *fetched = p->fetched;
+    *bytes = p->bytes;
+    if (p->fetched)
+        clove_metric_counter_add("s3_objects_fetched", "Objects downloaded by S3 datasets.",
+                                 s->labels, (double)p->fetched);
+    if (p->bytes)
+        clove_metric_counter_add("s3_bytes_fetched", "Bytes downloaded by S3 datasets.",
+                                 s->labels, (double)p->bytes);
+    if (p->retries)
+        clove_metric_counter_add("s3_request_retries", "S3 requests retried after a timeout or "
+                                 "a 5xx answer.", s->labels, p->retries);
+    if (atomic_load(&p->failed)) {
+        if (err) *err = p->err;
+        return p->err.code ? p->err.code : CLOVE_EIO;
+    }
+    return 0;
 }
 
 static int download(clove_s3_src_t *s, size_t *todo, size_t n, size_t *fetched,
                     uint64_t *bytes, clove_err_t *err)
 {
-    pool_t p = {.s = s, .todo = todo, .n = n};
-    atomic_init(&p.next, 0);
-    atomic_init(&p.failed, false);
-    pthread_mutex_init(&p.err_lock, NULL);
-    size_t nt = n < (size_t)s->parallel ? n : (size_t)s->parallel;
-    pthread_t *th = clove_xcalloc(nt ? nt : 1, sizeof *th);
-    size_t started = 0;
-    for (size_t i = 0; i < nt; i++)
-        if (pthread_create(&th[i], NULL, download_main, &p) == 0) started++;
-        else break;
-    if (started == 0) download_main(&p); /* no thread: do it here */
-    for (size_t i = 0; i < started; i++) pthread_join(th[i], NULL);
-    free(th);
-    pthread_mutex_destroy(&p.err_lock);
-    *fetched = p.fetched;
-    *bytes = p.bytes;
-    if (p.fetched)
-        clove_metric_counter_add("s3_objects_fetched", "Objects downloaded by S3 datasets.",
-                                 s->labels, (double)p.fetched);
-    if (p.bytes)
-        clove_metric_counter_add("s3_bytes_fetched", "Bytes downloaded by S3 datasets.",
-                                 s->labels, (double)p.bytes);
-    if (p.retries)
-        clove_metric_counter_add("s3_request_retries", "S3 requests retried after a timeout or "
-                                 "a 5xx answer.", s->labels, p.retries);
-    if (atomic_load(&p.failed)) {
-        if (err) *err = p.err;
-        return p.err.code ? p.err.code : CLOVE_EIO;
+    pool_t p;
+    pool_start(&p, s, todo, n);
+    return pool_finish(&p, fetched, bytes, err);
+}
+
+/* Downloads todo[0..n) while handing the sink the wanted objects in listing order as soon as
+ * every object before them is in place: a batch of files goes to ready_cb while later
+ * objects still download, and the next batch holds whatever landed meanwhile. *dl_ms: when
+ * the last object landed, in ms since t0. */
+static int download_streaming(clove_s3_src_t *s, size_t *todo, size_t n,
+                              const clove_source_sink_t *sink, int64_t t0, size_t *fetched,
+                              uint64_t *bytes, int *batches, double *dl_ms, clove_err_t *err)
+{
+    size_t nl = 0;
+    size_t *load = clove_xcalloc(s->n_entries ? s->n_entries : 1, sizeof *load);
+    for (size_t i = 0; i < s->n_entries; i++)
+        if (s->entries[i].eligible && s->entries[i].want) load[nl++] = i;
+    bool *pending = clove_xcalloc(s->n_entries ? s->n_entries : 1, sizeof *pending);
+    for (size_t k = 0; k < n; k++) pending[todo[k]] = true;
+    const char **files = clove_xcalloc(nl ? nl : 1, sizeof *files);
+    for (size_t k = 0; k < nl; k++)
+        files[k] = clove_xasprintf("%s/%s", s->objects_dir, s->entries[load[k]].rel);
+    pool_t p;
+    pool_start(&p, s, todo, n);
+    int rc = 0;
+    size_t done = 0; /* files handed over */
+    clove_err_t serr;
+    while (done < nl) {
+        size_t end = done;
+        pthread_mutex_lock(&p.lock);
+        for (;;) {
+            while (end < nl && (!pending[load[end]] || p.landed[load[end]])) end++;
+            if (end > done || atomic_load(&p.failed) || p.running == 0) break;
+            pthread_cond_wait(&p.cond, &p.lock);
+        }
+        pthread_mutex_unlock(&p.lock);
+        /* a failed download ends the sync; so would threads that ended with objects missing */
+        if (end == done || atomic_load(&p.failed)) break;
+        rc = sink->ready_cb(sink->ctx, files + done, end - done, &serr);
+        (*batches)++;
+        done = end;
+        if (rc != 0) {
+            pool_fail(&p, &serr);
+            break;
+        }
     }
-    return 0;
+    int prc = pool_finish(&p, fetched, bytes, err);
+    *dl_ms = (double)(p.last_ns - t0) / 1e6;
+    if (prc == 0 && done < nl)
+        prc = clove_err_set(err, CLOVE_EINTERNAL, "dataset %s: %zu object(s) of s3://%s/%s "
+                            "were neither cached nor fetched", s->cfg->name, nl - done,
+                            s->bucket, s->prefix);
+    for (size_t k = 0; k < nl; k++) free((char *)files[k]);
+    free(files);
+    free(pending);
+    free(load);
+    return prc;
 }
 
 /* ---- sync ---------------------------------------------------------------------------------- */
 
+/* Asks the sink whether to stream this sync's files, with the partition types of the whole
+ * listing. */
+static bool plan_stream(clove_s3_src_t *s, const clove_source_sink_t *sink, bool changed)
+{
+    const char **rels = clove_xcalloc(s->n_entries ? s->n_entries : 1, sizeof *rels);
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_entries; i++)
+        if (s->entries[i].eligible) rels[n++] = s->entries[i].rel;
+    char *types = clove_s3_hive_types(rels, n);
+    free(rels);
+    if (!types)
+        clove_debug(COMP, "dataset %s: the Hive partition types of s3://%s/%s are left to DuckDB: "
+                    "objects load once all are in place", s->cfg->name, s->bucket, s->prefix);
+    bool yes = sink->plan_cb(sink->ctx, changed, types);
+    free(types);
+    return yes;
+}
+
 int clove__s3_src_sync(clove_s3_src_t *s, clove_sync_kind_t kind, duckdb_connection conn,
-                       const char *filter_sql, int64_t deadline_ns, bool *changed,
-                       clove_err_t *err)
+                       const char *filter_sql, int64_t deadline_ns,
+                       const clove_source_sink_t *sink, bool *changed, clove_err_t *err)
 {
     int rc = 0;
     int removed = 0;
+    int batches = -1;            /* streamed: handed to the sink in this many batches */
+    double dl_ms = 0;
     size_t fetched = 0, unchanged = 0, pruned = 0;
     uint64_t bytes = 0;
     if (changed) *changed = false;
@@ -734,7 +968,13 @@ int clove__s3_src_sync(clove_s3_src_t *s, clove_sync_kind_t kind, duckdb_connect
         if (e->cached_etag && !strcmp(e->cached_etag, e->etag)) unchanged++;
         else todo[nt++] = i;
     }
-    if (nt) rc = download(s, todo, nt, &fetched, &bytes, err);
+    if (sink && kind == CLOVE_SYNC_REFRESH && !s->single && !(filter_sql && *filter_sql) &&
+        plan_stream(s, sink, removed > 0 || nt > 0)) {
+        batches = 0;
+        rc = download_streaming(s, todo, nt, sink, t0, &fetched, &bytes, &batches, &dl_ms, err);
+    } else if (nt) {
+        rc = download(s, todo, nt, &fetched, &bytes, err);
+    }
     free(todo);
 out:
     if (changed) *changed = removed > 0 || fetched > 0;
@@ -742,10 +982,17 @@ out:
     pthread_mutex_unlock(&s->lock);
     if (rc == 0 && (listed_now || fetched)) {
         double ms = (double)(clove_mono_ns() - t0) / 1e6;
+        char streamed[128] = "";
+        if (batches >= 0) {
+            /* the sync's own time includes the loads the sink ran: report the transfers' */
+            snprintf(streamed, sizeof streamed, ", handed to the load in %d batch(es) as they "
+                     "landed (sync %.1f ms); list + download", batches, ms);
+            ms = dl_ms;
+        }
         clove_info(COMP, "dataset %s: s3://%s/%s: %zu object(s) in the listing, %zu fetched (%llu "
-                   "bytes), %zu unchanged, %zu pruned, %d removed, in %.1f ms", s->cfg->name,
+                   "bytes), %zu unchanged, %zu pruned, %d removed%s in %.1f ms", s->cfg->name,
                    s->bucket, s->prefix, listed, fetched, (unsigned long long)bytes,
-                   unchanged, pruned, removed, ms);
+                   unchanged, pruned, removed, streamed[0] ? streamed : ",", ms);
     }
     return rc;
 }

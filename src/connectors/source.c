@@ -61,16 +61,30 @@ int clove_source_sync(clove_source_t *s, clove_sync_kind_t kind, duckdb_connecti
     return clove_source_sync_until(s, kind, conn, filter_sql, 0, changed, err);
 }
 
-int clove_source_sync_until(clove_source_t *s, clove_sync_kind_t kind, duckdb_connection conn,
-                            const char *filter_sql, int64_t deadline_ns, bool *changed,
-                            clove_err_t *err)
+static int sync_any(clove_source_t *s, clove_sync_kind_t kind, duckdb_connection conn,
+                    const char *filter_sql, int64_t deadline_ns, const clove_source_sink_t *sink,
+                    bool *changed, clove_err_t *err)
 {
     bool ch = false;
-    int rc = s->s3 ? clove__s3_src_sync(s->s3, kind, conn, filter_sql, deadline_ns, &ch, err)
+    int rc = s->s3 ? clove__s3_src_sync(s->s3, kind, conn, filter_sql, deadline_ns, sink, &ch,
+                                        err)
                    : clove__http_src_sync(s->http, kind, deadline_ns, &ch, err);
     if (ch) atomic_fetch_add(&s->generation, 1);
     if (changed) *changed = ch;
     return rc;
+}
+
+int clove_source_sync_until(clove_source_t *s, clove_sync_kind_t kind, duckdb_connection conn,
+                            const char *filter_sql, int64_t deadline_ns, bool *changed,
+                            clove_err_t *err)
+{
+    return sync_any(s, kind, conn, filter_sql, deadline_ns, NULL, changed, err);
+}
+
+int clove_source_sync_stream(clove_source_t *s, duckdb_connection conn,
+                             const clove_source_sink_t *sink, bool *changed, clove_err_t *err)
+{
+    return sync_any(s, CLOVE_SYNC_REFRESH, conn, NULL, 0, sink, changed, err);
 }
 
 uint64_t clove_source_generation(clove_source_t *s) { return atomic_load(&s->generation); }

@@ -172,6 +172,7 @@ static void set_reader(dataset_t *d, const char *fmt, const char *pattern, bool 
     const char *hive = clove_kv_get(&c->params, "hive_partitioning_enabled");
     if (hive) clove_buf_printf(&b, ", hive_partitioning = %s", param_true(hive) ? "true" : "false");
     else if (hive_default) clove_buf_puts(&b, ", hive_partitioning = true");
+    d->reader_hive = hive ? param_true(hive) : hive_default;
     if (!strcmp(fmt, "csv")) {
         const char *v;
         if ((v = clove_kv_get(&c->params, "csv_has_header")))

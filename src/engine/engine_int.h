@@ -28,6 +28,7 @@ struct dataset {
     char *reader_fn;                 /* file sources: "read_parquet" ... */
     char *reader_pattern;            /* file sources: the path or glob read */
     char *reader_opts;               /* file sources: ", hive_partitioning = true ..." */
+    bool reader_hive;                /* file sources: Hive partitions are read */
     clove_source_t *remote;          /* s3:// and http(s):// sources: their local cache, or NULL */
     char *remote_fn;                 /* remote sources: the table macro the federated view reads
                                         (its `filter` parameter carries pushed partition

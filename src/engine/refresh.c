@@ -589,6 +589,119 @@ int clove__append_incoming(dataset_t *d, duckdb_connection conn, int64_t *loaded
     return rc;
 }
 
+/* ---- loading objects as they land ---------------------------------------------------------- */
+
+/* A full refresh of a remote Parquet prefix loads the objects that are complete while later
+ * ones still download (clove_source_sync_stream): the first batch creates the new table,
+ * later batches insert into it, all in one transaction that commits after the last, so
+ * readers see the old table until the new one is whole. Every batch reads the Hive
+ * partition columns with the types settled from the whole listing. */
+typedef struct {
+    dataset_t *d;
+    duckdb_connection conn;
+    bool exists;                 /* the target exists (a refresh, not the first load) */
+    const char *conds;           /* the refresh's WHERE conditions, or NULL */
+    char *hive_types;            /* the read's hive_types option, or NULL */
+    char *cols;                  /* the new table's columns, quoted, after the first batch */
+    bool in_tx;
+    int batches;
+    int64_t loaded;
+    int64_t load_ns;             /* time spent in the batches */
+} stream_load_t;
+
+static bool stream_plan_cb(void *ctx, bool changed, const char *hive_types)
+{
+    stream_load_t *st = ctx;
+    dataset_t *d = st->d;
+    if (!hive_types) return false; /* the glob load lets DuckDB settle the types */
+    /* nothing new since the last load: the ordinary path says so without loading */
+    if (st->exists && !changed && !st->conds &&
+        d->remote_loaded_gen == clove_source_generation(d->remote))
+        return false;
+    if (d->reader_hive && strcmp(hive_types, "{}") != 0)
+        st->hive_types = clove_xasprintf(", hive_types = %s", hive_types);
+    return true;
+}
+
+static char *stream_columns(duckdb_connection conn, const char *target, clove_err_t *err)
+{
+    char *sql = clove_xasprintf("SELECT column_name FROM (DESCRIBE %s)", target);
+    duckdb_result res;
+    char *out = NULL;
+    if (duckdb_query(conn, sql, &res) == DuckDBError) {
+        clove_err_set(err, CLOVE_EQUERY, "%s",
+                      clove__clean_duckdb_error(duckdb_result_error(&res)));
+    } else {
+        clove_buf_t b;
+        clove_buf_init(&b);
+        for (idx_t i = 0; i < duckdb_row_count(&res); i++) {
+            char *n = duckdb_value_varchar(&res, 0, i);
+            char *q = clove__quote_ident(n);
+            clove_buf_printf(&b, "%s%s", i ? ", " : "", q);
+            free(q);
+            duckdb_free(n);
+        }
+        out = clove_buf_steal(&b);
+    }
+    duckdb_destroy_result(&res);
+    free(sql);
+    return out;
+}
+
+static int stream_ready_cb(void *ctx, const char *const *files, size_t n, clove_err_t *err)
+{
+    stream_load_t *st = ctx;
+    dataset_t *d = st->d;
+    int64_t t0 = clove_mono_ns();
+    clove_buf_t b;
+    clove_buf_init(&b);
+    clove_buf_printf(&b, "%s([", d->reader_fn);
+    for (size_t i = 0; i < n; i++) {
+        char *lit = clove__quote_literal(files[i]);
+        clove_buf_printf(&b, "%s%s", i ? ", " : "", lit);
+        free(lit);
+    }
+    clove_buf_printf(&b, "]%s%s)", d->reader_opts ? d->reader_opts : "",
+                     st->hive_types ? st->hive_types : "");
+    char *where = st->conds ? clove_xasprintf(" WHERE %s", st->conds) : clove_xstrdup("");
+    char *sql = NULL;
+    int64_t rows = 0;
+    int rc = 0;
+    if (!st->in_tx) {
+        if ((rc = clove__exec(st->conn, "BEGIN TRANSACTION", err)) != 0) goto done;
+        st->in_tx = true;
+        if (!d->attach_name && public_is_view(d, st->conn)) {
+            char *qi = clove__quote_ident(d->cfg->name);
+            sql = clove_xasprintf("DROP VIEW spice.public.%s", qi);
+            free(qi);
+            if ((rc = clove__exec(st->conn, sql, err)) != 0) goto done;
+            free(sql);
+        }
+        sql = clove_xasprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s%s", d->target,
+                              b.data, where);
+        if ((rc = exec_int(st->conn, sql, &rows, err)) != 0) goto done;
+        if (!(st->cols = stream_columns(st->conn, d->target, err))) {
+            rc = CLOVE_EQUERY;
+            goto done;
+        }
+    } else {
+        /* by name, as the reader maps every file to the first one's columns */
+        sql = clove_xasprintf("INSERT INTO %s SELECT %s FROM %s%s", d->target, st->cols, b.data,
+                              where);
+        if ((rc = exec_int(st->conn, sql, &rows, err)) != 0) goto done;
+    }
+    st->loaded += rows;
+    st->batches++;
+done:
+    st->load_ns += clove_mono_ns() - t0;
+    clove_debug(COMP, "dataset %s: batch %d: %zu object(s), %lld rows, %.1f ms", d->cfg->name,
+                st->batches, n, (long long)rows, (double)(clove_mono_ns() - t0) / 1e6);
+    free(sql);
+    free(where);
+    clove_buf_dispose(&b);
+    return rc;
+}
+
 int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_t mode,
                        const char *refresh_sql, int64_t *loaded, int64_t *held, clove_err_t *err)
 {
@@ -609,6 +722,8 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
                        && !d->time_expr && d->reader_fn;
     bool reset_files = file_append && !append;
     char *watermark = NULL;
+    stream_load_t st = {0};
+    char *window = NULL;
     *loaded = 0;
     /* an interrupt that landed on an earlier COMMIT/ROLLBACK can leave this connection in an
      * aborted transaction: start clean (an error here only means there was none) */
@@ -622,10 +737,34 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
         (rc = clove__remote_prepare(d, conn, err)) != 0)
         goto out;
     bool prune = d->remote && d->source_pushdown && refresh_sql && !file_append;
+    /* a full refresh of Parquet objects that reads them as they are: load while downloading */
+    bool stream = d->remote && !prune && !file_append && mode == CLOVE_REFRESH_FULL &&
+                  !refresh_sql && !d->sqlite && !d->pk_cols && a->indexes.len == 0 &&
+                  d->reader_fn && !strcmp(d->reader_fn, "read_parquet");
+    st.d = d;
+    st.conn = conn;
+    st.exists = exists;
+    if (stream && a->refresh_data_window_ms > 0 && d->time_expr)
+        st.conds = window = clove_xasprintf("%s >= now() - INTERVAL (%lld) MILLISECOND",
+                                            d->time_expr, (long long)a->refresh_data_window_ms);
     if (d->remote && !prune) {
-        if ((rc = clove_source_sync(d->remote, CLOVE_SYNC_REFRESH, conn, NULL, NULL, err)) != 0)
-            goto out;
+        clove_source_sink_t sink = {.plan_cb = stream_plan_cb, .ready_cb = stream_ready_cb,
+                                    .ctx = &st};
+        rc = clove_source_sync_stream(d->remote, conn, stream ? &sink : NULL, NULL, err);
+        in_tx = st.in_tx;
+        if (rc != 0) goto out;
         src_gen = clove_source_generation(d->remote);
+        if (st.batches > 0) {
+            /* loaded while downloading: the bookkeeping and the swap in one commit */
+            if ((rc = meta_record(d, conn, NULL, 0, false, err)) != 0) goto out;
+            if ((rc = clove__exec(conn, "COMMIT", err)) != 0) goto out;
+            in_tx = false;
+            *loaded = st.loaded;
+            clove_info(COMP, "dataset %s: %lld rows loaded in %d batch(es) as the objects "
+                       "landed (%.1f ms in DuckDB)", d->cfg->name, (long long)st.loaded,
+                       st.batches, (double)st.load_ns / 1e6);
+            goto count;
+        }
         /* a full refresh of a source whose objects did not change since the last successful
          * load has nothing to do (no refresh_sql or data window that could select otherwise) */
         if (exists && !file_append && mode == CLOVE_REFRESH_FULL && !refresh_sql &&
@@ -857,6 +996,9 @@ out:
     }
     for (int i = 0; i < n_new; i++) free(new_files ? new_files[i] : NULL);
     free(new_files);
+    free(st.hive_types);
+    free(st.cols);
+    free(window);
     free(defs);
     free(watermark);
     free(conflict);

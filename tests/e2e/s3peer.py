@@ -150,10 +150,11 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         with proxy.lock:
             proxy.requests.append((kind, key, dict(self.headers)))
             proxy.paths.append(self.path)
-            fail = proxy.fail_next.get(kind, 0) > 0 or proxy.fail_always.get(kind, False)
+            fail = (proxy.fail_next.get(kind, 0) > 0 or proxy.fail_always.get(kind, False) or
+                    (key is not None and key in proxy.fail_keys))
             if proxy.fail_next.get(kind, 0) > 0:
                 proxy.fail_next[kind] -= 1
-            stall = proxy.stall_s
+            stall = proxy.stall_keys.get(key, proxy.stall_s) if key else proxy.stall_s
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         if stall:
@@ -201,7 +202,8 @@ class _ThreadingServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 class FaultProxy:
     """Forwards to s3rver; counts requests; injects 500s (fail_next / fail_always by kind
-    "list" or "get") or a stall (seconds) before each answer."""
+    "list" or "get", fail_keys: GETs of these keys) or a stall (seconds) before each answer
+    (stall_s, or stall_keys[key] for a GET of that key)."""
 
     def __init__(self, upstream):
         self.upstream_port = upstream.port
@@ -211,6 +213,8 @@ class FaultProxy:
         self.fail_next = {}
         self.fail_always = {}
         self.stall_s = 0
+        self.stall_keys = {}
+        self.fail_keys = set()
         self.server = _ThreadingServer(("127.0.0.1", 0), _ProxyHandler)
         self.server.proxy = self
         self.port = self.server.server_address[1]

@@ -250,6 +250,132 @@ class S3Test(CloveTest):
                          sum(r["s"] for r in self.expected_sums()))
         self.assertEqual(len(self.proxy.gets()), 4)  # validated by ETag, not fetched again
 
+    def put_parts(self, rows, prefix="p/"):
+        """prefix + f0..f3.parquet, `rows` rows each: id = part * 10000 + i, v = rows."""
+        for k in range(4):
+            self.put_parquet("%sf%d.parquet" % (prefix, k), "SELECT %d * 10000 + i AS id, %d AS v "
+                             "FROM range(%d) t(i)" % (k, rows, rows))
+
+    def accelerated_parts(self, extra_args=()):
+        return self.start(pod("  - from: s3://%s/p/\n    name: p\n%s    acceleration:\n"
+                              "      enabled: true\n      refresh_retry_enabled: false\n"
+                              % (self.bucket, self.params())), metrics=True,
+                          args=["-v"] + list(extra_args))
+
+    def test_streamed_refresh_readers_see_the_old_or_the_new_table(self):
+        self.put_parts(1000)
+        c = self.accelerated_parts()
+        self.assertEqual(c.rows("SELECT count(*) AS n, sum(v) AS s FROM p"),
+                         [{"n": 4000, "s": 4000 * 1000}])
+        self.assertRegex(c.logs(), r"handed to the load in \d+ batch\(es\) as they landed")
+        self.assertIn("4000 rows loaded in", c.logs())
+        # new objects; the third one is slow: the first batches load while it downloads, and
+        # readers keep seeing the old table until the new one is whole
+        self.put_parts(1500)
+        self.proxy.stall_keys = {"p/f2.parquet": 3}
+        before = refresh_count(c, "p")
+        self.assertStatus(c.post("/v1/datasets/p/acceleration/refresh", ""), 201)
+        c.wait_until(lambda: "dataset p: batch 2: " in c.logs() or
+                     "dataset p: batch 1: 2 object(s), 3000 rows" in c.logs(),
+                     what="a batch loaded before the slow object landed")
+        seen = set()
+        while refresh_count(c, "p") == before:
+            r = c.rows("SELECT count(*) AS n, sum(v) AS s FROM p")[0]
+            seen.add((r["n"], r["s"]))
+        self.assertIn((4000, 4000 * 1000), seen)
+        self.assertTrue(seen <= {(4000, 4000 * 1000), (6000, 6000 * 1500)}, seen)
+        self.assertEqual(c.rows("SELECT count(*) AS n, sum(v) AS s, min(id) AS lo, max(id) AS hi "
+                                "FROM p"), [{"n": 6000, "s": 6000 * 1500, "lo": 0,
+                                             "hi": 3 * 10000 + 1499}])
+        self.assertEqual(ds(c, "p")["status"], "Ready")
+
+    def test_streamed_refresh_failing_midway_keeps_the_old_table(self):
+        self.put_parts(1000)
+        c = self.accelerated_parts()
+        self.assertEqual(c.scalar("SELECT count(*) FROM p"), 4000)
+        # a corrupt object after good ones: the batches loaded before it are rolled back
+        self.put_parts(1500)
+        S3.put(self.bucket, "p/f2.parquet", b"this is not parquet")
+        refresh_and_wait(self, c, "p")
+        st = ds(c, "p")
+        self.assertEqual(st["status"], "Error")
+        self.assertIn("f2.parquet", st["error_message"])
+        self.assertEqual(c.rows("SELECT count(*) AS n, sum(v) AS s FROM p"),
+                         [{"n": 4000, "s": 4000 * 1000}])
+        # a download that fails after the first batches loaded: rolled back too
+        self.put_parts(2000)
+        self.proxy.fail_keys = {"p/f3.parquet"}
+        batches = c.logs().count("dataset p: batch 1: ")
+        refresh_and_wait(self, c, "p")
+        self.assertEqual(c.logs().count("dataset p: batch 1: "), batches + 1)
+        st = ds(c, "p")
+        self.assertEqual(st["status"], "Error")
+        self.assertIn('could not fetch object "p/f3.parquet"', st["error_message"])
+        self.assertIn("HTTP 500 InternalError: injected failure (after 2 retries)",
+                      st["error_message"])
+        self.assertEqual(c.rows("SELECT count(*) AS n, sum(v) AS s FROM p"),
+                         [{"n": 4000, "s": 4000 * 1000}])
+        # S3 serves again: the refresh loads the new objects
+        self.proxy.fail_keys = set()
+        refresh_and_wait(self, c, "p")
+        self.assertEqual(ds(c, "p")["status"], "Ready")
+        self.assertEqual(c.rows("SELECT count(*) AS n, sum(v) AS s FROM p"),
+                         [{"n": 8000, "s": 8000 * 2000}])
+
+    def test_streamed_load_into_a_duckdb_file(self):
+        # engine duckdb, mode file: the batches go into the file in one transaction; a failed
+        # refresh leaves the file as it was, across a restart too
+        self.put_parts(1000)
+        d = self.tempdir()
+        spec = pod("  - from: s3://%s/p/\n    name: p\n%s    acceleration:\n"
+                   "      enabled: true\n      engine: duckdb\n      mode: file\n"
+                   "      refresh_retry_enabled: false\n" % (self.bucket, self.params()))
+        c = self.start(spec, workdir=d, metrics=True, args=["-v"])
+        self.assertEqual(c.rows("SELECT count(*) AS n, sum(v) AS s FROM p"),
+                         [{"n": 4000, "s": 4000 * 1000}])
+        self.assertRegex(c.logs(), r"handed to the load in \d+ batch\(es\)")
+        self.put_parts(1500)
+        S3.put(self.bucket, "p/f3.parquet", b"not parquet either")
+        refresh_and_wait(self, c, "p")
+        self.assertEqual(ds(c, "p")["status"], "Error")
+        c.stop(cleanup=False)
+        c2 = self.start(None, workdir=d)
+        self.assertEqual(c2.rows("SELECT count(*) AS n, sum(v) AS s FROM p"),
+                         [{"n": 4000, "s": 4000 * 1000}])
+
+    def test_streamed_load_settles_partition_types_from_the_whole_listing(self):
+        # k is a number in the first objects and text in the last: loaded in several batches,
+        # every row still gets the type of the whole listing, as the federated view reads it
+        for i, (k, d) in enumerate((("1", "2024-01-05"), ("2", "2024-01-06"), ("x", "2024-01-07"))):
+            self.put_parquet("h/k=%s/d=%s/part-%d.parquet" % (k, d, i),
+                             "SELECT %d AS n FROM range(3)" % i)
+        self.proxy.stall_keys = {"h/k=x/d=2024-01-07/part-2.parquet": 1}
+        src = "    params:\n" + self.params()[len("    params:\n"):]
+        c = self.start(pod("  - from: s3://%s/h/\n    name: h\n%s    acceleration:\n"
+                           "      enabled: true\n"
+                           "  - from: s3://%s/h/\n    name: hf\n%s"
+                           % (self.bucket, src, self.bucket, src)), args=["-v"])
+        self.assertRegex(c.logs(), r"dataset h: batch 2: ")
+        want = [{"k": k, "tk": "VARCHAR", "d": d, "td": "DATE", "n": 3}
+                for k, d in (("1", "2024-01-05"), ("2", "2024-01-06"), ("x", "2024-01-07"))]
+        q = ("SELECT k, typeof(k) AS tk, CAST(d AS VARCHAR) AS d, typeof(d) AS td, count(*) AS n "
+             "FROM %s GROUP BY ALL ORDER BY k")
+        self.assertEqual(c.rows(q % "h"), want)
+        self.assertEqual(c.rows(q % "hf"), want)
+
+    def test_partition_values_left_to_duckdb_load_in_one_piece(self):
+        # "007" is a value whose type clove does not settle itself: one load once all objects
+        # are in place, with the types DuckDB infers
+        for i, k in enumerate(("007", "008")):
+            self.put_parquet("z/k=%s/part-%d.parquet" % (k, i), "SELECT %d AS n" % i)
+        c = self.start(pod("  - from: s3://%s/z/\n    name: z\n%s    acceleration:\n"
+                           "      enabled: true\n" % (self.bucket, self.params())), args=["-v"])
+        self.assertEqual(c.rows("SELECT k, typeof(k) AS t, n FROM z ORDER BY n"),
+                         [{"k": "007", "t": "VARCHAR", "n": 0},
+                          {"k": "008", "t": "VARCHAR", "n": 1}])
+        self.assertIn("are left to DuckDB", c.logs())
+        self.assertNotIn("handed to the load", c.logs())
+
     def test_append_loads_new_objects_only(self):
         self.put_parquet("ev/a.parquet", "SELECT i AS id, 'a' AS src FROM range(3) t(i)")
         c = self.start(pod("  - from: s3://%s/ev/\n    name: ev\n%s    acceleration:\n"
