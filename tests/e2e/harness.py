@@ -113,8 +113,10 @@ class Cloved:
                 self.wait_health()
                 break
             except Exception:
+                log = self.logs()
+                # MHD says "Address already in use"; gRPC's bind failure only "could not listen"
                 lost_race = (self.proc.poll() is not None and attempt < 2
-                             and "Address already in use" in self.logs())
+                             and ("Address already in use" in log or "could not listen" in log))
                 self.stop(check=False, cleanup=not lost_race)
                 if not lost_race:
                     raise
