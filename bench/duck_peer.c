@@ -1,6 +1,6 @@
 /*
  * duck_peer: the in-process DuckDB side of the benchmarks, i.e. what the same work costs
- * without clove around it. One binary, eight subcommands:
+ * without clove around it. One binary, nine subcommands:
  *
  *   duck_peer exec SQL...            runs each statement (used to write the benchmark data)
  *   duck_peer point --parquet F --rows R [--n 10000] [--warmup 500] [--max-sec 10]
@@ -38,6 +38,13 @@
  *                                    sets DuckDB's worker threads (default: one per CPU);
  *                                    --reload-into reloads another table instead (CPU
  *                                    contention without replacing the queried table)
+ *   duck_peer scan --parquet F [--sql "SELECT * FROM t"] [--runs 3]
+ *                                    loads F into an in-memory table t, then runs the query
+ *                                    RUNS times through a streaming result and fetches every
+ *                                    chunk (scan_*), and RUNS times more converting each chunk
+ *                                    to Arrow with duckdb_data_chunk_to_arrow (arrow_*):
+ *                                    medians, what DuckDB itself costs for the flight
+ *                                    benchmark's answer before any encoding or network
  *   duck_peer select1 [--sql "SELECT 1"] [--n 2000] [--warmup 200]
  *                                    the flight latency query in-process: prepared once,
  *                                    streaming execute + fetch per iteration: p50/p99
@@ -575,6 +582,87 @@ static int cmd_repl(int argc, char **argv)
 
 /* The in-process cost of the flight benchmark's latency query: prepared once, then a
  * streaming execute + fetch per iteration (what clove's engine does per query). */
+/* The Arrow C Data Interface array (the ABI from the Arrow specification), as DuckDB fills
+ * it; only release is called here. */
+#ifndef ARROW_C_DATA_INTERFACE
+#define ARROW_C_DATA_INTERFACE
+struct ArrowSchema;
+struct ArrowArray {
+    int64_t length, null_count, offset, n_buffers, n_children;
+    const void **buffers;
+    struct ArrowArray **children, *dictionary;
+    void (*release)(struct ArrowArray *);
+    void *private_data;
+};
+#endif
+
+/* One streaming run of sql: seconds; rows into *rows. With arrow, every chunk is converted to
+ * an Arrow array (and released) as Flight's writer does. */
+static double scan_once(duckdb_connection c, const char *sql, bool arrow, uint64_t *rows)
+{
+    duckdb_arrow_options opts = NULL;
+    if (arrow) duckdb_connection_get_arrow_options(c, &opts);
+    int64_t t0 = bench_now_ns();
+    duckdb_result r;
+    duckdb_prepared_statement st;
+    if (duckdb_prepare(c, sql, &st) == DuckDBError)
+        bench_die(PROG, "prepare: %s", duckdb_prepare_error(st));
+    duckdb_pending_result p;
+    if (duckdb_pending_prepared_streaming(st, &p) == DuckDBError ||
+        duckdb_execute_pending(p, &r) == DuckDBError)
+        bench_die(PROG, "query failed: %s", duckdb_result_error(&r));
+    duckdb_destroy_pending(&p);
+    *rows = 0;
+    duckdb_data_chunk ch;
+    while ((ch = duckdb_fetch_chunk(r))) {
+        *rows += duckdb_data_chunk_get_size(ch);
+        if (arrow) {
+            struct ArrowArray a;
+            memset(&a, 0, sizeof a);
+            duckdb_error_data ed = duckdb_data_chunk_to_arrow(opts, ch, &a);
+            if (ed) bench_die(PROG, "Arrow conversion: %s", duckdb_error_data_message(ed));
+            if (a.release) a.release(&a);
+        }
+        duckdb_destroy_data_chunk(&ch);
+    }
+    duckdb_destroy_result(&r);
+    duckdb_destroy_prepare(&st);
+    double sec = (double)(bench_now_ns() - t0) / 1e9;
+    if (opts) duckdb_destroy_arrow_options(&opts);
+    return sec;
+}
+
+static int cmd_scan(int argc, char **argv)
+{
+    const char *parquet = bench_opt(argc, argv, "--parquet", NULL);
+    const char *sql = bench_opt(argc, argv, "--sql", "SELECT * FROM t");
+    int runs = (int)bench_opt_ll(argc, argv, "--runs", 3);
+    if (!parquet || runs < 1 || runs > 100) bench_die(PROG, "scan: --parquet is required");
+    duckdb_database db;
+    duckdb_connection c;
+    open_db(&db, &c);
+    char *lit = sql_literal(parquet);
+    char *load = malloc(strlen(lit) + 64);
+    if (!load) bench_die(PROG, "out of memory");
+    sprintf(load, "CREATE TABLE t AS SELECT * FROM read_parquet(%s)", lit);
+    run_sql(c, load);
+    free(load);
+    free(lit);
+    double scan[100], arrow[100];
+    uint64_t rows = 0, arows = 0;
+    for (int i = 0; i < runs; i++) scan[i] = scan_once(c, sql, false, &rows);
+    for (int i = 0; i < runs; i++) arrow[i] = scan_once(c, sql, true, &arows);
+    qsort(scan, (size_t)runs, sizeof *scan, cmp_double);
+    qsort(arrow, (size_t)runs, sizeof *arrow, cmp_double);
+    double s = scan[runs / 2], a = arrow[runs / 2];
+    printf("rows=%llu scan_sec=%.3f scan_mrows_s=%.2f arrow_rows=%llu arrow_sec=%.3f "
+           "arrow_mrows_s=%.2f hwm_kb=%ld\n", (unsigned long long)rows, s, (double)rows / 1e6 / s,
+           (unsigned long long)arows, a, (double)arows / 1e6 / a, bench_status_kb(0, "VmHWM"));
+    duckdb_disconnect(&c);
+    duckdb_close(&db);
+    return 0;
+}
+
 static int cmd_select1(int argc, char **argv)
 {
     const char *sql = bench_opt(argc, argv, "--sql", "SELECT 1");
@@ -628,7 +716,9 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "repl")) return cmd_repl(argc, argv);
     if (!strcmp(cmd, "pointload")) return cmd_pointload(argc, argv);
     if (!strcmp(cmd, "select1")) return cmd_select1(argc, argv);
-    fprintf(stderr, "usage: duck_peer exec|point|load|csv|ctas|repl|pointload|select1 [options] "
+    if (!strcmp(cmd, "scan")) return cmd_scan(argc, argv);
+    fprintf(stderr, "usage: duck_peer exec|point|load|csv|ctas|repl|pointload|select1|scan "
+                    "[options] "
                     "(see bench/duck_peer.c)\n");
     return 2;
 }

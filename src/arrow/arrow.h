@@ -64,11 +64,21 @@ struct ArrowArray {
 
 typedef struct clove_ipc_writer clove_ipc_writer_t;
 
+/* A piece of a message body: malloc'd memory whoever takes it frees (data NULL once taken). */
+typedef struct {
+    void *data;
+    size_t len;                /* a multiple of 8 */
+} clove_ipc_piece_t;
+
 /* One encapsulated message split the way Flight's FlightData carries it: `header` is the
- * Message flatbuffer (data_header), `body` the 8-byte aligned body (data_body). */
+ * Message flatbuffer (data_header), the 8-byte aligned body (data_body) is `body`, or, when
+ * n_pieces > 0, the pieces in order (then `body` is empty): a gathered RecordBatch hands
+ * over its column buffers without copying them into one. */
 typedef struct {
     clove_buf_t header;
     clove_buf_t body;
+    clove_ipc_piece_t *pieces;
+    size_t n_pieces, cap_pieces;
 } clove_ipc_part_t;
 
 /* A growable list of messages (zero or more DictionaryBatch messages, then a RecordBatch). */
@@ -79,9 +89,13 @@ typedef struct {
 } clove_ipc_parts_t;
 
 void clove_ipc_parts_init(clove_ipc_parts_t *p);
-/* Empties the list, keeping the buffers' memory for reuse. */
+/* Empties the list, keeping the buffers' memory for reuse (pieces not taken are freed). */
 void clove_ipc_parts_reset(clove_ipc_parts_t *p);
 void clove_ipc_parts_dispose(clove_ipc_parts_t *p);
+/* Appends an empty part; NULL when memory runs out. */
+clove_ipc_part_t *clove_ipc_parts_add(clove_ipc_parts_t *p);
+/* Body bytes of a part (body or pieces). */
+size_t clove_ipc_part_body_len(const clove_ipc_part_t *part);
 
 /* Creates a writer for a result with ncols columns. conn (borrowed, may be NULL) supplies
  * DuckDB's Arrow options (string/offset sizes, lossless conversion, time zone); with NULL the
@@ -120,6 +134,31 @@ int clove_ipc_writer_schema_parts(clove_ipc_writer_t *w, clove_ipc_parts_t *part
                                   clove_err_t *err);
 int clove_ipc_writer_batch_parts(clove_ipc_writer_t *w, duckdb_data_chunk chunk,
                                  clove_ipc_parts_t *parts, clove_err_t *err);
+
+/* ---- gathering several chunks into one RecordBatch (Flight DoGet) ----------------------- */
+
+/* True when every column has a type the writer copies straight from DuckDB's vectors
+ * (booleans, integers, floats, date, time, timestamps, utf8, binary, in the Arrow form
+ * DuckDB declares for them): then clove_ipc_writer_gather collects the rows of several
+ * chunks into one RecordBatch, skipping DuckDB's Arrow conversion. Otherwise use
+ * clove_ipc_writer_batch_parts per chunk. */
+bool clove_ipc_writer_can_gather(const clove_ipc_writer_t *w);
+/* Copies the rows of chunk (borrowed; flat vectors, as duckdb_fetch_chunk returns them) into
+ * the pending RecordBatch. Returns 1 when added; 0 when rows are pending and the batch body
+ * would grow past max_body bytes (flush, then call again: with no rows pending a chunk is
+ * always added); or a negative code with err filled (CLOVE_EINVAL when the chunk's columns
+ * differ from the writer's, CLOVE_ETOOBIG when a string column of one chunk passes 2 GiB in
+ * utf8, CLOVE_ENOMEM). */
+int clove_ipc_writer_gather(clove_ipc_writer_t *w, duckdb_data_chunk chunk, size_t max_body,
+                            clove_err_t *err);
+/* Rows pending, and the body bytes they take. */
+int64_t clove_ipc_writer_pending_rows(const clove_ipc_writer_t *w);
+size_t clove_ipc_writer_pending_bytes(const clove_ipc_writer_t *w);
+/* Appends the pending rows as one RecordBatch to parts (its body as pieces, one per column
+ * buffer, handed over without a copy) and starts an empty batch. Appends nothing when no rows
+ * are pending. Returns 0 or CLOVE_ENOMEM. */
+int clove_ipc_writer_flush_parts(clove_ipc_writer_t *w, clove_ipc_parts_t *parts,
+                                 clove_err_t *err);
 
 /* Bytes of IPC messages produced so far (for metrics). */
 uint64_t clove_ipc_writer_bytes(const clove_ipc_writer_t *w);

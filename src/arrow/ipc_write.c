@@ -51,6 +51,26 @@ typedef struct {
     bool oom;
 } enc_t;
 
+/* A growing buffer of one gathered IPC buffer (see clove_ipc_writer_gather). */
+typedef struct {
+    uint8_t *p;
+    size_t len, cap;
+} gbuf_t;
+
+/* How a column is gathered straight from DuckDB vectors. */
+enum { GK_NONE = 0, GK_FIXED, GK_BOOL, GK_STRING };
+
+/* One column of the RecordBatch being gathered. */
+typedef struct {
+    int kind;                  /* GK_* */
+    int width;                 /* GK_FIXED: bytes per value; GK_STRING: bytes per offset */
+    bool has_valid;            /* a null arrived: valid holds a bit for every row */
+    int64_t nulls;
+    gbuf_t valid;              /* validity bits */
+    gbuf_t values;             /* values, bool bits, or string offsets */
+    gbuf_t chars;              /* string bytes */
+} gcol_t;
+
 struct clove_ipc_writer {
     duckdb_database own_db;
     duckdb_connection own_conn;
@@ -69,6 +89,10 @@ struct clove_ipc_writer {
     void **scratch;            /* allocations that live until the end of one call */
     size_t n_scratch, cap_scratch;
     uint64_t bytes;
+    bool can_gather;           /* every column is gathered straight from vectors */
+    gcol_t *gcols;             /* the RecordBatch being gathered, ncols columns */
+    int64_t grows;             /* its rows */
+    size_t *gbytes;            /* per column: string bytes of the chunk being added */
 };
 
 static const uint8_t zeros8[8];
@@ -77,11 +101,18 @@ static const uint8_t zeros8[8];
 
 void clove_ipc_parts_init(clove_ipc_parts_t *p) { memset(p, 0, sizeof(*p)); }
 
+static void part_drop_pieces(clove_ipc_part_t *part)
+{
+    for (size_t i = 0; i < part->n_pieces; i++) free(part->pieces[i].data);
+    part->n_pieces = 0;
+}
+
 void clove_ipc_parts_reset(clove_ipc_parts_t *p)
 {
     for (size_t i = 0; i < p->n; i++) {
         clove_buf_reset(&p->parts[i].header);
         clove_buf_reset(&p->parts[i].body);
+        part_drop_pieces(&p->parts[i]);
     }
     p->n = 0;
 }
@@ -91,28 +122,35 @@ void clove_ipc_parts_dispose(clove_ipc_parts_t *p)
     for (size_t i = 0; i < p->cap; i++) {
         clove_buf_dispose(&p->parts[i].header);
         clove_buf_dispose(&p->parts[i].body);
+        part_drop_pieces(&p->parts[i]);
+        free(p->parts[i].pieces);
     }
     free(p->parts);
     memset(p, 0, sizeof(*p));
 }
 
-static clove_ipc_part_t *parts_add(clove_ipc_parts_t *p)
+clove_ipc_part_t *clove_ipc_parts_add(clove_ipc_parts_t *p)
 {
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 4;
         clove_ipc_part_t *np = realloc(p->parts, cap * sizeof(*np));
         if (!np) return NULL;
-        for (size_t i = p->cap; i < cap; i++) {
-            clove_buf_init(&np[i].header);
-            clove_buf_init(&np[i].body);
-        }
+        memset(np + p->cap, 0, (cap - p->cap) * sizeof(*np));
         p->parts = np;
         p->cap = cap;
     }
     clove_ipc_part_t *part = &p->parts[p->n++];
     clove_buf_reset(&part->header);
     clove_buf_reset(&part->body);
+    part_drop_pieces(part);
     return part;
+}
+
+size_t clove_ipc_part_body_len(const clove_ipc_part_t *part)
+{
+    size_t n = part->body.len;
+    for (size_t i = 0; i < part->n_pieces; i++) n += part->pieces[i].len;
+    return n;
 }
 
 /* ---- type tree ----------------------------------------------------------------------------- */
@@ -717,7 +755,7 @@ static int emit(clove_ipc_writer_t *w, const uint8_t *meta, size_t meta_len, con
         write_body(e, stream);
         if (stream->failed) return CLOVE_ENOMEM;
     } else {
-        clove_ipc_part_t *p = parts_add(parts);
+        clove_ipc_part_t *p = clove_ipc_parts_add(parts);
         if (!p) return CLOVE_ENOMEM;
         clove_buf_append(&p->header, meta, meta_len);
         write_body(e, &p->body);
@@ -725,6 +763,362 @@ static int emit(clove_ipc_writer_t *w, const uint8_t *meta, size_t meta_len, con
     }
     w->bytes += 8 + meta_len + (e ? (uint64_t)e->body_len : 0);
     return 0;
+}
+
+/* The chunk's columns are the writer's. */
+static int check_chunk(const clove_ipc_writer_t *w, duckdb_data_chunk chunk, clove_err_t *err)
+{
+    idx_t nc = duckdb_data_chunk_get_column_count(chunk);
+    if (nc != w->ncols)
+        return clove_err_set(err, CLOVE_EINVAL, "chunk has %llu columns, the Arrow writer %llu",
+                             (unsigned long long)nc, (unsigned long long)w->ncols);
+    for (idx_t i = 0; i < nc; i++) {
+        duckdb_vector v = duckdb_data_chunk_get_vector(chunk, i);
+        duckdb_logical_type lt = duckdb_vector_get_column_type(v);
+        duckdb_type id = duckdb_get_type_id(lt);
+        duckdb_destroy_logical_type(&lt);
+        if (id != w->type_ids[i])
+            return clove_err_set(err, CLOVE_EINVAL, "column %llu of the chunk has a different "
+                                 "type than the Arrow writer's", (unsigned long long)i);
+    }
+    return 0;
+}
+
+/* ---- gathering chunks into one RecordBatch ---------------------------------------------- */
+
+/* The columns whose Arrow layout is DuckDB's own vector layout (or bool bits, or offsets and
+ * bytes) are copied straight from the vectors into growing buffers, one per IPC buffer, so
+ * a RecordBatch can hold many chunks and DuckDB's Arrow conversion (ArrowAppender, a copy of
+ * its own) is skipped. The buffers go to the caller as the body's pieces. */
+
+static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+/* Room for extra more bytes (not zeroed). */
+static bool gbuf_reserve(gbuf_t *b, size_t extra)
+{
+    if (b->len + extra <= b->cap) return true;
+    size_t cap = b->cap ? b->cap * 2 : 4096;
+    while (cap < b->len + extra) cap *= 2;
+    uint8_t *p = realloc(b->p, cap);
+    if (!p) return false;
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+/* Writes n bits at bit position at of dst: from src (LSB first, starting at its bit 0), or n
+ * one bits when src is NULL. The bits of the byte holding bit at from at on are zero, and so
+ * are the bits past the end of what this writes, so the next call can OR into that byte. */
+static void bits_put(uint8_t *dst, int64_t at, const uint8_t *src, int64_t n)
+{
+    uint8_t *d = dst + (at >> 3);
+    int sh = (int)(at & 7);
+    int64_t full = n >> 3;
+    int rest = (int)(n & 7);
+    if (sh == 0) {
+        if (src) memcpy(d, src, (size_t)full);
+        else memset(d, 0xff, (size_t)full);
+        if (rest) d[full] = (uint8_t)((src ? src[full] : 0xffu) & ((1u << rest) - 1));
+        return;
+    }
+    for (int64_t k = 0; k < full; k++) {
+        unsigned v = src ? src[k] : 0xffu;
+        d[k] |= (uint8_t)(v << sh);
+        d[k + 1] = (uint8_t)(v >> (8 - sh));
+    }
+    if (rest) {
+        unsigned v = (src ? src[full] : 0xffu) & ((1u << rest) - 1);
+        d[full] |= (uint8_t)(v << sh);
+        if (sh + rest > 8) d[full + 1] = (uint8_t)(v >> (8 - sh));
+    }
+}
+
+/* Appends n bits (src NULL: ones) after the rows already in b (rows bits). */
+static bool bits_append(gbuf_t *b, int64_t rows, const uint8_t *src, int64_t n)
+{
+    size_t need = (size_t)((rows + n + 7) / 8);
+    if (need > b->len && !gbuf_reserve(b, need - b->len)) return false;
+    bits_put(b->p, rows, src, n);
+    b->len = need;
+    return true;
+}
+
+/* How column i is gathered, from its DuckDB type and the Arrow type DuckDB declared. */
+static int gather_kind(duckdb_type id, const wnode_t *n, int *width)
+{
+    const arrow_type_t *t = &n->t;
+    if (n->value || n->nchildren) return GK_NONE;
+    int bytes = 0, unit = -1;
+    bool is_signed = true;
+    switch (id) {
+    case DUCKDB_TYPE_BOOLEAN: return t->id == FB_T_BOOL ? GK_BOOL : GK_NONE;
+    case DUCKDB_TYPE_TINYINT: bytes = 1; break;
+    case DUCKDB_TYPE_SMALLINT: bytes = 2; break;
+    case DUCKDB_TYPE_INTEGER: bytes = 4; break;
+    case DUCKDB_TYPE_BIGINT: bytes = 8; break;
+    case DUCKDB_TYPE_UTINYINT: bytes = 1; is_signed = false; break;
+    case DUCKDB_TYPE_USMALLINT: bytes = 2; is_signed = false; break;
+    case DUCKDB_TYPE_UINTEGER: bytes = 4; is_signed = false; break;
+    case DUCKDB_TYPE_UBIGINT: bytes = 8; is_signed = false; break;
+    case DUCKDB_TYPE_FLOAT:
+        *width = 4;
+        return t->id == FB_T_FLOAT && t->unit == ARROW_FP_SINGLE ? GK_FIXED : GK_NONE;
+    case DUCKDB_TYPE_DOUBLE:
+        *width = 8;
+        return t->id == FB_T_FLOAT && t->unit == ARROW_FP_DOUBLE ? GK_FIXED : GK_NONE;
+    case DUCKDB_TYPE_DATE: /* int32 days since the epoch either way */
+        *width = 4;
+        return t->id == FB_T_DATE && t->unit == ARROW_DATE_DAY ? GK_FIXED : GK_NONE;
+    case DUCKDB_TYPE_TIME: /* int64 microseconds of the day */
+        *width = 8;
+        return t->id == FB_T_TIME && t->unit == ARROW_UNIT_MICRO && t->bits == 64 ? GK_FIXED
+                                                                                   : GK_NONE;
+    /* int64 since the epoch in the type's unit (UTC for TIMESTAMP WITH TIME ZONE) */
+    case DUCKDB_TYPE_TIMESTAMP: case DUCKDB_TYPE_TIMESTAMP_TZ: unit = ARROW_UNIT_MICRO; break;
+    case DUCKDB_TYPE_TIMESTAMP_S: unit = ARROW_UNIT_SECOND; break;
+    case DUCKDB_TYPE_TIMESTAMP_MS: unit = ARROW_UNIT_MILLI; break;
+    case DUCKDB_TYPE_TIMESTAMP_NS: unit = ARROW_UNIT_NANO; break;
+    case DUCKDB_TYPE_VARCHAR:
+        *width = t->id == FB_T_UTF8 ? 4 : 8;
+        return t->id == FB_T_UTF8 || t->id == FB_T_LARGE_UTF8 ? GK_STRING : GK_NONE;
+    case DUCKDB_TYPE_BLOB:
+        *width = t->id == FB_T_BINARY ? 4 : 8;
+        return t->id == FB_T_BINARY || t->id == FB_T_LARGE_BINARY ? GK_STRING : GK_NONE;
+    default: return GK_NONE;
+    }
+    *width = 8;
+    if (unit >= 0) return t->id == FB_T_TIMESTAMP && t->unit == unit ? GK_FIXED : GK_NONE;
+    *width = bytes;
+    return t->id == FB_T_INT && t->bits == 8 * bytes && t->is_signed == is_signed ? GK_FIXED
+                                                                                  : GK_NONE;
+}
+
+/* Decides at writer creation whether every column can be gathered. */
+static void gather_init(clove_ipc_writer_t *w)
+{
+    w->gcols = clove_xcalloc(w->ncols ? w->ncols : 1, sizeof(*w->gcols));
+    w->gbytes = clove_xcalloc(w->ncols ? w->ncols : 1, sizeof(*w->gbytes));
+    w->can_gather = w->ncols > 0 && w->ndicts == 0;
+    for (idx_t i = 0; i < w->ncols; i++) {
+        w->gcols[i].kind = gather_kind(w->type_ids[i], &w->cols[i], &w->gcols[i].width);
+        if (w->gcols[i].kind == GK_NONE) w->can_gather = false;
+    }
+}
+
+static void gcol_dispose(gcol_t *c)
+{
+    free(c->valid.p);
+    free(c->values.p);
+    free(c->chars.p);
+}
+
+bool clove_ipc_writer_can_gather(const clove_ipc_writer_t *w) { return w->can_gather; }
+
+int64_t clove_ipc_writer_pending_rows(const clove_ipc_writer_t *w) { return w->grows; }
+
+size_t clove_ipc_writer_pending_bytes(const clove_ipc_writer_t *w)
+{
+    size_t n = 0;
+    for (idx_t i = 0; w->grows && i < w->ncols; i++) {
+        const gcol_t *c = &w->gcols[i];
+        n += (c->has_valid ? pad8(c->valid.len) : 0) + pad8(c->values.len) + pad8(c->chars.len);
+    }
+    return n;
+}
+
+/* Nulls among the first n rows of a DuckDB validity mask (NULL: none). */
+static int64_t mask_nulls(const uint64_t *mask, idx_t n)
+{
+    if (!mask) return 0;
+    int64_t valid = 0;
+    idx_t words = n / 64;
+    for (idx_t k = 0; k < words; k++) valid += __builtin_popcountll(mask[k]);
+    if (n % 64) valid += __builtin_popcountll(mask[words] & ((UINT64_C(1) << (n % 64)) - 1));
+    return (int64_t)n - valid;
+}
+
+static bool row_valid(const uint64_t *mask, idx_t r)
+{
+    return !mask || ((mask[r / 64] >> (r % 64)) & 1);
+}
+
+/* Copies the n rows of one vector into column c, whose batch holds rows rows so far; bytes
+ * is the string bytes of those rows (GK_STRING). */
+static bool gcol_add(gcol_t *c, duckdb_vector v, int64_t rows, idx_t n, size_t bytes)
+{
+    const uint64_t *mask = duckdb_vector_get_validity(v);
+    int64_t nulls = mask_nulls(mask, n);
+    if (nulls && !c->has_valid) {
+        /* the first null of the batch: the rows before it were all valid */
+        c->has_valid = true;
+        c->valid.len = 0;
+        if (rows && !bits_append(&c->valid, 0, NULL, rows)) return false;
+    }
+    if (c->has_valid &&
+        !bits_append(&c->valid, rows, nulls ? (const uint8_t *)mask : NULL, (int64_t)n))
+        return false;
+    c->nulls += nulls;
+    const void *data = duckdb_vector_get_data(v);
+    switch (c->kind) {
+    case GK_FIXED: {
+        size_t len = (size_t)c->width * n;
+        if (!gbuf_reserve(&c->values, len)) return false;
+        memcpy(c->values.p + c->values.len, data, len);
+        c->values.len += len;
+        return true;
+    }
+    case GK_BOOL: {
+        uint8_t packed[256] = {0}; /* a chunk holds at most 2048 rows */
+        const uint8_t *b = data;
+        for (idx_t done = 0; done < n;) {
+            idx_t k = n - done < 2048 ? n - done : 2048;
+            memset(packed, 0, (k + 7) / 8);
+            for (idx_t r = 0; r < k; r++) packed[r >> 3] |= (uint8_t)((b[done + r] != 0) << (r & 7));
+            if (!bits_append(&c->values, rows + (int64_t)done, packed, (int64_t)k)) return false;
+            done += k;
+        }
+        return true;
+    }
+    default: { /* GK_STRING: offsets after the first (0) and the bytes */
+        size_t w = (size_t)c->width;
+        if (rows == 0 && !c->values.len) {
+            if (!gbuf_reserve(&c->values, w)) return false;
+            memset(c->values.p, 0, w);
+            c->values.len = w;
+        }
+        if (!gbuf_reserve(&c->values, w * n) || !gbuf_reserve(&c->chars, bytes)) return false;
+        const duckdb_string_t *s = data;
+        uint8_t *o = c->values.p + c->values.len;
+        uint8_t *ch = c->chars.p;
+        size_t at = c->chars.len;
+        for (idx_t r = 0; r < n; r++) {
+            if (row_valid(mask, r)) {
+                uint32_t len = s[r].value.inlined.length;
+                const char *p = len <= 12 ? s[r].value.inlined.inlined : s[r].value.pointer.ptr;
+                memcpy(ch + at, p, len);
+                at += len;
+            }
+            if (w == 4) {
+                int32_t off = (int32_t)at;
+                memcpy(o + 4 * r, &off, 4);
+            } else {
+                int64_t off = (int64_t)at;
+                memcpy(o + 8 * r, &off, 8);
+            }
+        }
+        c->values.len += w * n;
+        c->chars.len = at;
+        return true;
+    }
+    }
+}
+
+int clove_ipc_writer_gather(clove_ipc_writer_t *w, duckdb_data_chunk chunk, size_t max_body,
+                            clove_err_t *err)
+{
+    if (!w->can_gather)
+        return clove_err_set(err, CLOVE_EINTERNAL, "the Arrow writer cannot gather these columns");
+    int rc = check_chunk(w, chunk, err);
+    if (rc) return rc;
+    idx_t n = duckdb_data_chunk_get_size(chunk);
+    if (n == 0) return 1;
+    /* what the chunk adds: string bytes need a pass over the lengths */
+    size_t add = 0, *bytes = w->gbytes;
+    for (idx_t i = 0; i < w->ncols; i++) {
+        gcol_t *c = &w->gcols[i];
+        duckdb_vector v = duckdb_data_chunk_get_vector(chunk, i);
+        bytes[i] = 0;
+        add += n / 8 + 1; /* validity, at most */
+        if (c->kind == GK_FIXED) add += (size_t)c->width * n;
+        else if (c->kind == GK_BOOL) add += n / 8 + 1;
+        else {
+            const uint64_t *mask = duckdb_vector_get_validity(v);
+            const duckdb_string_t *s = duckdb_vector_get_data(v);
+            size_t b = 0;
+            for (idx_t r = 0; r < n; r++)
+                if (row_valid(mask, r)) b += s[r].value.inlined.length;
+            bytes[i] = b;
+            add += (size_t)c->width * (n + 1) + b;
+            if (c->width == 4 && c->chars.len + b > INT32_MAX) {
+                if (w->grows) return 0;
+                return clove_err_set(err, CLOVE_ETOOBIG, "column %llu holds more than 2 GiB "
+                                     "of text in 2048 rows", (unsigned long long)i);
+            }
+        }
+    }
+    if (w->grows && clove_ipc_writer_pending_bytes(w) + add > max_body) return 0;
+    for (idx_t i = 0; i < w->ncols; i++) {
+        if (!gcol_add(&w->gcols[i], duckdb_data_chunk_get_vector(chunk, i), w->grows, n, bytes[i]))
+            return clove_err_set(err, CLOVE_ENOMEM, "out of memory gathering an Arrow record "
+                                 "batch");
+    }
+    w->grows += (int64_t)n;
+    return 1;
+}
+
+/* Pads b to 8 bytes and hands its memory over as the next piece of part (b becomes empty,
+ * with room reserved for a batch like this one). */
+static bool give_piece(clove_ipc_part_t *part, gbuf_t *b)
+{
+    size_t len = pad8(b->len);
+    if (!gbuf_reserve(b, len - b->len)) return false;
+    memset(b->p + b->len, 0, len - b->len);
+    if (part->n_pieces == part->cap_pieces) {
+        size_t cap = part->cap_pieces ? part->cap_pieces * 2 : 16;
+        clove_ipc_piece_t *np = realloc(part->pieces, cap * sizeof(*np));
+        if (!np) return false;
+        part->pieces = np;
+        part->cap_pieces = cap;
+    }
+    part->pieces[part->n_pieces].data = b->p;
+    part->pieces[part->n_pieces].len = len;
+    part->n_pieces++;
+    size_t next = b->cap;
+    memset(b, 0, sizeof(*b));
+    gbuf_reserve(b, next); /* failure shows at the next append */
+    return true;
+}
+
+int clove_ipc_writer_flush_parts(clove_ipc_writer_t *w, clove_ipc_parts_t *parts,
+                                 clove_err_t *err)
+{
+    if (!w->grows) return 0;
+    enc_t *e = &w->rb;
+    enc_reset(e);
+    int64_t rows = w->grows;
+    for (idx_t i = 0; i < w->ncols; i++) {
+        gcol_t *c = &w->gcols[i];
+        enc_node_add(e, rows, c->nulls);
+        enc_buf_add(e, c->has_valid ? c->valid.p : NULL, c->has_valid ? (int64_t)c->valid.len : 0);
+        enc_buf_add(e, c->values.p, (int64_t)c->values.len);
+        if (c->kind == GK_STRING) enc_buf_add(e, c->chars.p, (int64_t)c->chars.len);
+    }
+    const uint8_t *meta;
+    size_t meta_len;
+    fb_builder_t *fb = &w->fb;
+    fb_builder_reset(fb);
+    fb_ref_t rb = e->oom ? 0 : fb_record_batch(fb, e, rows, false);
+    clove_ipc_part_t *p = NULL;
+    if (e->oom || !fb_message(fb, FB_HDR_RECORD_BATCH, rb, e->body_len, &meta, &meta_len) ||
+        !(p = clove_ipc_parts_add(parts)))
+        goto oom;
+    clove_buf_append(&p->header, meta, meta_len);
+    if (p->header.failed) goto oom;
+    for (idx_t i = 0; i < w->ncols; i++) {
+        gcol_t *c = &w->gcols[i];
+        if (c->has_valid && c->valid.len && !give_piece(p, &c->valid)) goto oom;
+        if (c->values.len && !give_piece(p, &c->values)) goto oom;
+        if (c->kind == GK_STRING && c->chars.len && !give_piece(p, &c->chars)) goto oom;
+        c->valid.len = c->values.len = c->chars.len = 0;
+        c->has_valid = false;
+        c->nulls = 0;
+    }
+    w->grows = 0;
+    w->bytes += 8 + meta_len + (uint64_t)e->body_len;
+    return 0;
+oom:
+    if (p) parts->n--;
+    return clove_err_set(err, CLOVE_ENOMEM, "out of memory encoding an Arrow record batch");
 }
 
 /* ---- public ----------------------------------------------------------------------------- */
@@ -778,6 +1172,7 @@ static clove_ipc_writer_t *writer_create(duckdb_connection conn, duckdb_arrow_op
                         names[i] ? names[i] : "", 1, false, err))
             goto fail;
     }
+    gather_init(w);
     return w;
 fail:
     clove_ipc_writer_destroy(w);
@@ -850,6 +1245,9 @@ void clove_ipc_writer_destroy(clove_ipc_writer_t *w)
     if (w->opts && w->own_opts) duckdb_destroy_arrow_options(&w->opts);
     if (w->own_conn) duckdb_disconnect(&w->own_conn);
     if (w->own_db) duckdb_close(&w->own_db);
+    for (idx_t i = 0; w->gcols && i < w->ncols; i++) gcol_dispose(&w->gcols[i]);
+    free(w->gcols);
+    free(w->gbytes);
     free(w->type_ids);
     fb_builder_dispose(&w->fb);
     enc_dispose(&w->rb);
@@ -949,19 +1347,8 @@ static int write_dictionary(clove_ipc_writer_t *w, wdict_t *d, clove_buf_t *stre
 static int write_batch(clove_ipc_writer_t *w, duckdb_data_chunk chunk, clove_buf_t *stream,
                        clove_ipc_parts_t *parts, clove_err_t *err)
 {
-    idx_t nc = duckdb_data_chunk_get_column_count(chunk);
-    if (nc != w->ncols)
-        return clove_err_set(err, CLOVE_EINVAL, "chunk has %llu columns, the Arrow writer %llu",
-                             (unsigned long long)nc, (unsigned long long)w->ncols);
-    for (idx_t i = 0; i < nc; i++) {
-        duckdb_vector v = duckdb_data_chunk_get_vector(chunk, i);
-        duckdb_logical_type lt = duckdb_vector_get_column_type(v);
-        duckdb_type id = duckdb_get_type_id(lt);
-        duckdb_destroy_logical_type(&lt);
-        if (id != w->type_ids[i])
-            return clove_err_set(err, CLOVE_EINVAL, "column %llu of the chunk has a different "
-                                 "type than the Arrow writer's", (unsigned long long)i);
-    }
+    int crc = check_chunk(w, chunk, err);
+    if (crc) return crc;
     struct ArrowArray arr;
     memset(&arr, 0, sizeof(arr));
     duckdb_error_data ed = duckdb_data_chunk_to_arrow(w->opts, chunk, &arr);

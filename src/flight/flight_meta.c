@@ -316,23 +316,6 @@ static void rb_col(rb_t *rb, const mcol_t *c)
     for (int i = 0; i < c->nchildren; i++) rb_col(rb, c->children[i]);
 }
 
-static clove_ipc_part_t *part_add(clove_ipc_parts_t *p)
-{
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 4;
-        p->parts = clove_xrealloc(p->parts, cap * sizeof(*p->parts));
-        for (size_t i = p->cap; i < cap; i++) {
-            clove_buf_init(&p->parts[i].header);
-            clove_buf_init(&p->parts[i].body);
-        }
-        p->cap = cap;
-    }
-    clove_ipc_part_t *part = &p->parts[p->n++];
-    clove_buf_reset(&part->header);
-    clove_buf_reset(&part->body);
-    return part;
-}
-
 int meta_parts(const meta_table_t *t, clove_ipc_parts_t *parts, clove_err_t *err)
 {
     fb_builder_t fb;
@@ -346,7 +329,8 @@ int meta_parts(const meta_table_t *t, clove_ipc_parts_t *parts, clove_err_t *err
     size_t len;
 
     if (!schema_flatbuffer(&fb, t, &meta, &len)) goto oom;
-    clove_ipc_part_t *p = part_add(parts);
+    clove_ipc_part_t *p = clove_ipc_parts_add(parts);
+    if (!p) goto oom;
     clove_buf_append(&p->header, meta, len);
 
     for (int i = 0; i < t->ncols; i++) rb_col(&rb, t->cols[i]);
@@ -361,7 +345,8 @@ int meta_parts(const meta_table_t *t, clove_ipc_parts_t *parts, clove_err_t *err
     fb_ref_t batch = fb_table_end(&fb);
     if (!fb_meta_message(&fb, FB_HDR_RECORD_BATCH, batch, (int64_t)rb.body.len, &meta, &len))
         goto oom;
-    p = part_add(parts);
+    p = clove_ipc_parts_add(parts);
+    if (!p) goto oom;
     clove_buf_append(&p->header, meta, len);
     if (rb.body.len) clove_buf_append(&p->body, rb.body.data, rb.body.len);
     for (size_t i = 0; i < parts->n; i++)

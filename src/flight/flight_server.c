@@ -637,7 +637,7 @@ static size_t put_varint(uint8_t *p, uint64_t v)
  * over (gRPC frees it when the transport is done with it). False when the call is gone. */
 static bool send_flight_data(flight_call_t *fc, clove_ipc_part_t *part, bool soon)
 {
-    size_t hlen = part->header.len, blen = part->body.len;
+    size_t hlen = part->header.len, blen = clove_ipc_part_body_len(part);
     uint8_t *prefix = clove_xmalloc(hlen + 32);
     size_t n = 0;
     if (hlen) {
@@ -650,15 +650,24 @@ static bool send_flight_data(flight_call_t *fc, clove_ipc_part_t *part, bool soo
         n += put_varint(prefix + n, (1000 << 3) | 2); /* data_body */
         n += put_varint(prefix + n, blen);
     }
-    grpc_slice slices[2];
+    grpc_slice stack_slices[18];
+    size_t want = 2 + part->n_pieces;
+    grpc_slice *slices = want <= 18 ? stack_slices : clove_xcalloc(want, sizeof(*slices));
     size_t nslices = 0;
     slices[nslices++] = grpc_slice_new(prefix, n, free);
-    if (blen) {
+    if (part->body.len) {
+        size_t len = part->body.len;
         char *body = clove_buf_steal(&part->body); /* the slice owns it from here */
-        slices[nslices++] = grpc_slice_new(body, blen, free);
+        slices[nslices++] = grpc_slice_new(body, len, free);
     }
+    for (size_t i = 0; i < part->n_pieces; i++) { /* so do these */
+        slices[nslices++] = grpc_slice_new(part->pieces[i].data, part->pieces[i].len, free);
+        part->pieces[i].data = NULL;
+    }
+    part->n_pieces = 0;
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(slices, nslices);
     for (size_t i = 0; i < nslices; i++) grpc_slice_unref(slices[i]);
+    if (slices != stack_slices) free(slices);
     return queue_message(fc, bb, soon);
 }
 
@@ -670,6 +679,62 @@ static bool send_parts(flight_call_t *fc, clove_ipc_parts_t *parts, bool more)
         if (!send_flight_data(fc, &parts->parts[i], more || i + 1 < parts->n)) return false;
     clove_ipc_parts_reset(parts);
     return true;
+}
+
+/* A gathered RecordBatch goes out once its body reaches about this size: large enough that
+ * what each message costs (a gRPC batch and completion, a wake-up and a read of the client,
+ * the record batch's own framing) no longer counts, small enough to keep a call's memory
+ * bounded (one batch gathering, one in flight) and the stream flowing. */
+#define FLIGHT_BATCH_BYTES (1u << 20)
+/* ... or once its first rows have waited this long (a slow query's rows are not held back). */
+#define FLIGHT_BATCH_WAIT_NS (50 * 1000000ll)
+
+/* Rows of several chunks gathered into one RecordBatch (clove_ipc_writer_gather). */
+typedef struct {
+    size_t limit;                   /* body bytes per batch (max_message_size allowing) */
+    int64_t first_ns;               /* when the pending rows started */
+} gather_t;
+
+static void gather_init_limit(gather_t *g, const flight_call_t *fc)
+{
+    g->limit = FLIGHT_BATCH_BYTES;
+    if (g->limit > fc->srv->max_message / 2) g->limit = fc->srv->max_message / 2;
+    g->first_ns = 0;
+}
+
+/* Sends the pending rows as one RecordBatch. 0, -1 with err filled, or -2 when the call is
+ * gone. */
+static int gather_flush(flight_call_t *fc, clove_ipc_writer_t *w, clove_ipc_parts_t *parts,
+                        gather_t *g, clove_err_t *err)
+{
+    if (!clove_ipc_writer_pending_rows(w)) return 0;
+    if (clove_ipc_writer_flush_parts(w, parts, err) < 0) return -1;
+    g->first_ns = 0;
+    if (!send_parts(fc, parts, false) || call_gone(fc)) return -2;
+    return 0;
+}
+
+/* Adds a chunk's rows to the batch being gathered, sending the batch when it is full (or has
+ * waited long enough). Same returns as gather_flush. */
+static int gather_chunk(flight_call_t *fc, clove_ipc_writer_t *w, duckdb_data_chunk chunk,
+                        clove_ipc_parts_t *parts, gather_t *g, clove_err_t *err)
+{
+    size_t before = clove_ipc_writer_pending_bytes(w);
+    int r = clove_ipc_writer_gather(w, chunk, g->limit, err);
+    if (r == 0) { /* the batch is full: it goes first */
+        r = gather_flush(fc, w, parts, g, err);
+        if (r < 0) return r;
+        before = 0;
+        r = clove_ipc_writer_gather(w, chunk, g->limit, err);
+    }
+    if (r < 0) return -1;
+    int64_t now = clove_mono_ns();
+    if (!g->first_ns) g->first_ns = now;
+    size_t after = clove_ipc_writer_pending_bytes(w);
+    /* send now when the next chunk like this one would not fit */
+    if (after + (after - before) > g->limit || now - g->first_ns >= FLIGHT_BATCH_WAIT_NS)
+        return gather_flush(fc, w, parts, g, err);
+    return 0;
 }
 
 /* Streams a catalog command's rows: one Schema and one RecordBatch FlightData. */
@@ -743,7 +808,10 @@ static void do_get(flight_call_t *fc)
         goto fail;
     }
     /* a prepared statement bound with several parameter rows runs once per row; the results
-     * go out as one stream */
+     * go out as one stream. Columns of the common flat types are gathered from several chunks
+     * into one RecordBatch; others go out as one RecordBatch per chunk. */
+    gather_t g;
+    gather_init_limit(&g, fc);
     size_t runs = ps.n_rows ? ps.n_rows : 1;
     for (size_t run = 0; run < runs; run++) {
         const clove_param_t *params = ps.n_rows ? ps.params + run * ps.n_params : NULL;
@@ -753,11 +821,19 @@ static void do_get(flight_call_t *fc)
             if (clove_ipc_writer_schema_parts(w, &parts, &err) < 0) goto fail;
             if (!send_parts(fc, &parts, true)) goto gone;
         }
+        bool gather = clove_ipc_writer_can_gather(w);
         for (;;) {
             duckdb_data_chunk chunk = NULL;
             int r = clove_query_next(q, &chunk, &err);
             if (r < 0) goto fail;
             if (r == 0) break;
+            if (gather) {
+                r = gather_chunk(fc, w, chunk, &parts, &g, &err);
+                duckdb_destroy_data_chunk(&chunk);
+                if (r == -1) goto fail;
+                if (r == -2) goto gone;
+                continue;
+            }
             r = clove_ipc_writer_batch_parts(w, chunk, &parts, &err);
             duckdb_destroy_data_chunk(&chunk);
             if (r < 0) goto fail;
@@ -767,6 +843,9 @@ static void do_get(flight_call_t *fc)
         end_query(fc, q);
         q = NULL;
     }
+    int fr = gather_flush(fc, w, &parts, &g, &err);
+    if (fr == -1) goto fail;
+    if (fr == -2) goto gone;
     clove_ipc_writer_destroy(w);
     w = NULL;
     send_status(fc, GRPC_STATUS_OK, "");

@@ -336,21 +336,29 @@ check('DoGet with a raw UTF-8 SQL ticket', async (client) => {
     assert.deepEqual(table.toArray().map((r) => r.toJSON()), [{ answer: 42, n: null }]);
 });
 
-check('DoGet streams several batches of a dataset', async (client) => {
+check('DoGet streams a large answer in several record batches of at most 1 MiB', async (client) => {
+    // ~1.9 MB of Arrow data, ~0.8 MB per DuckDB chunk: the answer comes in several batches
     const info = await flightInfo(client,
-        'SELECT id, name, score FROM nums ORDER BY id');
+        "SELECT id, name, score, repeat(name || ' ', 60) AS pad FROM nums ORDER BY id");
     const datas = await doGet(client, info.endpoint[0].ticket.ticket);
-    assert.ok(datas.length >= 3, `expected several batches, got ${datas.length - 1}`);
+    assert.ok(datas.length >= 4, `expected several batches, got ${datas.length - 1}`);
+    for (const d of datas) assert.ok(d.data_body.length <= 1 << 20, `a body of ${d.data_body.length} bytes`);
     const table = tableFromIPC(ipcStream(datas));
     assert.equal(table.numRows, 5000);
     const ids = table.getChild('id').toArray();
     const names = table.getChild('name');
     const scores = table.getChild('score');
-    for (const i of [0, 1, 2047, 2048, 4999]) {
+    const pads = table.getChild('pad');
+    for (const i of [0, 1, 2047, 2048, 4095, 4096, 4999]) {
         assert.equal(Number(ids[i]), i);
         assert.equal(names.get(i), `n${i}`);
         assert.equal(scores.get(i), i / 4);
+        assert.equal(pads.get(i), `n${i} `.repeat(60));
     }
+    // the same rows without the padding fit in one record batch
+    const small = await doGet(client, Buffer.from('SELECT id, name, score FROM nums ORDER BY id'));
+    assert.equal(small.length, 2);
+    assert.equal(tableFromIPC(ipcStream(small)).numRows, 5000);
 });
 
 check('SQL error -> INVALID_ARGUMENT with the message (GetFlightInfo and DoGet)', async (client) => {

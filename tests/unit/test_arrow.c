@@ -60,6 +60,8 @@ typedef struct {
     char *stream;               /* the IPC stream (schema, batches, EOS) */
     size_t stream_len;
     clove_ipc_parts_t parts;    /* the same messages as Flight parts */
+    bool gathered;              /* the writer gathers these columns (can_gather) */
+    clove_ipc_parts_t gparts[2]; /* gathered: every chunk alone; up to GATHER_SMALL bytes */
     idx_t ncols;
     char **names;
     duckdb_type *type_ids;
@@ -72,17 +74,41 @@ static void encoded_free(encoded_t *e)
     free(e->json);
     free(e->stream);
     clove_ipc_parts_dispose(&e->parts);
+    clove_ipc_parts_dispose(&e->gparts[0]);
+    clove_ipc_parts_dispose(&e->gparts[1]);
     for (idx_t i = 0; i < e->ncols; i++) free(e->names[i]);
     free(e->names);
     free(e->type_ids);
     memset(e, 0, sizeof(*e));
 }
 
-/* Runs sql on c, renders it as JSON and encodes it as an IPC stream and as parts. */
+/* Body bytes of the second gathered variant: small, so batches end at irregular rows. */
+#define GATHER_SMALL (512 * 1024)
+
+/* Gathers chunk into w (a batch is flushed into parts whenever the next chunk would pass
+ * limit bytes). */
+static void gather_into(clove_ipc_writer_t *w, duckdb_data_chunk chunk, size_t limit,
+                        clove_ipc_parts_t *parts)
+{
+    clove_err_t err = {0};
+    int r = clove_ipc_writer_gather(w, chunk, limit, &err);
+    if (r == 0) {
+        assert_true(clove_ipc_writer_pending_rows(w) > 0);
+        assert_int_equal(clove_ipc_writer_flush_parts(w, parts, &err), 0);
+        assert_int_equal(clove_ipc_writer_pending_rows(w), 0);
+        r = clove_ipc_writer_gather(w, chunk, limit, &err);
+    }
+    if (r != 1) fail_msg("gather: %d %s", r, err.message);
+}
+
+/* Runs sql on c, renders it as JSON and encodes it as an IPC stream, as parts, and (when the
+ * columns allow) as gathered parts. */
 static void encode_sql(duckdb_connection c, const char *sql, encoded_t *e)
 {
     memset(e, 0, sizeof(*e));
     clove_ipc_parts_init(&e->parts);
+    clove_ipc_parts_init(&e->gparts[0]);
+    clove_ipc_parts_init(&e->gparts[1]);
     duckdb_result res;
     if (duckdb_query(c, sql, &res) != DuckDBSuccess)
         fail_msg("query failed: %s: %s", sql, duckdb_result_error(&res));
@@ -104,6 +130,17 @@ static void encode_sql(duckdb_connection c, const char *sql, encoded_t *e)
     clove_ipc_writer_t *w2 =
         clove_ipc_writer_create(c, n, (const char *const *)e->names, types, &err);
     assert_non_null(w2);
+    /* gathering writers, one per limit, with the connection's options borrowed */
+    duckdb_arrow_options opts;
+    duckdb_connection_get_arrow_options(c, &opts);
+    clove_ipc_writer_t *gw[2];
+    for (int k = 0; k < 2; k++) {
+        gw[k] = clove_ipc_writer_create_opts(opts, n, (const char *const *)e->names, types, &err);
+        assert_non_null(gw[k]);
+    }
+    e->gathered = clove_ipc_writer_can_gather(gw[0]);
+    for (int k = 0; k < 2 && e->gathered; k++)
+        assert_int_equal(clove_ipc_writer_schema_parts(gw[k], &e->gparts[k], &err), 0);
     clove_fmt_t *f = clove_fmt_create(CLOVE_FMT_JSON, n, (const char *const *)e->names, types);
     clove_buf_t js, out;
     clove_buf_init(&js);
@@ -121,8 +158,17 @@ static void encode_sql(duckdb_connection c, const char *sql, encoded_t *e)
                      out.failed);
         if (clove_ipc_writer_batch_parts(w2, chunk, &e->parts, &err))
             fail_msg("batch parts: %s", err.message);
+        if (e->gathered) {
+            gather_into(gw[0], chunk, 1, &e->gparts[0]);
+            gather_into(gw[1], chunk, GATHER_SMALL, &e->gparts[1]);
+        }
         duckdb_destroy_data_chunk(&chunk);
     }
+    for (int k = 0; k < 2; k++) {
+        if (e->gathered) assert_int_equal(clove_ipc_writer_flush_parts(gw[k], &e->gparts[k], &err), 0);
+        clove_ipc_writer_destroy(gw[k]);
+    }
+    duckdb_destroy_arrow_options(&opts);
     clove_fmt_end(f, &js, 0);
     clove_ipc_write_eos(&out);
     assert_false(out.failed);
@@ -215,9 +261,19 @@ static char *decode_parts(const clove_ipc_parts_t *p, uint64_t *rows)
     *rows = 0;
     for (size_t i = 0; i < p->n; i++) {
         const clove_ipc_part_t *m = &p->parts[i];
+        /* a gathered body comes in pieces: the reader takes it whole */
+        clove_buf_t body;
+        clove_buf_init(&body);
+        clove_buf_append(&body, m->body.data, m->body.len);
+        for (size_t k = 0; k < m->n_pieces; k++) {
+            assert_int_equal(m->pieces[k].len % 8, 0);
+            clove_buf_append(&body, m->pieces[k].data, m->pieces[k].len);
+        }
+        assert_int_equal(body.len, clove_ipc_part_body_len(m));
         if (clove_ipc_reader_message(r, (const uint8_t *)m->header.data, m->header.len,
-                                     (const uint8_t *)m->body.data, m->body.len, &err))
+                                     (const uint8_t *)body.data, body.len, &err))
             fail_msg("message %zu: %s", i, err.message);
+        clove_buf_dispose(&body);
         *rows += drain_json(r, &f, &js);
     }
     if (f) {
@@ -247,6 +303,14 @@ static void roundtrip_on(duckdb_connection c, const char *sql)
         assert_string_equal(back, e.json);
         assert_int_equal(rows, e.rows);
         free(back);
+        for (int k = 0; k < 2 && e.gathered; k++) {
+            back = decode_parts(&e.gparts[k], &rows);
+            if (strcmp(back, e.json) != 0)
+                fail_msg("gathered (%d) round trip of %s differs:\n  sent %s\n  got  %s", k, sql,
+                         e.json, back);
+            assert_int_equal(rows, e.rows);
+            free(back);
+        }
     }
     encoded_free(&e);
 }
@@ -492,6 +556,142 @@ static void test_multi_chunk_and_empty(void **state)
     free(back);
     encoded_free(&e);
     roundtrip("SELECT 1::INTEGER a, 'x' b WHERE false");
+}
+
+/* Chunks of sizes[] rows (one query each, so sizes are exact) gathered into one RecordBatch:
+ * bitmaps continue at bit offsets that are not on a byte. */
+static void gather_sizes(const int *sizes, size_t n)
+{
+    const char *cols = "i AS i64, i % 3 = 0 AS b, CASE WHEN i % 5 = 0 THEN NULL ELSE i END AS n5, "
+                       "CASE WHEN i % 4 = 1 THEN NULL ELSE i % 2 = 0 END AS bn, "
+                       "CASE WHEN i >= 1010 THEN NULL ELSE 'v' || i END AS s";
+    clove_err_t err = {0};
+    clove_ipc_writer_t *w = NULL;
+    clove_fmt_t *f = NULL;
+    clove_buf_t js;
+    clove_buf_init(&js);
+    clove_ipc_parts_t parts;
+    clove_ipc_parts_init(&parts);
+    duckdb_arrow_options opts;
+    duckdb_connection_get_arrow_options(con, &opts);
+    int start = 0;
+    uint64_t rows = 0;
+    for (size_t k = 0; k < n; k++) {
+        char sql[512];
+        snprintf(sql, sizeof(sql), "SELECT %s FROM range(%d, %d) r(i)", cols, start,
+                 start + sizes[k]);
+        start += sizes[k];
+        duckdb_result res;
+        if (duckdb_query(con, sql, &res) != DuckDBSuccess) fail_msg("%s", duckdb_result_error(&res));
+        if (!w) {
+            idx_t nc = duckdb_column_count(&res);
+            const char *names[8];
+            duckdb_logical_type types[8];
+            for (idx_t i = 0; i < nc; i++) {
+                names[i] = duckdb_column_name(&res, i);
+                types[i] = duckdb_column_logical_type(&res, i);
+            }
+            w = clove_ipc_writer_create_opts(opts, nc, names, types, &err);
+            assert_non_null(w);
+            assert_true(clove_ipc_writer_can_gather(w));
+            assert_int_equal(clove_ipc_writer_schema_parts(w, &parts, &err), 0);
+            f = clove_fmt_create(CLOVE_FMT_JSON, nc, names, types);
+            clove_fmt_begin(f, &js);
+            for (idx_t i = 0; i < nc; i++) duckdb_destroy_logical_type(&types[i]);
+        }
+        duckdb_data_chunk chunk;
+        while ((chunk = duckdb_fetch_chunk(res)) != NULL) {
+            rows += duckdb_data_chunk_get_size(chunk);
+            assert_int_equal(clove_fmt_chunk(f, chunk, &js), 0);
+            assert_int_equal(clove_ipc_writer_gather(w, chunk, 1 << 30, &err), 1);
+            duckdb_destroy_data_chunk(&chunk);
+        }
+        duckdb_destroy_result(&res);
+    }
+    assert_int_equal(clove_ipc_writer_pending_rows(w), (int64_t)rows);
+    assert_int_equal(clove_ipc_writer_flush_parts(w, &parts, &err), 0);
+    assert_int_equal(parts.n, 2);
+    clove_fmt_end(f, &js, 0);
+    uint64_t back_rows;
+    char *back = decode_parts(&parts, &back_rows);
+    assert_int_equal(back_rows, rows);
+    if (strcmp(back, js.data) != 0) fail_msg("gathered sizes differ:\n  sent %s\n  got  %s", js.data, back);
+    free(back);
+    clove_fmt_destroy(f);
+    clove_buf_dispose(&js);
+    clove_ipc_parts_dispose(&parts);
+    clove_ipc_writer_destroy(w);
+    duckdb_destroy_arrow_options(&opts);
+}
+
+/* Gathering several chunks into one RecordBatch: which columns qualify, batches that end at
+ * irregular rows (bit offsets not on a byte), NULLs first seen in a later chunk, all-NULL
+ * columns, and the body limit. */
+static void test_gather(void **state)
+{
+    const int sizes1[] = {5, 13, 1000, 3, 2048, 1, 7, 9};
+    gather_sizes(sizes1, sizeof(sizes1) / sizeof(sizes1[0]));
+    const int sizes2[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 2};
+    gather_sizes(sizes2, sizeof(sizes2) / sizeof(sizes2[0]));
+    const int sizes3[] = {8, 16, 2048, 64};
+    gather_sizes(sizes3, sizeof(sizes3) / sizeof(sizes3[0]));
+    (void)state;
+    /* a filter makes chunks of irregular sizes (not multiples of 8) */
+    const char *flat =
+        "SELECT (i % 100)::TINYINT AS i8, (i % 30000)::SMALLINT AS i16, i::INTEGER AS i32, i AS i64, "
+        "(i % 200)::UTINYINT AS u8, i::UBIGINT AS u64, (i * 0.5)::FLOAT AS f, "
+        "i::DOUBLE * 1.5 AS d, "
+        "i % 3 = 0 AS b, CASE WHEN i > 3000 AND i % 7 = 0 THEN NULL ELSE i % 2 = 0 END AS bn, "
+        "CASE WHEN i % 11 = 0 THEN NULL ELSE 'row ' || i END AS s, "
+        "CASE WHEN i > 5000 AND i % 13 = 0 THEN NULL ELSE repeat('long text ', (i % 4)::INT) "
+        "END AS sl, ('x' || i)::BLOB AS bl, DATE '2024-01-01' + (i % 1000)::INT AS dt, "
+        "TIME '00:00:00' + to_seconds(i % 86400) AS tm, "
+        "TIMESTAMP '2024-01-01' + to_seconds(i) AS ts, "
+        "(TIMESTAMP '2024-01-01' + to_seconds(i))::TIMESTAMPTZ AS tz, "
+        "NULL::INTEGER AS nothing FROM range(30000) r(i) WHERE i % 3 <> 1";
+    encoded_t e;
+    encode_sql(con, flat, &e);
+    assert_true(e.gathered);
+    assert_true(e.chunks >= 4);
+    /* every chunk alone, or several per batch within the limit */
+    assert_int_equal(e.gparts[0].n, 1 + (size_t)e.chunks);
+    assert_true(e.gparts[1].n > 2 && e.gparts[1].n < 1 + (size_t)e.chunks);
+    for (size_t i = 1; i < e.gparts[1].n; i++)
+        assert_true(clove_ipc_part_body_len(&e.gparts[1].parts[i]) <= GATHER_SMALL);
+    encoded_free(&e);
+    roundtrip(flat);
+    /* one row; and an empty answer (nothing gathered, nothing flushed) */
+    roundtrip("SELECT 42 AS answer, NULL::VARCHAR AS n, true AS t");
+    encode_sql(con, "SELECT 1::INTEGER a, 'x' b WHERE false", &e);
+    assert_true(e.gathered);
+    assert_int_equal(e.gparts[1].n, 1);
+    encoded_free(&e);
+    /* columns that need DuckDB's conversion are not gathered */
+    const char *other[] = {"SELECT 1.5::DECIMAL(4,1) d", "SELECT [1] l", "SELECT {'a': 1} s",
+                           "SELECT 'sad'::mood m", "SELECT gen_random_uuid() u",
+                           "SELECT INTERVAL 1 DAY iv", "SELECT 1::HUGEINT h",
+                           "SELECT 1 i, [2] l"};
+    for (size_t k = 0; k < sizeof(other) / sizeof(other[0]); k++) {
+        encode_sql(con, other[k], &e);
+        if (e.gathered) fail_msg("%s should not be gathered", other[k]);
+        encoded_free(&e);
+    }
+    /* 64-bit offsets (arrow_large_buffer_size) are gathered too; string views are not */
+    duckdb_database db2;
+    duckdb_connection c2;
+    assert_int_equal(duckdb_open(NULL, &db2), DuckDBSuccess);
+    assert_int_equal(duckdb_connect(db2, &c2), DuckDBSuccess);
+    exec(c2, "SET arrow_large_buffer_size = true");
+    encode_sql(c2, flat, &e);
+    assert_true(e.gathered);
+    encoded_free(&e);
+    roundtrip_on(c2, flat);
+    exec(c2, "SET produce_arrow_string_view = true; SET arrow_output_version = '1.4'");
+    encode_sql(c2, "SELECT 'a' s", &e);
+    assert_false(e.gathered);
+    encoded_free(&e);
+    duckdb_disconnect(&c2);
+    duckdb_close(&db2);
 }
 
 /* ENUM dictionaries go out once, not with every chunk. */
@@ -969,6 +1169,7 @@ int main(void)
         cmocka_unit_test(test_uuid_enum_null_union),
         cmocka_unit_test(test_connection_options),
         cmocka_unit_test(test_multi_chunk_and_empty),
+        cmocka_unit_test(test_gather),
         cmocka_unit_test(test_dictionary_sent_once),
         cmocka_unit_test(test_truncated_and_corrupted),
         cmocka_unit_test(test_hostile_messages),
