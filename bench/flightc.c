@@ -14,9 +14,11 @@
  *                  one channel, sequential queries (GetFlightInfo + DoGet each): p50/p99 of the
  *                  query, and p50 of each RPC; bad counts answers without exactly --rows rows.
  *                  With --ticket each query is one DoGet of the raw SQL ticket (one RPC)
- *   flightc echo --port P [--n 2000] [--warmup 200] [--rpcs 1] [--size 64]
+ *   flightc echo --port P [--n 2000] [--warmup 200] [--rpcs 1] [--size 64] [--stream2 1]
  *                  the unary /bench.Echo/Echo of grpc_echo_server, --rpcs calls per timed
- *                  "query", a --size byte request; bad counts answers that differ from it
+ *                  "query", a --size byte request; bad counts answers that differ from it.
+ *                  With --stream2 it calls /bench.Echo/Stream2 instead, read like a DoGet
+ *                  (two answers, each must equal the request)
  *
  * Results are printed as key=value pairs on one line for run.sh.
  */
@@ -488,7 +490,8 @@ static int cmd_lat(int argc, char **argv)
 typedef struct {
     const uint8_t *want;
     size_t len;
-    bool same;
+    int same;                   /* answers equal to the request */
+    int answers;
 } echo_check_t;
 
 static void echo_message(void *ud, grpc_byte_buffer *bb)
@@ -496,7 +499,8 @@ static void echo_message(void *ud, grpc_byte_buffer *bb)
     echo_check_t *e = ud;
     grpc_slice s;
     bb_read_all(bb, &s);
-    e->same = GRPC_SLICE_LENGTH(s) == e->len && !memcmp(GRPC_SLICE_START_PTR(s), e->want, e->len);
+    e->answers++;
+    e->same += GRPC_SLICE_LENGTH(s) == e->len && !memcmp(GRPC_SLICE_START_PTR(s), e->want, e->len);
     grpc_slice_unref(s);
 }
 
@@ -507,6 +511,8 @@ static int cmd_echo(int argc, char **argv)
     long warm = (long)bench_opt_ll(argc, argv, "--warmup", 200);
     int rpcs = (int)bench_opt_ll(argc, argv, "--rpcs", 1);
     size_t size = (size_t)bench_opt_ll(argc, argv, "--size", 64);
+    bool stream2 = bench_opt(argc, argv, "--stream2", NULL) != NULL;
+    int want = stream2 ? 2 : 1;
     if (port <= 0 || n <= 0 || rpcs <= 0) bench_die(PROG, "echo: --port is required");
     static client_t c;
     client_open(&c, port);
@@ -517,14 +523,14 @@ static int cmd_echo(int argc, char **argv)
     for (long i = -warm; i < n; i++) {
         int64_t t0 = bench_now_ns();
         for (int k = 0; k < rpcs; k++) {
-            echo_check_t e = {payload, size, false};
-            int rc = call_run(&c, "/bench.Echo/Echo", bb_from(payload, size), true, echo_message,
-                              &e, NULL, NULL);
-            if (rc != 0 || !e.same) bad++;
+            echo_check_t e = {payload, size, 0, 0};
+            int rc = call_run(&c, stream2 ? "/bench.Echo/Stream2" : "/bench.Echo/Echo",
+                              bb_from(payload, size), !stream2, echo_message, &e, NULL, NULL);
+            if (rc != 0 || e.same != want || e.answers != want) bad++;
         }
         if (i >= 0) q[i] = bench_now_ns() - t0;
     }
-    printf("n=%ld rpcs=%d bad=%llu ", n, rpcs, (unsigned long long)bad);
+    printf("n=%ld rpcs=%d answers=%d bad=%llu ", n, rpcs, want, (unsigned long long)bad);
     print_lat("", q, (size_t)n);
     printf("\n");
     client_close(&c);

@@ -2,8 +2,12 @@
  * grpc_echo_server: the bare gRPC peer of the flight benchmark. A gRPC core server on
  * 127.0.0.1 (insecure, port chosen by the kernel, printed on stdout) whose every unary call
  * (flightc echo calls /bench.Echo/Echo) is answered with its own request message and status
- * OK. One thread drives one completion queue with a small state machine per call; nothing
- * but the transport is measured. Stops on SIGTERM/SIGINT.
+ * OK, in one batch. /bench.Echo/Stream2 answers the shape of a one-row Flight DoGet the way
+ * cloved sends it: initial metadata in the batch that receives the request, then the request
+ * twice (the first with GRPC_WRITE_BUFFER_HINT, the second with the status), i.e. the
+ * transport floor of a DoGet (two messages need two writes). One thread drives one
+ * completion queue with a small state machine per call; nothing but the transport is
+ * measured. Stops on SIGTERM/SIGINT.
  *
  *   grpc_echo_server [--port 0]
  */
@@ -22,11 +26,13 @@
 #define PROG "grpc_echo_server"
 
 typedef struct {
-    int state; /* 0 waiting for a call, 1 reading its request, 2 answering */
+    int state; /* 0 waiting for a call, 1 reading its request, 2 answering; Stream2: 3 reading
+                  (metadata sent), 4 first message sent */
     grpc_call *call;
     grpc_call_details details;
     grpc_metadata_array md;
     grpc_byte_buffer *msg;
+    grpc_byte_buffer *first; /* Stream2: the first answer, kept until its batch completes */
     int cancelled;
 } ecall_t;
 
@@ -55,6 +61,7 @@ static void free_call(ecall_t *e)
 {
     if (e->call) grpc_call_unref(e->call);
     if (e->msg) grpc_byte_buffer_destroy(e->msg);
+    if (e->first) grpc_byte_buffer_destroy(e->first);
     grpc_call_details_destroy(&e->details);
     grpc_metadata_array_destroy(&e->md);
     free(e);
@@ -65,17 +72,51 @@ static void step(ecall_t *e, bool ok)
     grpc_op ops[4];
     memset(ops, 0, sizeof ops);
     switch (e->state) {
-    case 0:
+    case 0: {
         if (!ok) { /* shutting down */
             free_call(e);
             return;
         }
         request_call(); /* the next one */
-        e->state = 1;
-        ops[0].op = GRPC_OP_RECV_MESSAGE;
-        ops[0].data.recv_message.recv_message = &e->msg;
+        grpc_slice m = e->details.method;
+        bool stream2 = GRPC_SLICE_LENGTH(m) == 19 &&
+                       !memcmp(GRPC_SLICE_START_PTR(m), "/bench.Echo/Stream2", 19);
+        size_t n = 0;
+        if (stream2) ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        e->state = stream2 ? 3 : 1;
+        ops[n].op = GRPC_OP_RECV_MESSAGE;
+        ops[n++].data.recv_message.recv_message = &e->msg;
+        if (grpc_call_start_batch(e->call, ops, n, e, NULL) != GRPC_CALL_OK) free_call(e);
+        return;
+    }
+    case 3: { /* Stream2: the request arrived; the first answer waits for the second */
+        if (!ok || !e->msg) {
+            e->state = 1; /* answer INVALID_ARGUMENT below */
+            step(e, false);
+            return;
+        }
+        e->state = 4;
+        e->first = grpc_byte_buffer_copy(e->msg);
+        ops[0].op = GRPC_OP_SEND_MESSAGE;
+        ops[0].flags = GRPC_WRITE_BUFFER_HINT;
+        ops[0].data.send_message.send_message = e->first;
         if (grpc_call_start_batch(e->call, ops, 1, e, NULL) != GRPC_CALL_OK) free_call(e);
         return;
+    }
+    case 4: { /* Stream2: the second answer and the status */
+        e->state = 2;
+        static const char details_ok[] = "";
+        grpc_slice details = grpc_slice_from_static_string(details_ok);
+        ops[0].op = GRPC_OP_SEND_MESSAGE;
+        ops[0].data.send_message.send_message = e->msg;
+        ops[1].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+        ops[1].data.recv_close_on_server.cancelled = &e->cancelled;
+        ops[2].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+        ops[2].data.send_status_from_server.status = ok ? GRPC_STATUS_OK : GRPC_STATUS_INTERNAL;
+        ops[2].data.send_status_from_server.status_details = &details;
+        if (grpc_call_start_batch(e->call, ops, 3, e, NULL) != GRPC_CALL_OK) free_call(e);
+        return;
+    }
     case 1: {
         e->state = 2;
         static const char details_ok[] = "";

@@ -914,7 +914,7 @@ bench_flight() {
     say "  cloved pid $CLOVED_PID, HTTP 127.0.0.1:$CLOVED_PORT, Flight 127.0.0.1:$CLOVED_FPORT; VmRSS before $(mb "$(status_kb "$CLOVED_PID" VmRSS)") MB"
 
     # -- throughput: flightc counts FlightData data_header + data_body bytes without decoding
-    local r f gbs=() secs=() fbytes frows fwarn= bad
+    local r f gbs=() secs=() fbytes frows fwarn="" bad
     say "  DoGet throughput, flightc (gRPC core, counts bytes, reads row counts from the Message headers), $ROUNDS runs:"
     for ((r = 1; r <= ROUNDS; r++)); do
         if ! f=$("$OUT/flightc" big --port "$CLOVED_FPORT" --sql "$FLIGHT_SQL" --pid "$CLOVED_PID"); then
@@ -945,33 +945,43 @@ bench_flight() {
     start_grpc_echo
     say "  grpc_echo_server pid $GECHO_PID on 127.0.0.1:$GECHO_PORT"
     say "  SELECT 1 latency, $ROUNDS interleaved rounds of $FLIGHT_N queries (200 warm-up), one channel each:"
-    local q t e1 e2 lb dk c50=() c99=() t50=() t99=() g50=() d50=() e50=() e99=() x50=() x99=()
-    local b50=() b99=() k50=() lerr=
+    local q t e1 e2 es lb dk c50=() c99=() t50=() t99=() g50=() d50=() e50=() e99=() x50=() x99=()
+    local b50=() b99=() k50=() s50=() lerr=
     for ((r = 1; r <= ROUNDS; r++)); do
         t=$("$OUT/flightc" lat --port "$CLOVED_FPORT" --sql "SELECT 1" --n "$FLIGHT_N" --ticket 1)
         e1=$("$OUT/flightc" echo --port "$GECHO_PORT" --n "$FLIGHT_N" --rpcs 1)
+        es=$("$OUT/flightc" echo --port "$GECHO_PORT" --n "$FLIGHT_N" --stream2 1)
         q=$("$OUT/flightc" lat --port "$CLOVED_FPORT" --sql "SELECT 1" --n "$FLIGHT_N")
         e2=$("$OUT/flightc" echo --port "$GECHO_PORT" --n "$FLIGHT_N" --rpcs 2)
         lb=$("$OUT/flight_lib" lat --port "$CLOVED_FPORT" --sql "SELECT 1" --n "$FLIGHT_N")
         dk=$("$OUT/duck_peer" select1 --n "$FLIGHT_N")
-        printf '    round %d: DoGet(ticket) p50 %s p99 %s us %s| echo p50 %s p99 %s us %s| GetFlightInfo+DoGet p50 %s p99 %s us (%s + %s) %s| echo x2 p50 %s p99 %s us | client library p50 %s us %s| duckdb in-process p50 %s us\n' \
+        printf '    round %d: DoGet(ticket) p50 %s p99 %s us %s| echo p50 %s p99 %s us %s| echo, DoGet shape p50 %s us %s| GetFlightInfo+DoGet p50 %s p99 %s us (%s + %s) %s| echo x2 p50 %s p99 %s us | client library p50 %s us %s| duckdb in-process p50 %s us\n' \
             "$r" "$(kv p50_us "$t")" "$(kv p99_us "$t")" "$(errs "$t")" "$(kv p50_us "$e1")" \
-            "$(kv p99_us "$e1")" "$(errs "$e1")" "$(kv p50_us "$q")" "$(kv p99_us "$q")" \
+            "$(kv p99_us "$e1")" "$(errs "$e1")" "$(kv p50_us "$es")" "$(errs "$es")" \
+            "$(kv p50_us "$q")" "$(kv p99_us "$q")" \
             "$(kv gfi_p50_us "$q")" "$(kv doget_p50_us "$q")" "$(errs "$q")" "$(kv p50_us "$e2")" \
             "$(kv p99_us "$e2")" "$(kv p50_us "$lb")" "$(errs "$lb")" "$(kv p50_us "$dk")"
-        [[ -z $(errs "$t")$(errs "$q")$(errs "$e1")$(errs "$e2")$(errs "$lb") ]] || lerr=yes
+        [[ -z $(errs "$t")$(errs "$q")$(errs "$e1")$(errs "$e2")$(errs "$es")$(errs "$lb") ]] ||
+            lerr=yes
         t50+=("$(kv p50_us "$t")") t99+=("$(kv p99_us "$t")")
         c50+=("$(kv p50_us "$q")") c99+=("$(kv p99_us "$q")")
         g50+=("$(kv gfi_p50_us "$q")") d50+=("$(kv doget_p50_us "$q")")
         e50+=("$(kv p50_us "$e1")") e99+=("$(kv p99_us "$e1")")
         x50+=("$(kv p50_us "$e2")") x99+=("$(kv p99_us "$e2")")
         b50+=("$(kv p50_us "$lb")") b99+=("$(kv p99_us "$lb")")
-        k50+=("$(kv p50_us "$dk")")
+        k50+=("$(kv p50_us "$dk")") s50+=("$(kv p50_us "$es")")
     done
     local hwm_after ehwm
     hwm_after=$(status_kb "$CLOVED_PID" VmHWM)
     ehwm=$(status_kb "$GECHO_PID" VmHWM)
     cleanup
+
+    # -- DuckDB's own cost of the answer in-process: the streaming scan alone, and with
+    # duckdb_data_chunk_to_arrow per chunk (what Flight sent before it gathered batches)
+    local pk
+    say "  DuckDB in-process (duck_peer scan: the same Parquet loaded into a table; $ROUNDS runs each, medians):"
+    pk=$("$OUT/duck_peer" scan --parquet "$FLIGHT_POD/data/t.parquet" --runs "$ROUNDS")
+    say "    streaming scan $(kv scan_sec "$pk") s ($(kv scan_mrows_s "$pk") Mrows/s); scan + Arrow conversion $(kv arrow_sec "$pk") s ($(kv arrow_mrows_s "$pk") Mrows/s); VmHWM $(mb "$(kv hwm_kb "$pk")") MB"
 
     # -- the same answer as HTTP JSON, in a fresh cloved so that its VmHWM is its own
     local b jbytes jrows jmbs jsec jhwm
@@ -998,18 +1008,25 @@ bench_flight() {
         "$(calc "($FLIGHT_ROWS / $fsec) / ($jrows / $jsec)")" "-" "-"
     row flight "rows/s, C client library (decodes)" "$lmrs M" "flightc $(calc "$FLIGHT_ROWS / $fsec / 1e6") M" \
         "$(calc "$lmrs / ($FLIGHT_ROWS / $fsec / 1e6)")" "-" "-"
+    row flight "rows/s, DuckDB in-process scan" "$(calc "$FLIGHT_ROWS / $fsec / 1e6") M" \
+        "scan $(kv scan_mrows_s "$pk") M; +Arrow $(kv arrow_mrows_s "$pk") M" \
+        "$(calc "($FLIGHT_ROWS / $fsec / 1e6) / $(kv scan_mrows_s "$pk")")" "-" "-"
     row flight "cloved peak RSS (VmHWM)" "$(mb "$fhwm") MB" "http json $(mb "$jhwm") MB" \
         "$(calc "$fhwm / $jhwm")" "-" "-"
     t50m=$(med "${t50[@]}") t99m=$(med "${t99[@]}") k50m=$(med "${k50[@]}")
     c50m=$(med "${c50[@]}") c99m=$(med "${c99[@]}") e50m=$(med "${e50[@]}") e99m=$(med "${e99[@]}")
     x50m=$(med "${x50[@]}") x99m=$(med "${x99[@]}")
     o50=$(calc "$t50m / $e50m") o99=$(calc "$t99m / $e99m")
-    say "  => SELECT 1 as one DoGet: p50 $t50m us, echo $e50m us: $o50 x (target <= 1.3); DuckDB alone (in-process, no network) p50 $k50m us, so the floor is (echo + DuckDB) / echo = $(calc "($e50m + $k50m) / $e50m")"
+    local s50m
+    s50m=$(med "${s50[@]}")
+    say "  => SELECT 1 as one DoGet: p50 $t50m us, echo $e50m us: $o50 x (target <= 1.3); DuckDB alone (in-process, no network) p50 $k50m us, so the floor is (echo + DuckDB) / echo = $(calc "($e50m + $k50m) / $e50m"); a DoGet answers two messages (Schema, batch), which gRPC core writes in two writes: the echo of that shape takes $s50m us, floor (shape echo + DuckDB) / echo = $(calc "($s50m + $k50m) / $e50m")"
     say "  => SELECT 1 the Flight SQL way: p50 $c50m us (GetFlightInfo $(med "${g50[@]}") + DoGet $(med "${d50[@]}")), 2 echoes $x50m us: $(calc "$c50m / $x50m") x; p99 $c99m us vs $x99m us"
     say "  => through the client library (GetFlightInfo + DoGet, decoding): p50 $(med "${b50[@]}") us, p99 $(med "${b99[@]}") us"
     row flight "SELECT 1 p50, one DoGet (ticket)" "$t50m us" "grpc echo $e50m us; duckdb $k50m us" "$o50" \
         "<= 1.3" "$(met le "$o50" 1.3)${lerr:+ (errors)}"
     row flight "SELECT 1 p99, one DoGet (ticket)" "$t99m us" "grpc echo $e99m us" "$o99" "-" "-"
+    row flight "SELECT 1 p50 floor: echo of DoGet shape + DuckDB" "$t50m us" \
+        "echo shape $s50m + duckdb $k50m us" "$(calc "$t50m / ($s50m + $k50m)")" "-" "-"
     row flight "SELECT 1 p50, GetFlightInfo+DoGet" "$c50m us" "grpc echo x2 $x50m us" \
         "$(calc "$c50m / $x50m")" "-" "-"
     row flight "SELECT 1 p50, C client library" "$(med "${b50[@]}") us (p99 $(med "${b99[@]}"))" \

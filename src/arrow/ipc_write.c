@@ -973,7 +973,14 @@ static bool gcol_add(gcol_t *c, duckdb_vector v, int64_t rows, idx_t n, size_t b
         for (idx_t done = 0; done < n;) {
             idx_t k = n - done < 2048 ? n - done : 2048;
             memset(packed, 0, (k + 7) / 8);
-            for (idx_t r = 0; r < k; r++) packed[r >> 3] |= (uint8_t)((b[done + r] != 0) << (r & 7));
+            idx_t r = 0;
+            for (; r + 8 <= k; r += 8) { /* eight 0/1 bytes to eight bits, first row lowest */
+                uint64_t x;
+                memcpy(&x, b + done + r, 8);
+                x &= UINT64_C(0x0101010101010101);
+                packed[r >> 3] = (uint8_t)((x * UINT64_C(0x0102040810204080)) >> 56);
+            }
+            for (; r < k; r++) packed[r >> 3] |= (uint8_t)((b[done + r] & 1) << (r & 7));
             if (!bits_append(&c->values, rows + (int64_t)done, packed, (int64_t)k)) return false;
             done += k;
         }
@@ -986,7 +993,10 @@ static bool gcol_add(gcol_t *c, duckdb_vector v, int64_t rows, idx_t n, size_t b
             memset(c->values.p, 0, w);
             c->values.len = w;
         }
-        if (!gbuf_reserve(&c->values, w * n) || !gbuf_reserve(&c->chars, bytes)) return false;
+        /* 12 bytes of slack: an inlined string is copied as 12 bytes (a fixed-size copy, no
+         * call), the next string overwrites what passes its length */
+        if (!gbuf_reserve(&c->values, w * n) || !gbuf_reserve(&c->chars, bytes + 12))
+            return false;
         const duckdb_string_t *s = data;
         uint8_t *o = c->values.p + c->values.len;
         uint8_t *ch = c->chars.p;
@@ -994,8 +1004,8 @@ static bool gcol_add(gcol_t *c, duckdb_vector v, int64_t rows, idx_t n, size_t b
         for (idx_t r = 0; r < n; r++) {
             if (row_valid(mask, r)) {
                 uint32_t len = s[r].value.inlined.length;
-                const char *p = len <= 12 ? s[r].value.inlined.inlined : s[r].value.pointer.ptr;
-                memcpy(ch + at, p, len);
+                if (len <= 12) memcpy(ch + at, s[r].value.inlined.inlined, 12);
+                else memcpy(ch + at, s[r].value.pointer.ptr, len);
                 at += len;
             }
             if (w == 4) {

@@ -1325,13 +1325,18 @@ static void *call_thread(void *arg)
         pthread_mutex_unlock(&srv->mu);
         flight_call_t *fc = accept_call(srv, &w);
         pthread_mutex_lock(&srv->mu);
-        if (!fc) break; /* shutting down */
+        if (!fc) { /* shutting down (or gRPC refused the request: the next free thread leads) */
+            srv->has_leader = false;
+            break;
+        }
         if (srv->stopping || srv->busy >= CLOVE_FLIGHT_MAX_CALLS) {
             /* stay the leader: refusing does not block */
             bool stopping = srv->stopping;
             pthread_mutex_unlock(&srv->mu);
-            if (stopping) refuse_call(fc, GRPC_STATUS_UNAVAILABLE, "the runtime is shutting down");
-            else refuse_call(fc, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many concurrent Flight calls");
+            if (stopping)
+                refuse_call(fc, GRPC_STATUS_UNAVAILABLE, "the runtime is shutting down");
+            else
+                refuse_call(fc, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many concurrent Flight calls");
             pthread_mutex_lock(&srv->mu);
             continue;
         }

@@ -342,7 +342,8 @@ check('DoGet streams a large answer in several record batches of at most 1 MiB',
         "SELECT id, name, score, repeat(name || ' ', 60) AS pad FROM nums ORDER BY id");
     const datas = await doGet(client, info.endpoint[0].ticket.ticket);
     assert.ok(datas.length >= 4, `expected several batches, got ${datas.length - 1}`);
-    for (const d of datas) assert.ok(d.data_body.length <= 1 << 20, `a body of ${d.data_body.length} bytes`);
+    for (const d of datas)
+        assert.ok(d.data_body.length <= 1 << 20, `a body of ${d.data_body.length} bytes`);
     const table = tableFromIPC(ipcStream(datas));
     assert.equal(table.numRows, 5000);
     const ids = table.getChild('id').toArray();
@@ -828,14 +829,17 @@ check('calls are accepted and answered while other calls hold their threads', as
     // threads sit blocked in a send; the thread that accepts calls must not be one of them
     const stalled = [];
     for (let i = 0; i < 3; i++) {
-        const call = client.DoGet({ ticket: Buffer.from('SELECT range AS v FROM range(50000000)') });
+        const call = client.DoGet({
+            ticket: Buffer.from('SELECT range AS v FROM range(50000000)'),
+        });
         call.on('error', () => {});
         await new Promise((resolve) => call.once('data', () => { call.pause(); resolve(); }));
         stalled.push(call);
     }
     for (let i = 0; i < 5; i++)
         assert.deepEqual(await rowsOf(client, `SELECT ${i} AS i`), [{ i }]);
-    const many = await Promise.all([1, 2, 3, 4].map((i) => rowsOf(client, `SELECT ${i} * 10 AS x`)));
+    const many = await Promise.all([1, 2, 3, 4].map(
+        (i) => rowsOf(client, `SELECT ${i} * 10 AS x`)));
     assert.deepEqual(many, [[{ x: 10 }], [{ x: 20 }], [{ x: 30 }], [{ x: 40 }]]);
     for (const call of stalled) call.cancel();
 });

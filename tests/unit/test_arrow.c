@@ -165,7 +165,8 @@ static void encode_sql(duckdb_connection c, const char *sql, encoded_t *e)
         duckdb_destroy_data_chunk(&chunk);
     }
     for (int k = 0; k < 2; k++) {
-        if (e->gathered) assert_int_equal(clove_ipc_writer_flush_parts(gw[k], &e->gparts[k], &err), 0);
+        if (e->gathered)
+            assert_int_equal(clove_ipc_writer_flush_parts(gw[k], &e->gparts[k], &err), 0);
         clove_ipc_writer_destroy(gw[k]);
     }
     duckdb_destroy_arrow_options(&opts);
@@ -562,7 +563,8 @@ static void test_multi_chunk_and_empty(void **state)
  * bitmaps continue at bit offsets that are not on a byte. */
 static void gather_sizes(const int *sizes, size_t n)
 {
-    const char *cols = "i AS i64, i % 3 = 0 AS b, CASE WHEN i % 5 = 0 THEN NULL ELSE i END AS n5, "
+    const char *cols = "i AS i64, i % 3 = 0 AS b, "
+                       "CASE WHEN i % 5 = 0 THEN NULL ELSE i END AS n5, "
                        "CASE WHEN i % 4 = 1 THEN NULL ELSE i % 2 = 0 END AS bn, "
                        "CASE WHEN i >= 1010 THEN NULL ELSE 'v' || i END AS s";
     clove_err_t err = {0};
@@ -582,7 +584,8 @@ static void gather_sizes(const int *sizes, size_t n)
                  start + sizes[k]);
         start += sizes[k];
         duckdb_result res;
-        if (duckdb_query(con, sql, &res) != DuckDBSuccess) fail_msg("%s", duckdb_result_error(&res));
+        if (duckdb_query(con, sql, &res) != DuckDBSuccess)
+            fail_msg("%s", duckdb_result_error(&res));
         if (!w) {
             idx_t nc = duckdb_column_count(&res);
             const char *names[8];
@@ -615,7 +618,8 @@ static void gather_sizes(const int *sizes, size_t n)
     uint64_t back_rows;
     char *back = decode_parts(&parts, &back_rows);
     assert_int_equal(back_rows, rows);
-    if (strcmp(back, js.data) != 0) fail_msg("gathered sizes differ:\n  sent %s\n  got  %s", js.data, back);
+    if (strcmp(back, js.data) != 0)
+        fail_msg("gathered sizes differ:\n  sent %s\n  got  %s", js.data, back);
     free(back);
     clove_fmt_destroy(f);
     clove_buf_dispose(&js);
@@ -638,7 +642,8 @@ static void test_gather(void **state)
     (void)state;
     /* a filter makes chunks of irregular sizes (not multiples of 8) */
     const char *flat =
-        "SELECT (i % 100)::TINYINT AS i8, (i % 30000)::SMALLINT AS i16, i::INTEGER AS i32, i AS i64, "
+        "SELECT (i % 100)::TINYINT AS i8, (i % 30000)::SMALLINT AS i16, i::INTEGER AS i32, "
+        "i AS i64, "
         "(i % 200)::UTINYINT AS u8, i::UBIGINT AS u64, (i * 0.5)::FLOAT AS f, "
         "i::DOUBLE * 1.5 AS d, "
         "i % 3 = 0 AS b, CASE WHEN i > 3000 AND i % 7 = 0 THEN NULL ELSE i % 2 = 0 END AS bn, "
