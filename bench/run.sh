@@ -1128,7 +1128,8 @@ bench_pgrefresh() {
 
 bench_pgpoint() {
     section "pgpoint: federated point query on a $PG_ROWS-row PostgreSQL table vs the prepared query through libpq (median of $ROUNDS)"
-    local dir=$OUT/pgpoint log=$LOGS/pgpoint-cloved.log r c p cs=() ps=() c99=() p99=() err=
+    local dir=$OUT/pgpoint log=$LOGS/pgpoint-cloved.log r c p o e err=
+    local cs=() ps=() os=() es=() c99=() p99=() o99=() e99=()
     local sql='SELECT * FROM t WHERE id = $1'
     pg_start
     pg_prepare_table
@@ -1141,26 +1142,43 @@ bench_pgpoint() {
         say "  the point query failed: $c"
         return 1
     fi
+    start_echo
+    say "  cloved pid $CLOVED_PID on 127.0.0.1:$CLOVED_PORT; echo_server pid $ECHO_PID on 127.0.0.1:$ECHO_PORT"
+    # the floor, in the same rounds: SELECT 1 over HTTP to the same cloved (HTTP, the engine's
+    # least work) and the bare HTTP echo with the point query's request
     export PG_PEER_CONNINFO="host=127.0.0.1 port=$PG_PORT dbname=bench user=bench password=$PG_PASS_VALUE sslmode=disable"
     for ((r = 1; r <= ROUNDS; r++)); do
         c=$("$OUT/httpc" lat --port "$CLOVED_PORT" --sql "$sql" --param-range "$PG_ROWS" \
             --check-id --n "$PG_POINT_N" --warmup 200 --max-sec 60 --seed "$r")
         p=$("$OUT/pg_peer" point --conninfo - --sql "$sql" --range "$PG_ROWS" --n "$PG_POINT_N" \
             --seed "$r")
-        say "  round $r: cloved (HTTP) p50 $(kv p50_us "$c") p99 $(kv p99_us "$c") us $(errs "$c")| libpq prepared p50 $(kv p50_us "$p") p99 $(kv p99_us "$p") us"
-        [[ -z $(errs "$c") ]] || err=" (errors)"
+        o=$("$OUT/httpc" lat --port "$CLOVED_PORT" --sql "SELECT 1" --n "$PG_POINT_N" \
+            --warmup 200 --max-sec 60 --seed "$r")
+        e=$("$OUT/httpc" lat --port "$ECHO_PORT" --sql "$sql" --param-range "$PG_ROWS" \
+            --n "$PG_POINT_N" --warmup 200 --max-sec 60 --seed "$r")
+        say "  round $r: cloved (HTTP) p50 $(kv p50_us "$c") p99 $(kv p99_us "$c") us $(errs "$c")| libpq prepared p50 $(kv p50_us "$p") p99 $(kv p99_us "$p") us | cloved SELECT 1 p50 $(kv p50_us "$o") p99 $(kv p99_us "$o") us $(errs "$o")| echo p50 $(kv p50_us "$e") p99 $(kv p99_us "$e") us"
+        [[ -z $(errs "$c")$(errs "$o") ]] || err=" (errors)"
         cs+=("$(kv p50_us "$c")") c99+=("$(kv p99_us "$c")")
         ps+=("$(kv p50_us "$p")") p99+=("$(kv p99_us "$p")")
+        os+=("$(kv p50_us "$o")") o99+=("$(kv p99_us "$o")")
+        es+=("$(kv p50_us "$e")") e99+=("$(kv p99_us "$e")")
     done
-    local hwm cm pm c9 p9
+    local hwm cm pm c9 p9 om o9 em e9 own
     hwm=$(status_kb "$CLOVED_PID" VmHWM)
     cleanup
     cm=$(med "${cs[@]}") pm=$(med "${ps[@]}") c9=$(med "${c99[@]}") p9=$(med "${p99[@]}")
+    om=$(med "${os[@]}") o9=$(med "${o99[@]}") em=$(med "${es[@]}") e9=$(med "${e99[@]}")
+    own=$(calc "$cm - $om - $pm")
     say "  => p50 cloved $cm us vs libpq $pm us: ratio $(calc "$cm / $pm") (target <= 1.5); p99 $c9 vs $p9 us: $(calc "$c9 / $p9"); cloved VmHWM $(mb "$hwm") MB"
+    say "  => floor: cloved SELECT 1 p50 $om us (echo $em us: the engine's least work costs $(calc "$om - $em") us), so HTTP + libpq = $(calc "$om + $pm") us = $(calc "($om + $pm) / $pm") x libpq; what the point query adds on top: cloved - SELECT 1 - libpq = $own us"
     row pgpoint "point query p50 (HTTP)" "$cm us" "libpq prepared $pm us" \
         "$(calc "$cm / $pm")" "<= 1.5" "$(met le "$(calc "$cm / $pm")" 1.5)$err"
     row pgpoint "point query p99 (HTTP)" "$c9 us" "libpq prepared $p9 us" \
         "$(calc "$c9 / $p9")" "-" "-"
+    row pgpoint "floor: SELECT 1 p50 (HTTP)" "$om us (p99 $o9)" "echo $em us (p99 $e9)" \
+        "$(calc "$om / $em")" "-" "-"
+    row pgpoint "clove's own: point - SELECT 1 - libpq" "$own us" "floor (SELECT 1 + libpq) $(calc "$om + $pm") us" \
+        "$(calc "$cm / ($om + $pm)")" "-" "-"
 }
 
 # ---- main ---------------------------------------------------------------------------------

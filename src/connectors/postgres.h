@@ -126,7 +126,7 @@ void clove_pg_plan_destroy(clove_pg_plan_t *p);
 size_t clove_pg_plan_ncols(const clove_pg_plan_t *p);
 size_t clove_pg_plan_nparams(const clove_pg_plan_t *p);
 const char *clove_pg_plan_name(const clove_pg_plan_t *p, size_t col);          /* borrows */
-duckdb_logical_type clove_pg_plan_type(const clove_pg_plan_t *p, size_t col);  /* new */
+duckdb_logical_type clove_pg_plan_type(const clove_pg_plan_t *p, size_t col);  /* borrows */
 
 /* Starts a run: values[i] is the text of $i+1 (NULL for SQL NULL). Returns NULL with err
  * naming host, port and dataset. */

@@ -23,6 +23,7 @@ struct clove_pg_plan {
     size_t nparams;
     pg_col_t *cols;
     duckdb_type *enum_int;
+    duckdb_logical_type *types; /* the outputs' DuckDB types, made once (chunks of every run) */
     size_t ncols;
     clove_pg_source_t **srcs; /* references: the sources whose columns the outputs are */
     size_t nsrcs;
@@ -41,7 +42,11 @@ struct clove_pg_run {
 void clove_pg_plan_destroy(clove_pg_plan_t *p)
 {
     if (!p) return;
-    for (size_t i = 0; i < p->ncols; i++) clove__pg_col_dispose(&p->cols[i]);
+    for (size_t i = 0; i < p->ncols; i++) {
+        clove__pg_col_dispose(&p->cols[i]);
+        if (p->types && p->types[i]) duckdb_destroy_logical_type(&p->types[i]);
+    }
+    free(p->types);
     free(p->cols);
     free(p->enum_int);
     free(p->sql);
@@ -63,6 +68,7 @@ clove_pg_plan_t *clove_pg_plan_create(const clove_pg_source_t *s, const char *re
     p->nparams = nparams;
     p->cols = clove_xcalloc(n ? n : 1, sizeof *p->cols);
     p->enum_int = clove_xcalloc(n ? n : 1, sizeof *p->enum_int);
+    p->types = clove_xcalloc(n ? n : 1, sizeof *p->types);
     for (size_t i = 0; i < n; i++) {
         bool ok = false;
         if (outs[i].source) {
@@ -97,6 +103,7 @@ clove_pg_plan_t *clove_pg_plan_create(const clove_pg_source_t *s, const char *re
         free(p->cols[i].name);
         p->cols[i].name = clove_xstrdup(outs[i].name);
         p->enum_int[i] = clove__pg_enum_internal(&p->cols[i]);
+        p->types[i] = clove__pg_col_type(&p->cols[i]);
         p->ncols = i + 1;
     }
     return p;
@@ -108,7 +115,7 @@ const char *clove_pg_plan_name(const clove_pg_plan_t *p, size_t col) { return p-
 
 duckdb_logical_type clove_pg_plan_type(const clove_pg_plan_t *p, size_t col)
 {
-    return clove__pg_col_type(&p->cols[col]);
+    return p->types[col];
 }
 
 static void run_drain(clove_pg_run_t *r)
@@ -275,10 +282,7 @@ int clove_pg_run_next(clove_pg_run_t *r, duckdb_data_chunk *out, bool (*stop)(vo
     const clove_pg_plan_t *p = r->p;
     *out = NULL;
     if (r->done || !r->c) return 0;
-    duckdb_logical_type types[p->ncols ? p->ncols : 1];
-    for (size_t i = 0; i < p->ncols; i++) types[i] = clove__pg_col_type(&p->cols[i]);
-    duckdb_data_chunk chunk = duckdb_create_data_chunk(types, p->ncols);
-    for (size_t i = 0; i < p->ncols; i++) duckdb_destroy_logical_type(&types[i]);
+    duckdb_data_chunk chunk = duckdb_create_data_chunk(p->types, p->ncols);
     idx_t cap = duckdb_vector_size(), n = 0;
     char msg[512];
     int rc = 0;

@@ -1139,9 +1139,10 @@ again:;
     return s;
 }
 
-/* The text of each parameter of a direct PostgreSQL run ($n as int8): only positional
- * integers and NULLs go that way; anything else takes the DuckDB plan. */
-static bool direct_values(const clove_pg_plan_t *p, const clove_query_req_t *req, char **vals)
+/* The text of each parameter of a direct PostgreSQL run ($n as int8), written into buf:
+ * only positional integers and NULLs go that way; anything else takes the DuckDB plan. */
+static bool direct_values(const clove_pg_plan_t *p, const clove_query_req_t *req,
+                          char buf[64][24], char **vals)
 {
     size_t n = clove_pg_plan_nparams(p);
     if (n > 64 || req->n_params != n) return false;
@@ -1150,10 +1151,18 @@ static bool direct_values(const clove_pg_plan_t *p, const clove_query_req_t *req
         if (pr->name || (pr->kind != CLOVE_PARAM_INT && pr->kind != CLOVE_PARAM_NULL))
             return false;
     }
-    for (size_t i = 0; i < n; i++)
-        vals[i] = req->params[i].kind == CLOVE_PARAM_NULL
-                      ? NULL
-                      : clove_xasprintf("%lld", (long long)req->params[i].i);
+    for (size_t i = 0; i < n; i++) {
+        vals[i] = NULL;
+        if (req->params[i].kind == CLOVE_PARAM_NULL) continue;
+        /* decimal digits, right to left (no printf on the point-query path) */
+        int64_t v = req->params[i].i;
+        uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+        char *e = buf[i] + 23, *d = e;
+        *d = '\0';
+        do *--d = (char)('0' + u % 10); while ((u /= 10) != 0);
+        if (v < 0) *--d = '-';
+        vals[i] = d;
+    }
     return true;
 }
 
@@ -1200,13 +1209,12 @@ again:;
         count_failure(why);
         goto fail;
     }
-    char *vals[64];
-    if (s->pg_plan && direct_values(s->pg_plan, req, vals)) {
+    char vbuf[64][24], *vals[64];
+    if (s->pg_plan && direct_values(s->pg_plan, req, vbuf, vals)) {
+        /* no parameter copies: on_zero_results never applies to a federated table */
         q->entry = s;
-        copy_params(q, req);
         wd_add(e, q);
         q->pg_run = clove_pg_run_start(s->pg_plan, (const char *const *)vals, err);
-        for (size_t i = 0; i < clove_pg_plan_nparams(s->pg_plan); i++) free(vals[i]);
         if (!q->pg_run) {
             wd_remove(e, q);
             if (!retried && reload_changed_columns(s)) {
@@ -1220,6 +1228,7 @@ again:;
         q->ncols = clove_pg_plan_ncols(s->pg_plan);
         q->types = clove_xcalloc(q->ncols ? q->ncols : 1, sizeof *q->types);
         for (idx_t i = 0; i < q->ncols; i++) q->types[i] = clove_pg_plan_type(s->pg_plan, i);
+        q->types_borrowed = true; /* the plan outlives the query: the entry is in use */
         free(rewritten);
         return q;
     }
@@ -1524,7 +1533,8 @@ void clove_query_end(clove_query_t *q)
     clove_engine_t *e = q->e;
     wd_remove(e, q);
     if (q->types) {
-        for (idx_t i = 0; i < q->ncols; i++) duckdb_destroy_logical_type(&q->types[i]);
+        for (idx_t i = 0; i < q->ncols && !q->types_borrowed; i++)
+            duckdb_destroy_logical_type(&q->types[i]);
         free(q->types);
     }
     if (q->have_result) duckdb_destroy_result(&q->result);

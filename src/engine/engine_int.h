@@ -139,7 +139,8 @@ struct clove_query {
     duckdb_result result;
     bool have_result;
     idx_t ncols;
-    duckdb_logical_type *types;
+    duckdb_logical_type *types;      /* owned, or borrowed from the direct run's plan */
+    bool types_borrowed;
     int64_t start_ns;
     int64_t deadline_ns;             /* 0 = none */
     int client_fd;

@@ -30,7 +30,10 @@
 
 #define HTTP_CONNECTION_LIMIT 1024
 #define HTTP_CONNECTION_TIMEOUT_S 300          /* idle keep-alive connections close after this */
-#define HTTP_CONNECTION_MEMORY (128 * 1024)    /* MHD's per-connection header/read buffer */
+#define HTTP_CONNECTION_MEMORY (32 * 1024)     /* MHD's per-connection header/read buffer:
+                                                  MHD zeroes all of it after each request of
+                                                  a keep-alive connection, so it stays small
+                                                  (bodies stream through it in pieces) */
 #define HTTP_LISTEN_BACKLOG 1024
 #define HTTP_DEFAULT_MAX_BODY ((uint64_t)128 * 1024 * 1024)
 #define HTTP_PREFETCH_BYTES (256 * 1024)      /* answers this small go out with Content-Length */
