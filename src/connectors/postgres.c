@@ -809,28 +809,17 @@ static char *unique_name(const pg_col_t *cols, size_t n, const char *want)
     }
 }
 
-/* s as an escape string literal (E'...'), whatever standard_conforming_strings says. */
-static void put_e_literal(clove_buf_t *b, const char *s)
-{
-    clove_buf_puts(b, "E'");
-    for (; *s; s++) {
-        if (*s == '\'' || *s == '\\') clove_buf_putc(b, *s);
-        clove_buf_putc(b, *s);
-    }
-    clove_buf_putc(b, '\'');
-}
-
 /* The check expression of a schema whose columns PostgreSQL lists as `columns`. */
 static char *check_expr(const clove_pg_source_t *s, const char *columns)
 {
     clove_buf_t t, b;
     clove_buf_init(&t);
     clove_buf_init(&b);
-    put_e_literal(&t, s->qualified);
+    clove_pushdown_pg_string(&t, s->qualified);
     clove_buf_putc(&b, '(');
     clove_buf_printf(&b, COLUMNS_EXPR, t.data);
     clove_buf_puts(&b, " IS NOT DISTINCT FROM ");
-    put_e_literal(&b, columns);
+    clove_pushdown_pg_string(&b, columns);
     clove_buf_putc(&b, ')');
     clove_buf_dispose(&t);
     return clove_buf_steal(&b);

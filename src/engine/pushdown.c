@@ -842,9 +842,7 @@ static void put_real(clove_buf_t *b, double d)
     if (!strpbrk(num, ".eE")) clove_buf_puts(b, ".0");
 }
 
-/* A PostgreSQL string constant: E'' escapes mean the same whatever
- * standard_conforming_strings says. */
-static void put_pg_string(clove_buf_t *b, const char *s)
+void clove_pushdown_pg_string(clove_buf_t *b, const char *s)
 {
     clove_buf_puts(b, "E'");
     for (; *s; s++) {
@@ -1095,7 +1093,7 @@ static bool put_pg_value(tr_t *t, clove_buf_t *b, const tcol_t *c, const lit_t *
     case CLOVE_PUSHDOWN_COL_TEXT:
     case CLOVE_PUSHDOWN_COL_ENUM:
         if (l->k != LIT_STR) return false;
-        put_pg_string(b, l->s);
+        clove_pushdown_pg_string(b, l->s);
         return true;
     case CLOVE_PUSHDOWN_COL_DATE:
     case CLOVE_PUSHDOWN_COL_TIME:
@@ -1560,7 +1558,7 @@ static char *tr_like(tr_t *t, json_t *kids, bool neg)
     if (slot_dialect(t, slot) == CLOVE_PUSHDOWN_POSTGRES) {
         put_pg_column(&b, c);
         clove_buf_puts(&b, neg ? " NOT LIKE " : " LIKE ");
-        put_pg_string(&b, l.s);
+        clove_pushdown_pg_string(&b, l.s);
         clove_buf_puts(&b, " ESCAPE ''");
     } else {
         clove_buf_t pat;
@@ -2444,7 +2442,7 @@ static char *wq_bool(wq_t *w, json_t *e, int depth)
         bool ok = v.kind == CLOVE_PUSHDOWN_COL_TEXT;
         if (ok) {
             clove_buf_printf(&b, "%s %s ", v.sql, like ? "LIKE" : "NOT LIKE");
-            put_pg_string(&b, l.s);
+            clove_pushdown_pg_string(&b, l.s);
             clove_buf_puts(&b, " ESCAPE ''");
         }
         free(v.sql);
@@ -2522,7 +2520,7 @@ static bool wq_select_item(wq_t *w, json_t *e, duckdb_prepared_statement local, 
         switch (l.k) {
         case LIT_INT: clove_buf_printf(&b, "%" PRId64, l.i); break;
         case LIT_DEC: put_decimal(&b, l.i, l.scale); break;
-        case LIT_STR: put_pg_string(&b, l.s); break;
+        case LIT_STR: clove_pushdown_pg_string(&b, l.s); break;
         case LIT_BOOL: clove_buf_puts(&b, l.i ? "true" : "false"); break;
         default: {
             /* a typed literal: as DuckDB evaluates it */

@@ -195,4 +195,8 @@ int clove_pushdown_whole(duckdb_connection conn, const char *sql,
                          clove_err_t *err);
 void clove_pushdown_outs_free(clove_pushdown_out_t *outs, size_t n);
 
+/* Appends s as a PostgreSQL string constant (E'...': its escapes mean the same whatever
+ * standard_conforming_strings says). */
+void clove_pushdown_pg_string(clove_buf_t *b, const char *s);
+
 #endif
