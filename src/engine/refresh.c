@@ -266,7 +266,10 @@ int clove__refresh_prepare(dataset_t *d, duckdb_connection admin, clove_err_t *e
 
 /* ---- file bookkeeping --------------------------------------------------------------------- */
 
-/* The metadata tables live in the acceleration file so they survive restarts with the data. */
+/* The metadata tables live in the acceleration file so they survive restarts with the data.
+ * Datasets sharing one file create them from their own threads at start: two concurrent
+ * CREATE TABLE IF NOT EXISTS of one table conflict in DuckDB and the loser's later INSERT
+ * finds no table, so the creations take turns (admin_lock serialises DDL). */
 static void meta_ensure(dataset_t *d, duckdb_connection conn)
 {
     if (!d->attach_name) return;
@@ -275,7 +278,12 @@ static void meta_ensure(dataset_t *d, duckdb_connection conn)
         "CREATE TABLE IF NOT EXISTS %s.main.__clove_meta (dataset VARCHAR PRIMARY KEY, "
         "last_refresh_ms BIGINT); CREATE TABLE IF NOT EXISTS %s.main.__clove_files "
         "(dataset VARCHAR, file VARCHAR)", qa, qa);
-    clove__exec(conn, sql, NULL);
+    clove_err_t err;
+    pthread_mutex_lock(&d->e->admin_lock);
+    if (clove__exec(conn, sql, &err) != 0)
+        clove_warn(COMP, "dataset %s: could not create the refresh bookkeeping tables in \"%s\": "
+                   "%s", d->cfg->name, d->file_path ? d->file_path : d->attach_name, err.message);
+    pthread_mutex_unlock(&d->e->admin_lock);
     free(sql);
     free(qa);
 }
