@@ -96,20 +96,6 @@ int clove_sqlite_accel_register(duckdb_connection conn, clove_err_t *err)
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
-static char *quote_ident(const char *s)
-{
-    clove_buf_t b;
-    clove_buf_init(&b);
-    clove_buf_putc(&b, '"');
-    for (const char *p = s; *p; p++) {
-        if (*p == '"') clove_buf_putc(&b, '"');
-        clove_buf_putc(&b, *p);
-    }
-    clove_buf_putc(&b, '"');
-    if (b.failed) abort();
-    return clove_buf_steal(&b);
-}
-
 static const char *where_str(const clove_sqlite_accel_t *a, char *buf, size_t n)
 {
     if (a->path)
@@ -334,7 +320,7 @@ static int meta_write(sqlite3 *db, const char *table, const col_meta_t *cols, si
 {
     sqlite3_stmt *st = NULL;
     int rc = -1;
-    char *qt = quote_ident(table);
+    char *qt = clove_sql_ident(table);
     char *count_sql = clove_xasprintf("SELECT count(*) FROM %s", qt);
     if (exec_sql(db, META_SQL, errbuf, errlen) != 0) goto out;
     if (sqlite3_prepare_v2(db, count_sql, -1, &st, NULL) != SQLITE_OK ||
@@ -505,7 +491,7 @@ char *clove_sqlite_accel_view_sql(clove_sqlite_accel_t *a, const char *table, cl
     clove_buf_init(&b);
     clove_buf_puts(&b, "SELECT ");
     for (size_t i = 0; i < t->ncols; i++) {
-        char *q = quote_ident(t->cols[i].name);
+        char *q = clove_sql_ident(t->cols[i].name);
         if (i) clove_buf_puts(&b, ", ");
         if (t->cols[i].kind == KIND_CAST)
             clove_buf_printf(&b, "CAST(%s AS %s) AS %s", q, t->cols[i].type_sql, q);
@@ -647,11 +633,11 @@ static char *create_sql(const load_t *ld, const char *target, const char *pk_col
 {
     clove_buf_t b;
     clove_buf_init(&b);
-    char *qt = quote_ident(target);
+    char *qt = clove_sql_ident(target);
     clove_buf_printf(&b, "CREATE TABLE %s (", qt);
     free(qt);
     for (size_t i = 0; i < ld->ncols; i++) {
-        char *qc = quote_ident(ld->cols[i].name);
+        char *qc = clove_sql_ident(ld->cols[i].name);
         clove_buf_printf(&b, "%s%s %s", i ? ", " : "", qc, sqlite_decl(ld->cols[i].kind));
         free(qc);
     }
@@ -898,13 +884,13 @@ int clove_sqlite_accel_load(clove_sqlite_accel_t *a, duckdb_connection conn,
         goto out;
     }
     ld.in_tx = true;
-    qt = quote_ident(table);
+    qt = clove_sql_ident(table);
     const char *target = table;
     if (!append) {
         if (file) { /* build beside the live table, swap at the end */
             stage = clove_xasprintf(STAGE_PREFIX "%s", table);
             target = stage;
-            qs = quote_ident(stage);
+            qs = clove_sql_ident(stage);
             sql = clove_xasprintf("DROP TABLE IF EXISTS %s", qs);
             if (exec_sql(ld.db, sql, ld.msg, sizeof ld.msg) != 0) goto sqlfail;
             free(sql);
@@ -916,7 +902,7 @@ int clove_sqlite_accel_load(clove_sqlite_accel_t *a, duckdb_connection conn,
     {
         clove_buf_t b;
         clove_buf_init(&b);
-        char *qtarget = quote_ident(target);
+        char *qtarget = clove_sql_ident(target);
         clove_buf_printf(&b, "INSERT %sINTO %s VALUES (",
                          conflict == CLOVE_SQLITE_CONFLICT_DROP     ? "OR IGNORE "
                          : conflict == CLOVE_SQLITE_CONFLICT_UPSERT ? "OR REPLACE "

@@ -136,20 +136,6 @@ out:
     if (vl) duckdb_destroy_value(&vl);
 }
 
-static char *quote_ident(const char *s)
-{
-    clove_buf_t b;
-    clove_buf_init(&b);
-    clove_buf_putc(&b, '"');
-    for (const char *p = s; *p; p++) {
-        if (*p == '"') clove_buf_putc(&b, '"');
-        clove_buf_putc(&b, *p);
-    }
-    clove_buf_putc(&b, '"');
-    if (b.failed) abort();
-    return clove_buf_steal(&b);
-}
-
 static void scan_init(duckdb_init_info info)
 {
     scan_bind_t *b = duckdb_init_get_bind_data(info);
@@ -188,12 +174,12 @@ static void scan_init(duckdb_init_info info)
     for (idx_t j = 0; j < s->nproj; j++) {
         s->proj[j] = duckdb_init_get_column_index(info, j);
         if (s->proj[j] >= b->ncols) continue; /* a virtual column (row id): left NULL */
-        char *qc = quote_ident(b->cols[s->proj[j]].name);
+        char *qc = clove_sql_ident(b->cols[s->proj[j]].name);
         clove_buf_printf(&q, "%s%s", nsel++ ? ", " : "", qc);
         free(qc);
     }
     if (nsel == 0) clove_buf_puts(&q, "NULL"); /* count(*): rows, no values */
-    char *qt = quote_ident(b->table);
+    char *qt = clove_sql_ident(b->table);
     clove_buf_printf(&q, " FROM %s", qt);
     free(qt);
     if (b->where_sql) clove_buf_printf(&q, " WHERE (%s)", b->where_sql);

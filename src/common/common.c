@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
 
 /* ---- errors ---------------------------------------------------------------------------- */
 
@@ -326,6 +327,45 @@ char *clove_buf_steal(clove_buf_t *b)
     if (!p) p = clove_xstrdup("");
     memset(b, 0, sizeof *b);
     return p;
+}
+
+void clove_buf_sql_quoted(clove_buf_t *b, const char *s, char q)
+{
+    clove_buf_putc(b, q);
+    for (; *s; s++) {
+        if (*s == q) clove_buf_putc(b, q);
+        clove_buf_putc(b, *s);
+    }
+    clove_buf_putc(b, q);
+}
+
+static char *sql_quoted(const char *s, char q)
+{
+    clove_buf_t b;
+    clove_buf_init(&b);
+    clove_buf_sql_quoted(&b, s, q);
+    if (b.failed) oom(b.len); /* a truncated quote must never reach SQL text */
+    return clove_buf_steal(&b);
+}
+
+char *clove_sql_ident(const char *s) { return sql_quoted(s, '"'); }
+char *clove_sql_literal(const char *s) { return sql_quoted(s, '\''); }
+
+int clove_mkdir_p(const char *path)
+{
+    char *p = clove_xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
+        *s = '/';
+    }
+    int rc = (mkdir(p, 0755) != 0 && errno != EEXIST) ? -1 : 0;
+    free(p);
+    return rc;
 }
 
 /* ---- durations, sizes, time ------------------------------------------------------------- */

@@ -133,6 +133,14 @@ void clove_buf_vprintf(clove_buf_t *b, const char *fmt, va_list ap);
 void clove_buf_json_string(clove_buf_t *b, const char *s, size_t n);
 /* Detaches the data (caller frees); buffer becomes empty. */
 char *clove_buf_steal(clove_buf_t *b);
+/* Appends s between two q characters, each q inside doubled: q = '"' gives a SQL identifier
+ * ("a""b"), q = '\'' a SQL string literal ('it''s'), valid for DuckDB, SQLite and PostgreSQL. */
+void clove_buf_sql_quoted(clove_buf_t *b, const char *s, char q);
+/* The same as a new string (caller frees): a quoted identifier, a string literal. */
+char *clove_sql_ident(const char *s);
+char *clove_sql_literal(const char *s);
+/* Creates a directory and its missing parents (mode 0755); 0 or -1 with errno set. */
+int clove_mkdir_p(const char *path);
 
 /* ---- durations, sizes, time ------------------------------------------------------------- */
 

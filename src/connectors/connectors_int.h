@@ -81,8 +81,6 @@ int clove__fetch_opts_from_params(clove_fetch_opts_t *o, const clove_dataset_cfg
 /* url with any "user:password@" removed, for messages (new string). */
 char *clove__url_for_display(const char *url);
 
-/* mkdir -p; 0 or -1 with errno. */
-int clove__mkdir_p(const char *path);
 
 /* Bounded sleep in steps, ending early when *cancel is set. Returns false if canceled. */
 bool clove__sleep_ms(int64_t ms, const atomic_bool *cancel);

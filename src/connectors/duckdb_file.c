@@ -9,19 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static char *quote(const char *s, char q)
-{
-    clove_buf_t b;
-    clove_buf_init(&b);
-    clove_buf_putc(&b, q);
-    for (; *s; s++) {
-        if (*s == q) clove_buf_putc(&b, q);
-        clove_buf_putc(&b, *s);
-    }
-    clove_buf_putc(&b, q);
-    return clove_buf_steal(&b);
-}
-
 /* DuckDB's message without its "Xxx Error: " prefix. */
 static const char *clean(const char *m)
 {
@@ -41,7 +28,7 @@ int clove_duckdb_file_attach(duckdb_connection conn, const char *dataset, const 
     if (!S_ISREG(st.st_mode))
         return clove_err_set(err, CLOVE_EIO, "DuckDB file \"%s\" of dataset %s is not a file",
                              path, dataset);
-    char *lit = quote(path, '\''), *qa = quote(alias, '"');
+    char *lit = clove_sql_literal(path), *qa = clove_sql_ident(alias);
     char *sql = clove_xasprintf("ATTACH %s AS %s (READ_ONLY)", lit, qa);
     duckdb_result r;
     int rc = 0;
@@ -104,7 +91,7 @@ char *clove_duckdb_file_table(duckdb_connection conn, const char *dataset, const
         goto done;
     }
     const char *schema = n == 2 ? parts[0] : "main", *table = parts[n - 1];
-    char *qa = quote(alias, '"'), *qs = quote(schema, '"'), *qt = quote(table, '"');
+    char *qa = clove_sql_ident(alias), *qs = clove_sql_ident(schema), *qt = clove_sql_ident(table);
     char *expr = clove_xasprintf("%s.%s.%s", qa, qs, qt);
     char *probe = clove_xasprintf("SELECT * FROM %s LIMIT 0", expr);
     duckdb_result r;

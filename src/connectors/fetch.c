@@ -29,23 +29,6 @@ static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 void clove__curl_init(void) { pthread_once(&curl_once, curl_init_once); }
 
-int clove__mkdir_p(const char *path)
-{
-    char *p = clove_xstrdup(path);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            free(p);
-            return -1;
-        }
-        *s = '/';
-    }
-    int rc = (mkdir(p, 0755) != 0 && errno != EEXIST) ? -1 : 0;
-    free(p);
-    return rc;
-}
-
 bool clove__sleep_ms(int64_t ms, const atomic_bool *cancel)
 {
     while (ms > 0) {

@@ -247,7 +247,7 @@ clove_http_src_t *clove__http_src_create(const clove_dataset_cfg_t *cfg, const c
         if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.') *c = '_';
     s->cache = clove_xasprintf("%s/http/%s", cache_root ? cache_root : ".", dsdir);
     free(dsdir);
-    if (cache_root && clove__mkdir_p(s->cache) != 0) {
+    if (cache_root && clove_mkdir_p(s->cache) != 0) {
         clove_err_set(err, CLOVE_EIO, "dataset %s: could not create the cache directory \"%s\": "
                       "%s", cfg->name, s->cache, strerror(errno));
         goto fail;

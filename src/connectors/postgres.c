@@ -287,19 +287,6 @@ static int split_ident(const char *s, char *parts[3])
     }
 }
 
-static char *pg_quote_ident(const char *s)
-{
-    clove_buf_t b;
-    clove_buf_init(&b);
-    clove_buf_putc(&b, '"');
-    for (; *s; s++) {
-        if (*s == '"') clove_buf_putc(&b, '"');
-        clove_buf_putc(&b, *s);
-    }
-    clove_buf_putc(&b, '"');
-    return clove_buf_steal(&b);
-}
-
 static void add_kv(clove_pg_source_t *s, size_t *n, const char *k, const char *v)
 {
     s->keys = clove_xrealloc(s->keys, (*n + 2) * sizeof *s->keys);
@@ -357,9 +344,9 @@ clove_pg_source_t *clove_pg_source_create(const char *dataset, const char *from,
     s->dataset = clove_xstrdup(dataset);
     const char *table = parts[np - 1], *schema = np >= 2 ? parts[np - 2] : NULL;
     const char *db_from = np == 3 ? parts[0] : NULL;
-    char *qt = pg_quote_ident(table);
+    char *qt = clove_sql_ident(table);
     if (schema) {
-        char *qs = pg_quote_ident(schema);
+        char *qs = clove_sql_ident(schema);
         s->qualified = clove_xasprintf("%s.%s", qs, qt);
         s->display = clove_xasprintf("%s.%s", schema, table);
         free(qs);

@@ -140,7 +140,7 @@ static int mkdir_parent(const char *path)
     int rc = 0;
     if (slash && slash != dir) {
         *slash = '\0';
-        rc = clove__mkdir_p(dir);
+        rc = clove_mkdir_p(dir);
     }
     free(dir);
     return rc;
@@ -238,7 +238,7 @@ clove_s3_src_t *clove__s3_src_create(const clove_dataset_cfg_t *cfg, const char 
     s->objects_dir = clove_xasprintf("%s/objects", s->cache);
     s->meta_dir = clove_xasprintf("%s/meta", s->cache);
     if (cache_root &&
-        (clove__mkdir_p(s->objects_dir) != 0 || clove__mkdir_p(s->meta_dir) != 0)) {
+        (clove_mkdir_p(s->objects_dir) != 0 || clove_mkdir_p(s->meta_dir) != 0)) {
         clove_err_set(err, CLOVE_EIO, "dataset %s: could not create the cache directory \"%s\": "
                       "%s", cfg->name, s->cache, strerror(errno));
         goto fail;
@@ -440,29 +440,6 @@ size_t clove__s3_src_partition_columns(clove_s3_src_t *s, char ***out)
     return n;
 }
 
-static char *quote_ident(const char *s)
-{
-    clove_buf_t b;
-    clove_buf_init(&b);
-    clove_buf_putc(&b, '"');
-    for (; *s; s++) {
-        if (*s == '"') clove_buf_putc(&b, '"');
-        clove_buf_putc(&b, *s);
-    }
-    clove_buf_putc(&b, '"');
-    return clove_buf_steal(&b);
-}
-
-static void quote_literal(clove_buf_t *b, const char *s)
-{
-    clove_buf_putc(b, '\'');
-    for (; *s; s++) {
-        if (*s == '\'') clove_buf_putc(b, '\'');
-        clove_buf_putc(b, *s);
-    }
-    clove_buf_putc(b, '\'');
-}
-
 /* The type DuckDB's Hive partitioning gives a column whose values are all `vals`. */
 static const char *infer_type(char **vals, size_t n)
 {
@@ -570,7 +547,7 @@ char *clove_s3_hive_types(const char *const *rels, size_t n)
         clove_buf_putc(&b, '{');
         for (size_t c = 0; c < nn; c++) {
             clove_buf_puts(&b, c ? ", " : "");
-            quote_literal(&b, names[c]);
+            clove_buf_sql_quoted(&b, names[c], '\'');
             clove_buf_printf(&b, ": '%s'", types[c]);
         }
         clove_buf_putc(&b, '}');
@@ -622,7 +599,7 @@ static void apply_filter(clove_s3_src_t *s, duckdb_connection conn, const char *
         size_t nv = 0;
         for (size_t i = 0; i < s->n_entries; i++)
             if (cols[c][i]) vals[nv++] = cols[c][i];
-        char *qi = quote_ident(names[c]);
+        char *qi = clove_sql_ident(names[c]);
         clove_buf_printf(&q, ", TRY_CAST(NULLIF(c%zu, '__HIVE_DEFAULT_PARTITION__') AS %s) AS %s",
                          c, infer_type(vals, nv), qi);
         free(qi);
@@ -636,7 +613,7 @@ static void apply_filter(clove_s3_src_t *s, duckdb_connection conn, const char *
         first = false;
         for (size_t c = 0; c < nn; c++) {
             clove_buf_puts(&q, ", ");
-            if (cols[c][i]) quote_literal(&q, cols[c][i]);
+            if (cols[c][i]) clove_buf_sql_quoted(&q, cols[c][i], '\'');
             else clove_buf_puts(&q, "NULL");
         }
         clove_buf_putc(&q, ')');

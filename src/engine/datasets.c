@@ -151,7 +151,7 @@ static bool param_true(const char *v) { return v && (!strcasecmp(v, "true") || !
 
 static void append_opt_str(clove_buf_t *b, const char *name, const char *v)
 {
-    char *lit = clove__quote_literal(v);
+    char *lit = clove_sql_literal(v);
     clove_buf_printf(b, ", %s = %s", name, lit);
     free(lit);
 }
@@ -165,7 +165,7 @@ static void set_reader(dataset_t *d, const char *fmt, const char *pattern, bool 
     clove_buf_init(&b);
     d->reader_fn = clove_xasprintf("read_%s", fmt);
     d->reader_pattern = clove_xstrdup(pattern);
-    char *lit = clove__quote_literal(pattern);
+    char *lit = clove_sql_literal(pattern);
     clove_buf_printf(&b, "read_%s(%s", fmt, lit);
     free(lit);
     size_t opts_at = b.len;
@@ -195,7 +195,7 @@ static void allow_directory(clove_buf_t *allowed, const char *dir)
     if (allowed->len) clove_buf_puts(allowed, ", ");
     size_t al = strlen(dir);
     char *entry = clove_xasprintf("%s%s", dir, al && dir[al - 1] == '/' ? "" : "/");
-    char *lit = clove__quote_literal(entry);
+    char *lit = clove_sql_literal(entry);
     clove_buf_puts(allowed, lit);
     free(lit);
     free(entry);
@@ -341,7 +341,7 @@ static void build_duckdb_source(dataset_t *d, clove_buf_t *allowed)
         char *slash = strrchr(dir, '/');
         if (slash) slash[slash == dir ? 1 : 0] = '\0';
         char *entry = clove_xasprintf("%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/");
-        char *lit = clove__quote_literal(entry);
+        char *lit = clove_sql_literal(entry);
         if (allowed->len) clove_buf_puts(allowed, ", ");
         clove_buf_puts(allowed, lit);
         free(lit);
@@ -373,23 +373,6 @@ static void build_source(dataset_t *d, clove_buf_t *allowed)
 
 /* ---- accelerations ------------------------------------------------------------------------ */
 
-static int mkdir_p(const char *path)
-{
-    char *p = clove_xstrdup(path);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            free(p);
-            return -1;
-        }
-        *s = '/';
-    }
-    int rc = (mkdir(p, 0755) != 0 && errno != EEXIST) ? -1 : 0;
-    free(p);
-    return rc;
-}
-
 /* engine: sqlite: a store per file (datasets naming one file share it), or a private store
  * per memory-mode dataset. */
 static int setup_sqlite(dataset_t *d, clove_err_t *err)
@@ -418,7 +401,7 @@ static int setup_sqlite(dataset_t *d, clove_err_t *err)
         char *dir = clove_xstrdup(path);
         char *slash = strrchr(dir, '/');
         if (slash && slash != dir) *slash = '\0';
-        int mk = mkdir_p(dir);
+        int mk = clove_mkdir_p(dir);
         free(dir);
         if (mk != 0) {
             int rc = clove_err_set(err, CLOVE_EIO, "could not create the directory of \"%s\" "
@@ -475,7 +458,7 @@ static int setup_sqlite(dataset_t *d, clove_err_t *err)
 static int setup_acceleration(dataset_t *d, clove_buf_t *allowed, clove_err_t *err)
 {
     const clove_accel_cfg_t *a = &d->cfg->acceleration;
-    char *qi = clove__quote_ident(d->cfg->name);
+    char *qi = clove_sql_ident(d->cfg->name);
     if (a->engine == CLOVE_ENGINE_SQLITE) {
         d->target = clove_xasprintf("spice.public.%s", qi);
         free(qi);
@@ -494,7 +477,7 @@ static int setup_acceleration(dataset_t *d, clove_buf_t *allowed, clove_err_t *e
     char *dir = clove_xstrdup(path);
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) *slash = '\0';
-    if (mkdir_p(dir) != 0) {
+    if (clove_mkdir_p(dir) != 0) {
         clove_err_set(err, CLOVE_EIO, "could not create directory \"%s\" for dataset %s: %s", dir,
                       d->cfg->name, strerror(errno));
         free(dir);
@@ -507,7 +490,7 @@ static int setup_acceleration(dataset_t *d, clove_buf_t *allowed, clove_err_t *e
         if (strcmp(e->attached[i].path, path) != 0) continue;
         /* another dataset already keeps its table in this file: share the ATTACH */
         d->attach_name = clove_xstrdup(e->attached[i].alias);
-        char *qa = clove__quote_ident(d->attach_name);
+        char *qa = clove_sql_ident(d->attach_name);
         d->target = clove_xasprintf("%s.main.%s", qa, qi);
         d->file_path = path;
         free(qa);
@@ -522,8 +505,8 @@ static int setup_acceleration(dataset_t *d, clove_buf_t *allowed, clove_err_t *e
         free(wal);
     }
     d->attach_name = clove_xasprintf("accel_%s", d->lname);
-    char *qa = clove__quote_ident(d->attach_name);
-    char *lit = clove__quote_literal(path);
+    char *qa = clove_sql_ident(d->attach_name);
+    char *lit = clove_sql_literal(path);
     char *sql = clove_xasprintf("ATTACH %s AS %s", lit, qa);
     int rc = clove__exec(d->e->admin, sql, err);
     struct stat st;
@@ -559,7 +542,7 @@ static int setup_acceleration(dataset_t *d, clove_buf_t *allowed, clove_err_t *e
         d->file_path = path;
         path = NULL;
         char *entry = clove_xasprintf("%s/", dir);
-        char *el = clove__quote_literal(entry);
+        char *el = clove_sql_literal(entry);
         if (allowed->len) clove_buf_puts(allowed, ", ");
         clove_buf_puts(allowed, el);
         free(el);
@@ -579,7 +562,7 @@ static bool persisted_table_exists(dataset_t *d, duckdb_connection conn)
 {
     if (d->sqlite) return clove_sqlite_accel_has_table(d->sqlite, d->cfg->name);
     if (!d->attach_name) return false;
-    char *a = clove__quote_literal(d->attach_name), *t = clove__quote_literal(d->cfg->name);
+    char *a = clove_sql_literal(d->attach_name), *t = clove_sql_literal(d->cfg->name);
     char *sql = clove_xasprintf("SELECT count(*) FROM duckdb_tables() WHERE database_name = %s "
                                 "AND schema_name = 'main' AND table_name = %s", a, t);
     duckdb_result res;
@@ -608,7 +591,7 @@ static void try_create_views(clove_engine_t *e)
             pthread_mutex_unlock(&v->deps[k]->lock);
         }
         if (!ready) continue;
-        char *qi = clove__quote_ident(v->name);
+        char *qi = clove_sql_ident(v->name);
         char *sql = clove_xasprintf("CREATE OR REPLACE VIEW spice.public.%s AS %s", qi,
                                     v->cfg->sql);
         clove_err_t err;
@@ -910,7 +893,7 @@ static void evolve_persisted_schema(dataset_t *d, duckdb_connection conn)
         char *type = clove_xstrndup(tab + 1, (size_t)(nl - tab - 1));
         char *probe = clove_xasprintf("%s\t", name);
         if (!has_line(old, probe)) {
-            char *q = clove__quote_ident(name);
+            char *q = clove_sql_ident(name);
             char *sql = clove_xasprintf("ALTER TABLE %s ADD COLUMN %s %s", d->target, q, type);
             clove_err_t err;
             if (clove__exec(conn, sql, &err) == 0)
@@ -1030,7 +1013,7 @@ static clove_pushdown_target_t *remote_target(dataset_t *d, duckdb_connection co
     size_t np = clove_source_partition_columns(d->remote, &parts);
     if (!np) return NULL;
     clove_pushdown_target_t *pt = NULL;
-    char *qi = clove__quote_ident(d->cfg->name);
+    char *qi = clove_sql_ident(d->cfg->name);
     /* the columns of what the macro reads (the source's files) */
     char *sql = clove_xasprintf("SELECT column_name FROM (DESCRIBE SELECT * FROM %s)",
                                 d->source_sql);
@@ -1141,7 +1124,7 @@ static int register_federated(dataset_t *d, clove_err_t *err)
         int rc = clove_pg_source_load_schema(d->pg, err);
         if (rc != 0) return rc;
     }
-    char *qi = clove__quote_ident(d->cfg->name);
+    char *qi = clove_sql_ident(d->cfg->name);
     char *sql;
     if (d->remote) {
         /* the view reads a table macro: a pushed partition condition becomes its `filter`
@@ -1337,8 +1320,8 @@ int clove__datasets_init(clove_engine_t *e, clove_err_t *err)
     /* lock down file access: only the datasets' own directories stay readable */
     char *tmpdir = clove_xasprintf("%s/.clove/tmp", cfg->dir);
     char *sql = NULL;
-    if (mkdir_p(tmpdir) == 0) {
-        char *lit = clove__quote_literal(tmpdir);
+    if (clove_mkdir_p(tmpdir) == 0) {
+        char *lit = clove_sql_literal(tmpdir);
         sql = clove_xasprintf("SET temp_directory = %s", lit);
         clove__exec(e->admin, sql, NULL);
         free(sql);

@@ -42,32 +42,6 @@ int clove__exec(duckdb_connection conn, const char *sql, clove_err_t *err)
     return rc;
 }
 
-char *clove__quote_ident(const char *s)
-{
-    clove_buf_t b;
-    clove_buf_init(&b);
-    clove_buf_putc(&b, '"');
-    for (; *s; s++) {
-        if (*s == '"') clove_buf_putc(&b, '"');
-        clove_buf_putc(&b, *s);
-    }
-    clove_buf_putc(&b, '"');
-    return clove_buf_steal(&b);
-}
-
-char *clove__quote_literal(const char *s)
-{
-    clove_buf_t b;
-    clove_buf_init(&b);
-    clove_buf_putc(&b, '\'');
-    for (; *s; s++) {
-        if (*s == '\'') clove_buf_putc(&b, '\'');
-        clove_buf_putc(&b, *s);
-    }
-    clove_buf_putc(&b, '\'');
-    return clove_buf_steal(&b);
-}
-
 const char *clove__clean_duckdb_error(const char *msg)
 {
     if (!msg) return "unknown error";
@@ -654,7 +628,7 @@ char **clove__remote_filters(duckdb_connection conn, const char *exec_sql, datas
     bool any_remote = false;
     for (size_t i = 0; i < n; i++) any_remote |= deps[i]->remote != NULL;
     if (!any_remote) return NULL;
-    char *lit = clove__quote_literal(exec_sql);
+    char *lit = clove_sql_literal(exec_sql);
     char *q = clove_xasprintf("SELECT json_serialize_sql(%s)", lit);
     free(lit);
     duckdb_result res;
@@ -1367,7 +1341,7 @@ static bool zero_fallback(clove_query_t *q)
         if (!d->accelerated || d->cfg->acceleration.on_zero_results != CLOVE_ZERO_USE_SOURCE ||
             !d->source_sql)
             continue;
-        char *qi = clove__quote_ident(d->cfg->name);
+        char *qi = clove_sql_ident(d->cfg->name);
         char *sql = clove_xasprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM %s", qi,
                                     d->source_sql);
         if (clove__exec(q->pc->conn, sql, NULL) == 0) {
@@ -1709,7 +1683,7 @@ clove_append_t *clove_engine_append_begin(clove_engine_t *e, const char *dataset
     }
     /* the rows are staged in a temporary table shaped like the dataset, then written in one
      * transaction under the dataset's rules (clove__append_incoming) */
-    char *qi = clove__quote_ident(d->cfg->name);
+    char *qi = clove_sql_ident(d->cfg->name);
     char *sql = clove_xasprintf("CREATE OR REPLACE TEMP TABLE " APPEND_STAGE " AS SELECT * FROM "
                                 "spice.public.%s LIMIT 0", qi);
     int rc = clove__exec(a->pc->conn, sql, err);
@@ -1756,7 +1730,7 @@ int clove_append_commit(clove_append_t *a, int64_t *rows, clove_err_t *err)
     if (rc == 0) {
         /* cached plans may hold the old statistics (see refresh_once in datasets.c) */
         atomic_fetch_add(&a->e->ddl_generation, 1);
-        char *qi = clove__quote_ident(d->cfg->name);
+        char *qi = clove_sql_ident(d->cfg->name);
         char *public_name = clove_xasprintf("spice.public.%s", qi);
         int64_t held = clove__count_rows(a->pc->conn, public_name);
         free(public_name);

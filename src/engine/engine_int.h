@@ -299,9 +299,6 @@ dataset_t *clove__dataset_find(clove_engine_t *e, const char *name);
 view_t *clove__view_find(clove_engine_t *e, const char *name);
 /* Runs one SQL statement on conn; returns 0 or CLOVE_EQUERY with DuckDB's message. */
 int clove__exec(duckdb_connection conn, const char *sql, clove_err_t *err);
-/* Quotes an identifier / a string literal into a new string. */
-char *clove__quote_ident(const char *s);
-char *clove__quote_literal(const char *s);
 /* Strips DuckDB's "Xxx Error: " prefix for user-facing messages (borrows, returns pointer
  * into msg). */
 const char *clove__clean_duckdb_error(const char *msg);

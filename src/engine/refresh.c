@@ -63,7 +63,7 @@ int64_t clove__count_rows(duckdb_connection conn, const char *target)
 
 int clove__expose_file_table(dataset_t *d, clove_err_t *err)
 {
-    char *qi = clove__quote_ident(d->cfg->name);
+    char *qi = clove_sql_ident(d->cfg->name);
     char *sql;
     if (d->sqlite) {
         /* the view over the SQLite store restores the original column types */
@@ -121,7 +121,7 @@ static char *quoted_column_list(const char *spec)
         char *col = clove_xstrndup(start, (size_t)(p - start));
         if (*p == '"') p++;
         if (*col) {
-            char *q = clove__quote_ident(col);
+            char *q = clove_sql_ident(col);
             if (b.len) clove_buf_puts(&b, ", ");
             clove_buf_puts(&b, q);
             free(q);
@@ -221,7 +221,7 @@ int clove__refresh_prepare(dataset_t *d, duckdb_connection admin, clove_err_t *e
 
     /* the time column as a comparable timestamp */
     if (c->time_column) {
-        char *q = clove__quote_ident(c->time_column);
+        char *q = clove_sql_ident(c->time_column);
         const char *f = c->time_format;
         if (!f || !strcasecmp(f, "timestamp") || !strcasecmp(f, "timestamptz") ||
             !strcasecmp(f, "date"))
@@ -273,7 +273,7 @@ int clove__refresh_prepare(dataset_t *d, duckdb_connection admin, clove_err_t *e
 static void meta_ensure(dataset_t *d, duckdb_connection conn)
 {
     if (!d->attach_name) return;
-    char *qa = clove__quote_ident(d->attach_name);
+    char *qa = clove_sql_ident(d->attach_name);
     char *sql = clove_xasprintf(
         "CREATE TABLE IF NOT EXISTS %s.main.__clove_meta (dataset VARCHAR PRIMARY KEY, "
         "last_refresh_ms BIGINT); CREATE TABLE IF NOT EXISTS %s.main.__clove_files "
@@ -292,8 +292,8 @@ int64_t clove__meta_last_refresh(dataset_t *d, duckdb_connection conn)
 {
     if (!d->attach_name) return 0;
     meta_ensure(d, conn);
-    char *qa = clove__quote_ident(d->attach_name);
-    char *lit = clove__quote_literal(d->cfg->name);
+    char *qa = clove_sql_ident(d->attach_name);
+    char *lit = clove_sql_literal(d->cfg->name);
     char *sql = clove_xasprintf("SELECT last_refresh_ms FROM %s.main.__clove_meta WHERE dataset = %s",
                                 qa, lit);
     int64_t v = 0;
@@ -324,8 +324,8 @@ static int meta_record(dataset_t *d, duckdb_connection conn, char **files, size_
                        bool reset_files, clove_err_t *err)
 {
     if (!d->attach_name) return 0;
-    char *qa = clove__quote_ident(d->attach_name);
-    char *lit = clove__quote_literal(d->cfg->name);
+    char *qa = clove_sql_ident(d->attach_name);
+    char *lit = clove_sql_literal(d->cfg->name);
     char *sql = clove_xasprintf("INSERT OR REPLACE INTO %s.main.__clove_meta VALUES (%s, %lld)",
                                 qa, lit, (long long)clove_now_ms());
     int rc = clove__exec(conn, sql, err);
@@ -336,7 +336,7 @@ static int meta_record(dataset_t *d, duckdb_connection conn, char **files, size_
         free(sql);
     }
     for (size_t i = 0; rc == 0 && i < n_files; i++) {
-        char *fl = clove__quote_literal(files[i]);
+        char *fl = clove_sql_literal(files[i]);
         sql = clove_xasprintf("INSERT INTO %s.main.__clove_files VALUES (%s, %s)", qa, lit, fl);
         rc = clove__exec(conn, sql, err);
         free(sql);
@@ -357,7 +357,7 @@ static bool file_seen(dataset_t *d, const char *f)
 /* Lists the source's files not loaded yet. Returns the count (>= 0) or a negative code. */
 static int list_new_files(dataset_t *d, duckdb_connection conn, char ***out, clove_err_t *err)
 {
-    char *lit = clove__quote_literal(d->reader_pattern);
+    char *lit = clove_sql_literal(d->reader_pattern);
     char *sql = clove_xasprintf("SELECT file FROM glob(%s) ORDER BY file", lit);
     free(lit);
     duckdb_result res;
@@ -396,7 +396,7 @@ static bool target_exists(duckdb_connection conn, const char *target)
  * through one until the first load)? */
 static bool public_is_view(dataset_t *d, duckdb_connection conn)
 {
-    char *lit = clove__quote_literal(d->cfg->name);
+    char *lit = clove_sql_literal(d->cfg->name);
     char *sql = clove_xasprintf("SELECT count(*) FROM duckdb_views() WHERE database_name = "
                                 "'spice' AND schema_name = 'public' AND view_name = %s", lit);
     int64_t n = 0;
@@ -420,7 +420,7 @@ static char *column_defs(duckdb_connection conn, clove_err_t *err)
     clove_buf_init(&b);
     for (idx_t i = 0; i < duckdb_row_count(&res); i++) {
         char *n = duckdb_value_varchar(&res, 0, i), *t = duckdb_value_varchar(&res, 1, i);
-        char *q = clove__quote_ident(n);
+        char *q = clove_sql_ident(n);
         clove_buf_printf(&b, "%s%s %s", i ? ", " : "", q, t);
         free(q);
         duckdb_free(n);
@@ -439,7 +439,7 @@ static int create_indexes(dataset_t *d, duckdb_connection conn, clove_err_t *err
         bool unique = !strcmp(ix->items[i].value, "unique");
         /* index names are per schema: make them unique per dataset and position */
         char *iname = clove_xasprintf("__clove_ix_%s_%zu", d->lname, i);
-        char *qn = clove__quote_ident(iname);
+        char *qn = clove_sql_ident(iname);
         /* the index lives beside the table: same catalog and schema */
         const char *dot = strrchr(d->target, '.');
         char *sql = clove_xasprintf("CREATE %sINDEX %s ON %s (%s)", unique ? "UNIQUE " : "", qn,
@@ -507,7 +507,7 @@ static char *conflict_clause(dataset_t *d, duckdb_connection conn)
         DuckDBSuccess) {
         for (idx_t i = 0; i < duckdb_row_count(&res); i++) {
             char *n = duckdb_value_varchar(&res, 0, i);
-            char *q = clove__quote_ident(n);
+            char *q = clove_sql_ident(n);
             /* key columns stay: they are what matched */
             if (!strstr(d->pk_cols, q))
                 clove_buf_printf(&b, "%s%s = excluded.%s", b.len ? ", " : "", q, q);
@@ -525,7 +525,7 @@ static char *conflict_clause(dataset_t *d, duckdb_connection conn)
 /* True when spice.public.<name> does not exist yet (the first load of a SQLite store). */
 static bool public_is_view_missing(dataset_t *d, duckdb_connection conn)
 {
-    char *lit = clove__quote_literal(d->cfg->name);
+    char *lit = clove_sql_literal(d->cfg->name);
     char *sql = clove_xasprintf("SELECT count(*) FROM duckdb_views() WHERE database_name = "
                                 "'spice' AND schema_name = 'public' AND view_name = %s", lit);
     int64_t n = 0;
@@ -644,7 +644,7 @@ static char *stream_columns(duckdb_connection conn, const char *target, clove_er
         clove_buf_init(&b);
         for (idx_t i = 0; i < duckdb_row_count(&res); i++) {
             char *n = duckdb_value_varchar(&res, 0, i);
-            char *q = clove__quote_ident(n);
+            char *q = clove_sql_ident(n);
             clove_buf_printf(&b, "%s%s", i ? ", " : "", q);
             free(q);
             duckdb_free(n);
@@ -665,7 +665,7 @@ static int stream_ready_cb(void *ctx, const char *const *files, size_t n, clove_
     clove_buf_init(&b);
     clove_buf_printf(&b, "%s([", d->reader_fn);
     for (size_t i = 0; i < n; i++) {
-        char *lit = clove__quote_literal(files[i]);
+        char *lit = clove_sql_literal(files[i]);
         clove_buf_printf(&b, "%s%s", i ? ", " : "", lit);
         free(lit);
     }
@@ -679,7 +679,7 @@ static int stream_ready_cb(void *ctx, const char *const *files, size_t n, clove_
         if ((rc = clove__exec(st->conn, "BEGIN TRANSACTION", err)) != 0) goto done;
         st->in_tx = true;
         if (!d->attach_name && public_is_view(d, st->conn)) {
-            char *qi = clove__quote_ident(d->cfg->name);
+            char *qi = clove_sql_ident(d->cfg->name);
             sql = clove_xasprintf("DROP VIEW spice.public.%s", qi);
             free(qi);
             if ((rc = clove__exec(st->conn, sql, err)) != 0) goto done;
@@ -714,7 +714,7 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
                        const char *refresh_sql, int64_t *loaded, int64_t *held, clove_err_t *err)
 {
     const clove_accel_cfg_t *a = &d->cfg->acceleration;
-    char *qi = clove__quote_ident(d->cfg->name);
+    char *qi = clove_sql_ident(d->cfg->name);
     char *from = NULL, *incoming = NULL, *sql = NULL, *dedup = NULL, *defs = NULL;
     char *conflict = NULL;
     char **new_files = NULL;
@@ -799,7 +799,7 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
         clove_buf_init(&b);
         clove_buf_printf(&b, "%s([", d->reader_fn);
         for (int i = 0; i < n_new; i++) {
-            char *lit = clove__quote_literal(new_files[i]);
+            char *lit = clove_sql_literal(new_files[i]);
             clove_buf_printf(&b, "%s%s", i ? ", " : "", lit);
             free(lit);
         }
@@ -838,7 +838,7 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
         if (watermark) {
             char *sep = strstr(watermark, "::");
             *sep = '\0';
-            char *lit = clove__quote_literal(watermark);
+            char *lit = clove_sql_literal(watermark);
             char *bound = lit;
             if (a->refresh_append_overlap_ms > 0) {
                 /* the overlap is subtracted here, in the column's type (a DATE rounds down) */
@@ -854,7 +854,7 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
                                        "watermark of dataset %s", d->cfg->name);
                     goto out;
                 }
-                bound = clove__quote_literal(v);
+                bound = clove_sql_literal(v);
                 free(v);
             }
             clove_buf_printf(&conds, "%s%s >= CAST(%s AS %s)", conds.len ? " AND " : "",

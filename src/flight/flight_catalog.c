@@ -83,25 +83,12 @@ static void put_cell(mcol_t *c, duckdb_result *res, idx_t col, idx_t row)
     duckdb_free(s);
 }
 
-static char *quote_ident(const char *s)
-{
-    clove_buf_t b;
-    clove_buf_init(&b);
-    clove_buf_putc(&b, '"');
-    for (; *s; s++) {
-        if (*s == '"') clove_buf_putc(&b, '"');
-        clove_buf_putc(&b, *s);
-    }
-    clove_buf_putc(&b, '"');
-    return clove_buf_steal(&b);
-}
-
 /* The IPC schema of spice.public.<name> without running it (an empty schema if it no longer
  * binds, e.g. a dropped file). */
 static int table_schema(duckdb_connection conn, const char *name, clove_buf_t *out,
                         clove_err_t *err)
 {
-    char *q = quote_ident(name);
+    char *q = clove_sql_ident(name);
     char *sql = clove_xasprintf("SELECT * FROM spice.public.%s LIMIT 0", q);
     free(q);
     duckdb_prepared_statement st = NULL;

@@ -1,10 +1,14 @@
-/* Unit tests for src/common: durations, sizes, JSON string escaping, buffers, metrics. */
+/* Unit tests for src/common: durations, sizes, JSON string escaping, buffers, SQL quoting,
+ * directories, metrics. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "common/common.h"
@@ -88,6 +92,63 @@ static void test_buf(void **state)
     assert_null(b.data);
 }
 
+static void test_sql_quoting(void **state)
+{
+    (void)state;
+    struct { const char *in, *ident, *lit; } c[] = {
+        {"t", "\"t\"", "'t'"},
+        {"", "\"\"", "''"},
+        {"a\"b", "\"a\"\"b\"", "'a\"b'"},
+        {"it's", "\"it's\"", "'it''s'"},
+        {"''\"\"", "\"''\"\"\"\"\"", "'''''\"\"'"},
+        {"caf\xc3\xa9 x", "\"caf\xc3\xa9 x\"", "'caf\xc3\xa9 x'"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        char *id = clove_sql_ident(c[i].in), *lit = clove_sql_literal(c[i].in);
+        assert_string_equal(id, c[i].ident);
+        assert_string_equal(lit, c[i].lit);
+        free(id);
+        free(lit);
+    }
+    clove_buf_t b;
+    clove_buf_init(&b);
+    clove_buf_puts(&b, "x = ");
+    clove_buf_sql_quoted(&b, "o'k", '\'');
+    assert_string_equal(b.data, "x = 'o''k'");
+    clove_buf_dispose(&b);
+}
+
+static void test_mkdir_p(void **state)
+{
+    (void)state;
+    char base[] = "/tmp/clove-test-mkdir-XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char *deep = clove_xasprintf("%s/a/b/c", base);
+    assert_int_equal(clove_mkdir_p(deep), 0);
+    struct stat st;
+    assert_int_equal(stat(deep, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(clove_mkdir_p(deep), 0); /* exists: fine */
+    char *file = clove_xasprintf("%s/a/f", base);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fclose(f);
+    char *under_file = clove_xasprintf("%s/x", file);
+    assert_int_equal(clove_mkdir_p(under_file), -1); /* a file is in the way */
+    unlink(file);
+    rmdir(deep);
+    char *b2 = clove_xasprintf("%s/a/b", base);
+    rmdir(b2);
+    char *a = clove_xasprintf("%s/a", base);
+    rmdir(a);
+    rmdir(base);
+    free(deep);
+    free(file);
+    free(under_file);
+    free(b2);
+    free(a);
+}
+
 static void test_consttime(void **state)
 {
     (void)state;
@@ -146,7 +207,8 @@ int main(void)
         cmocka_unit_test(test_durations), cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_json_string), cmocka_unit_test(test_buf),
         cmocka_unit_test(test_consttime), cmocka_unit_test(test_metrics),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_errors), cmocka_unit_test(test_sql_quoting),
+        cmocka_unit_test(test_mkdir_p),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
