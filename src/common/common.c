@@ -351,6 +351,45 @@ static char *sql_quoted(const char *s, char q)
 char *clove_sql_ident(const char *s) { return sql_quoted(s, '"'); }
 char *clove_sql_literal(const char *s) { return sql_quoted(s, '\''); }
 
+const char *clove_file_format_name(const char *v)
+{
+    static const char *const names[] = {"parquet", "csv", "json"};
+    for (size_t i = 0; v && i < sizeof names / sizeof names[0]; i++)
+        if (!strcasecmp(v, names[i])) return names[i];
+    return NULL;
+}
+
+/* Does the extension ext[0..n) equal one of the NULL-terminated list, ignoring case? */
+static bool ext_in(const char *ext, size_t n, const char *const *list)
+{
+    for (; *list; list++)
+        if (strlen(*list) == n && !strncasecmp(ext, *list, n)) return true;
+    return false;
+}
+
+const char *clove_file_format_of_name(const char *name, size_t n)
+{
+    static const char *const parquet[] = {"parquet", "pq", NULL};
+    static const char *const csv[] = {"csv", "tsv", NULL};
+    static const char *const json[] = {"json", "jsonl", "ndjson", NULL};
+    static const char *const compressed[] = {"gz", "zst", NULL};
+    size_t start = n;
+    while (start > 0 && name[start - 1] != '/') start--;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t dot = n;
+        while (dot > start && name[dot - 1] != '.') dot--;
+        if (dot == start) return NULL; /* no extension */
+        const char *ext = name + dot;
+        size_t el = n - dot;
+        if (ext_in(ext, el, parquet)) return "parquet";
+        if (ext_in(ext, el, csv)) return "csv";
+        if (ext_in(ext, el, json)) return "json";
+        if (pass > 0 || !ext_in(ext, el, compressed)) return NULL;
+        n = dot - 1; /* data.csv.gz: the extension before the compression suffix */
+    }
+    return NULL;
+}
+
 int clove_mkdir_p(const char *path)
 {
     char *p = clove_xstrdup(path);

@@ -139,6 +139,13 @@ void clove_buf_sql_quoted(clove_buf_t *b, const char *s, char q);
 /* The same as a new string (caller frees): a quoted identifier, a string literal. */
 char *clove_sql_ident(const char *s);
 char *clove_sql_literal(const char *s);
+/* Data file formats of sources and caches: "parquet", "csv" or "json" (static strings).
+ * clove_file_format_name: the canonical name of a `file_format` value (any case), or NULL.
+ * clove_file_format_of_name: the format named by the extension of the last segment of
+ * name[0..n) (.parquet .pq, .csv .tsv, .json .jsonl .ndjson; one .gz or .zst suffix looks at
+ * the extension before it), or NULL. */
+const char *clove_file_format_name(const char *v);
+const char *clove_file_format_of_name(const char *name, size_t n);
 /* Creates a directory and its missing parents (mode 0755); 0 or -1 with errno set. */
 int clove_mkdir_p(const char *path);
 

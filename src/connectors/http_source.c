@@ -42,28 +42,6 @@ struct clove_http_src {
     int64_t checked_at_ms;       /* monotonic ms of the last successful request */
 };
 
-static const char *format_of_path(const char *path, size_t n)
-{
-    /* the last segment of the path, without query */
-    const char *end = path + n;
-    const char *dot = NULL;
-    for (const char *p = path; p < end; p++) {
-        if (*p == '/') dot = NULL;
-        else if (*p == '.') dot = p;
-    }
-    if (!dot) return NULL;
-    size_t el = (size_t)(end - dot - 1);
-    const char *e = dot + 1;
-    if ((el == 7 && !strncasecmp(e, "parquet", 7)) || (el == 2 && !strncasecmp(e, "pq", 2)))
-        return "parquet";
-    if ((el == 3 && !strncasecmp(e, "csv", 3)) || (el == 3 && !strncasecmp(e, "tsv", 3)))
-        return "csv";
-    if ((el == 4 && !strncasecmp(e, "json", 4)) || (el == 5 && !strncasecmp(e, "jsonl", 5)) ||
-        (el == 6 && !strncasecmp(e, "ndjson", 6)))
-        return "json";
-    return NULL;
-}
-
 static char *pct_decode(const char *s, size_t n)
 {
     char *out = clove_xmalloc(n + 1);
@@ -216,15 +194,14 @@ clove_http_src_t *clove__http_src_create(const clove_dataset_cfg_t *cfg, const c
     const char *path = strchr(s->url + (sep - from) + 3, '/');
     size_t plen = path ? strcspn(path, "?") : 0;
     const char *fmt = clove_kv_get(p, "file_format");
-    if (!fmt) fmt = path ? format_of_path(path, plen) : NULL;
+    if (!fmt) fmt = path ? clove_file_format_of_name(path, plen) : NULL;
     if (!fmt) fmt = "json";
-    if (strcasecmp(fmt, "parquet") && strcasecmp(fmt, "csv") && strcasecmp(fmt, "json")) {
+    if (!clove_file_format_name(fmt)) {
         clove_err_set(err, CLOVE_ECONFIG, "dataset %s: params.file_format: expected one of "
                       "parquet, csv, json; got \"%s\"", cfg->name, fmt);
         goto fail;
     }
-    s->format = clove_xstrdup(fmt);
-    for (char *c = s->format; *c; c++) *c = (char)tolower((unsigned char)*c);
+    s->format = clove_xstrdup(clove_file_format_name(fmt));
 
     if (clove__fetch_opts_from_params(&s->fo, cfg, err) != 0) goto fail;
     s->fo.cancel = cancel;

@@ -65,20 +65,6 @@ struct clove_s3_src {
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static const char *format_of_name(const char *name)
-{
-    const char *base = strrchr(name, '/');
-    base = base ? base + 1 : name;
-    if (!fnmatch("*.parquet", base, 0) || !fnmatch("*.pq", base, 0)) return "parquet";
-    if (!fnmatch("*.csv", base, 0) || !fnmatch("*.csv.gz", base, 0) ||
-        !fnmatch("*.csv.zst", base, 0) || !fnmatch("*.tsv", base, 0))
-        return "csv";
-    if (!fnmatch("*.json", base, 0) || !fnmatch("*.jsonl", base, 0) ||
-        !fnmatch("*.ndjson", base, 0) || !fnmatch("*.json.gz", base, 0))
-        return "json";
-    return NULL;
-}
-
 /* A key below the prefix is stored at objects/<rel>; refuse what could leave the cache. */
 static bool safe_rel(const char *rel)
 {
@@ -194,19 +180,18 @@ clove_s3_src_t *clove__s3_src_create(const clove_dataset_cfg_t *cfg, const char 
     s->bucket = clove_xstrndup(from, bl);
     const char *path = from[bl] == '/' ? from + bl + 1 : "";
     const char *fmt = clove_kv_get(&cfg->params, "file_format");
-    const char *ext_fmt = *path && path[strlen(path) - 1] != '/' ? format_of_name(path) : NULL;
+    const char *ext_fmt = *path && path[strlen(path) - 1] != '/' ? clove_file_format_of_name(path, strlen(path)) : NULL;
     s->single = ext_fmt != NULL;
     if (s->single) s->prefix = clove_xstrdup(path);
     else if (!*path || path[strlen(path) - 1] == '/') s->prefix = clove_xstrdup(path);
     else s->prefix = clove_xasprintf("%s/", path); /* a "directory" given without its slash */
     if (!fmt) fmt = ext_fmt ? ext_fmt : "parquet";
-    if (strcasecmp(fmt, "parquet") && strcasecmp(fmt, "csv") && strcasecmp(fmt, "json")) {
+    if (!clove_file_format_name(fmt)) {
         clove_err_set(err, CLOVE_ECONFIG, "dataset %s: params.file_format: expected one of "
                       "parquet, csv, json; got \"%s\"", cfg->name, fmt);
         goto fail;
     }
-    s->format = clove_xstrdup(fmt);
-    for (char *c = s->format; *c; c++) *c = (char)tolower((unsigned char)*c);
+    s->format = clove_xstrdup(clove_file_format_name(fmt));
     s->name_glob = clove_xstrdup(!strcmp(s->format, "parquet") ? "*.parquet"
                                  : !strcmp(s->format, "csv") ? "*.csv*" : "*.*json*");
     if (!(s->client = clove_s3_client_create(cfg, s->bucket, cancel, err))) goto fail;

@@ -100,25 +100,6 @@ static void set_state(dataset_t *d, clove_ds_state_t st, const char *error)
 
 /* ---- sources ------------------------------------------------------------------------------ */
 
-static const char *format_from_ext(const char *path)
-{
-    const char *dot = strrchr(path, '.');
-    const char *slash = strrchr(path, '/');
-    if (!dot || (slash && dot < slash)) return NULL;
-    dot++;
-    if (!strcasecmp(dot, "parquet") || !strcasecmp(dot, "pq")) return "parquet";
-    if (!strcasecmp(dot, "csv") || !strcasecmp(dot, "tsv")) return "csv";
-    if (!strcasecmp(dot, "json") || !strcasecmp(dot, "jsonl") || !strcasecmp(dot, "ndjson"))
-        return "json";
-    if (!strcasecmp(dot, "gz") || !strcasecmp(dot, "zst")) {
-        /* data.csv.gz: look at the extension before the compression suffix */
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%.*s", (int)(dot - 1 - path), path);
-        return format_from_ext(tmp);
-    }
-    return NULL;
-}
-
 /* Finds the first data file format below dir (depth-first, sorted), for directories given
  * without file_format. */
 static const char *scan_dir_format(const char *dir, int depth)
@@ -135,7 +116,7 @@ static const char *scan_dir_format(const char *dir, int depth)
             struct stat st;
             if (stat(p, &st) == 0) {
                 if (S_ISDIR(st.st_mode)) fmt = scan_dir_format(p, depth + 1);
-                else fmt = format_from_ext(nm);
+                else fmt = clove_file_format_of_name(nm, strlen(nm));
             }
             free(p);
         }
@@ -242,6 +223,12 @@ static void build_file_source(dataset_t *d, const char *raw_path, clove_buf_t *a
     bool is_dir = !has_glob(path) && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
     char *pattern = NULL;
     char *allow_dir = NULL;
+    if (fmt && !clove_file_format_name(fmt)) {
+        d->source_error = clove_xasprintf(
+            "params.file_format: expected one of parquet, csv, json; got \"%s\"", fmt);
+        goto done;
+    }
+    if (fmt) fmt = clove_file_format_name(fmt);
     if (is_dir) {
         if (!fmt) fmt = scan_dir_format(path, 0);
         if (!fmt) {
@@ -254,7 +241,7 @@ static void build_file_source(dataset_t *d, const char *raw_path, clove_buf_t *a
         pattern = clove_xasprintf("%s/**/*.%s", path, ext);
         allow_dir = clove_xstrdup(path);
     } else {
-        if (!fmt) fmt = format_from_ext(path);
+        if (!fmt) fmt = clove_file_format_of_name(path, strlen(path));
         if (!fmt) {
             d->source_error = clove_xasprintf(
                 "cannot tell the file format of \"%s\" from its extension; set "
@@ -270,11 +257,6 @@ static void build_file_source(dataset_t *d, const char *raw_path, clove_buf_t *a
         if (slash) slash[slash == tmp ? 1 : 0] = '\0';
         allow_dir = clove_xstrdup(tmp[0] ? tmp : "/");
         free(tmp);
-    }
-    if (strcmp(fmt, "parquet") && strcmp(fmt, "csv") && strcmp(fmt, "json")) {
-        d->source_error = clove_xasprintf(
-            "params.file_format: expected one of parquet, csv, json; got \"%s\"", fmt);
-        goto done;
     }
 
     set_reader(d, fmt, pattern, is_dir || has_glob(pattern));

@@ -118,6 +118,31 @@ static void test_sql_quoting(void **state)
     clove_buf_dispose(&b);
 }
 
+static void test_file_formats(void **state)
+{
+    (void)state;
+    assert_string_equal(clove_file_format_name("Parquet"), "parquet");
+    assert_string_equal(clove_file_format_name("CSV"), "csv");
+    assert_string_equal(clove_file_format_name("json"), "json");
+    assert_null(clove_file_format_name("avro"));
+    assert_null(clove_file_format_name(""));
+    assert_null(clove_file_format_name(NULL));
+    struct { const char *name; const char *fmt; } c[] = {
+        {"a.parquet", "parquet"}, {"dir/b.PQ", "parquet"}, {"x/y.csv", "csv"},
+        {"t.tsv", "csv"}, {"d.csv.gz", "csv"}, {"e.JSONL.zst", "json"}, {"f.ndjson", "json"},
+        {"g.json", "json"}, {"h.txt", NULL}, {"noext", NULL}, {"dir.parquet/file", NULL},
+        {"i.gz", NULL}, {"j.csv.gz.gz", NULL}, {"year=2024/part-0.parquet", "parquet"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        const char *got = clove_file_format_of_name(c[i].name, strlen(c[i].name));
+        if (c[i].fmt) assert_string_equal(got, c[i].fmt);
+        else assert_null(got);
+    }
+    /* a prefix of a longer text, e.g. a URL path before its query string */
+    const char *url = "/data/rates.csv?x=1.json";
+    assert_string_equal(clove_file_format_of_name(url, strcspn(url, "?")), "csv");
+}
+
 static void test_mkdir_p(void **state)
 {
     (void)state;
@@ -208,7 +233,7 @@ int main(void)
         cmocka_unit_test(test_json_string), cmocka_unit_test(test_buf),
         cmocka_unit_test(test_consttime), cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_errors), cmocka_unit_test(test_sql_quoting),
-        cmocka_unit_test(test_mkdir_p),
+        cmocka_unit_test(test_mkdir_p), cmocka_unit_test(test_file_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
