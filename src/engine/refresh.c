@@ -656,21 +656,27 @@ static char *stream_columns(duckdb_connection conn, const char *target, clove_er
     return out;
 }
 
+/* `reader_fn(['f1', 'f2', ...]<reader_opts><extra>)`: d's file reader over these files (new
+ * string). */
+static char *reader_over(dataset_t *d, const char *const *files, size_t n, const char *extra)
+{
+    clove_buf_t b;
+    clove_buf_init(&b);
+    clove_buf_printf(&b, "%s([", d->reader_fn);
+    for (size_t i = 0; i < n; i++) {
+        if (i) clove_buf_puts(&b, ", ");
+        clove_buf_sql_quoted(&b, files[i], '\'');
+    }
+    clove_buf_printf(&b, "]%s%s)", d->reader_opts ? d->reader_opts : "", extra ? extra : "");
+    return clove_buf_steal(&b);
+}
+
 static int stream_ready_cb(void *ctx, const char *const *files, size_t n, clove_err_t *err)
 {
     stream_load_t *st = ctx;
     dataset_t *d = st->d;
     int64_t t0 = clove_mono_ns();
-    clove_buf_t b;
-    clove_buf_init(&b);
-    clove_buf_printf(&b, "%s([", d->reader_fn);
-    for (size_t i = 0; i < n; i++) {
-        char *lit = clove_sql_literal(files[i]);
-        clove_buf_printf(&b, "%s%s", i ? ", " : "", lit);
-        free(lit);
-    }
-    clove_buf_printf(&b, "]%s%s)", d->reader_opts ? d->reader_opts : "",
-                     st->hive_types ? st->hive_types : "");
+    char *reader = reader_over(d, files, n, st->hive_types);
     char *where = st->conds ? clove_xasprintf(" WHERE %s", st->conds) : clove_xstrdup("");
     char *sql = NULL;
     int64_t rows = 0;
@@ -686,7 +692,7 @@ static int stream_ready_cb(void *ctx, const char *const *files, size_t n, clove_
             free(sql);
         }
         sql = clove_xasprintf("CREATE OR REPLACE TABLE %s AS SELECT * FROM %s%s", d->target,
-                              b.data, where);
+                              reader, where);
         if ((rc = exec_int(st->conn, sql, &rows, err)) != 0) goto done;
         if (!(st->cols = stream_columns(st->conn, d->target, err))) {
             rc = CLOVE_EQUERY;
@@ -694,7 +700,7 @@ static int stream_ready_cb(void *ctx, const char *const *files, size_t n, clove_
         }
     } else {
         /* by name, as the reader maps every file to the first one's columns */
-        sql = clove_xasprintf("INSERT INTO %s SELECT %s FROM %s%s", d->target, st->cols, b.data,
+        sql = clove_xasprintf("INSERT INTO %s SELECT %s FROM %s%s", d->target, st->cols, reader,
                               where);
         if ((rc = exec_int(st->conn, sql, &rows, err)) != 0) goto done;
     }
@@ -706,7 +712,7 @@ done:
                 st->batches, n, (long long)rows, (double)(clove_mono_ns() - t0) / 1e6);
     free(sql);
     free(where);
-    clove_buf_dispose(&b);
+    free(reader);
     return rc;
 }
 
@@ -795,16 +801,7 @@ int clove__refresh_run(dataset_t *d, duckdb_connection conn, clove_refresh_mode_
             goto out;
         }
         if (n_new == 0 && exists) goto count; /* nothing new */
-        clove_buf_t b;
-        clove_buf_init(&b);
-        clove_buf_printf(&b, "%s([", d->reader_fn);
-        for (int i = 0; i < n_new; i++) {
-            char *lit = clove_sql_literal(new_files[i]);
-            clove_buf_printf(&b, "%s%s", i ? ", " : "", lit);
-            free(lit);
-        }
-        clove_buf_printf(&b, "]%s)", d->reader_opts ? d->reader_opts : "");
-        from = clove_buf_steal(&b);
+        from = reader_over(d, (const char *const *)new_files, (size_t)n_new, NULL);
         if (n_new == 0) { /* first load of an empty directory: keep the schema, no rows */
             free(from);
             from = clove_xasprintf("(SELECT * FROM %s LIMIT 0)", d->source_sql);
